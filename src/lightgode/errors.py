@@ -1,0 +1,34 @@
+"""Typed errors. The CLI turns each into one line on stderr and exit code 2."""
+
+from __future__ import annotations
+
+
+class LightGODEError(Exception):
+    """Base class of every error a user can cause."""
+
+
+class ConfigError(LightGODEError, ValueError):
+    """An impossible or unknown setting."""
+
+
+class DataError(LightGODEError):
+    """A missing, malformed or unusable data file, or data that leaves nothing to train on."""
+
+
+class UnknownIdError(LightGODEError, KeyError):
+    """A user or item id that the model does not know."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; keep it readable
+        return str(self.args[0]) if self.args else "unknown id"
+
+
+class NotFittedError(LightGODEError):
+    """A model used before it was trained."""
+
+
+class FitError(LightGODEError):
+    """Training produced non-finite values."""
+
+
+class RunDirError(LightGODEError):
+    """A missing, incomplete or corrupted run directory."""
