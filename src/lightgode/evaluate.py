@@ -1,0 +1,132 @@
+"""Full-ranking top-K evaluation, batched over users; one definition of each metric.
+
+Every item is ranked for every evaluated user; the user's excluded items (training, and validation when
+testing) are masked. Memory is bounded by ``batch_size x n_items`` scores, never users x items.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from tqdm.auto import tqdm
+
+from .errors import ConfigError
+
+METRICS = ("recall", "ndcg", "mrr", "hit", "precision")
+
+ScoreFn = Callable[[torch.Tensor], torch.Tensor]
+"""Maps a LongTensor of user indices (b,) to scores (b, n_items)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvalConfig:
+    ks: tuple[int, ...] = (10, 20, 50)  # cut-offs K
+    batch_size: int = 1024  # users scored at once; bounds memory at batch_size x n_items floats
+    valid_metric: str = "ndcg@20"  # early stopping and model selection criterion
+
+    def __post_init__(self) -> None:
+        if not self.ks or any(int(k) != k or k <= 0 for k in self.ks):
+            raise ConfigError(f"every K must be an integer > 0, got {list(self.ks)}")
+        if self.batch_size <= 0:
+            raise ConfigError(f"evaluation batch size must be > 0, got {self.batch_size}")
+        name, _, k = self.valid_metric.partition("@")
+        if name not in METRICS or not k.isdigit() or int(k) not in self.ks:
+            raise ConfigError(f"valid_metric must be <metric>@<K> with metric in {METRICS} and K in {list(self.ks)}, "
+                              f"got {self.valid_metric!r}")
+
+
+def embedding_scorer(user_emb: torch.Tensor, item_emb: torch.Tensor) -> ScoreFn:
+    """Inner-product scores of users against every item."""
+    item_t = item_emb.T.contiguous()
+    return lambda users: user_emb[users] @ item_t
+
+
+def topk_masked(score_fn: ScoreFn, users: np.ndarray, exclude: sp.csr_matrix | None, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top-k item indices and scores for a batch of users, excluded items masked out.
+
+    Returns (scores, indices), each (len(users), k). Masked items get -inf and may appear only when a
+    user has fewer than k admissible items.
+    """
+    u = torch.from_numpy(np.asarray(users, dtype=np.int64))
+    scores = score_fn(u)
+    if exclude is not None:
+        sub = exclude[users]
+        rows = np.repeat(np.arange(len(users)), np.diff(sub.indptr))
+        scores[torch.from_numpy(rows), torch.from_numpy(sub.indices.astype(np.int64))] = -torch.inf
+    k = min(k, scores.shape[1])
+    return torch.topk(scores, k, dim=1, sorted=True)
+
+
+def ranking_metrics(hits: torch.Tensor, n_relevant: torch.Tensor, ks: Sequence[int]) -> dict[str, torch.Tensor]:
+    """Per-user metrics from a hit matrix.
+
+    Parameters
+    ----------
+    hits : float tensor (b, K_max), 1 where the item at that rank is relevant
+    n_relevant : float tensor (b,), number of relevant items of each user (> 0)
+
+    Returns ``{"<metric>@<K>": tensor (b,)}``. NDCG's ideal DCG covers min(|relevant|, K) ranks.
+    """
+    kmax = hits.shape[1]
+    discount = 1.0 / torch.log2(torch.arange(2, kmax + 2, dtype=torch.float64))
+    cum_discount = torch.cumsum(discount, 0)
+    ranks = torch.arange(1, kmax + 1, dtype=torch.float64)
+    hits = hits.to(torch.float64)
+    n_rel = n_relevant.to(torch.float64)
+    out: dict[str, torch.Tensor] = {}
+    for k in ks:
+        kk = min(k, kmax)
+        h = hits[:, :kk]
+        n_hit = h.sum(1)
+        out[f"recall@{k}"] = n_hit / n_rel
+        out[f"precision@{k}"] = n_hit / k
+        out[f"hit@{k}"] = (n_hit > 0).to(torch.float64)
+        first = torch.where(h > 0, ranks[:kk], torch.full_like(h, torch.inf)).min(dim=1).values
+        out[f"mrr@{k}"] = torch.where(torch.isfinite(first), 1.0 / first, torch.zeros_like(first))
+        dcg = (h * discount[:kk]).sum(1)
+        ideal = cum_discount[(torch.clamp(n_rel, max=kk) - 1).long()]
+        out[f"ndcg@{k}"] = dcg / ideal
+    return out
+
+
+def full_ranking(
+    score_fn: ScoreFn,
+    relevant: sp.csr_matrix,
+    exclude: sp.csr_matrix | None,
+    config: EvalConfig = EvalConfig(),
+    *,
+    show_progress: bool = False,
+    desc: str = "evaluate",
+) -> dict[str, float]:
+    """Mean of each metric over users with at least one relevant item.
+
+    Parameters
+    ----------
+    score_fn : ScoreFn
+    relevant : CSR (n_users, n_items), nonzero where the item is a held-out positive
+    exclude : CSR (n_users, n_items) or None, nonzero where the item must not be ranked (seen items)
+    """
+    counts = np.diff(relevant.indptr)
+    users = np.flatnonzero(counts > 0)
+    kmax = max(config.ks)
+    sums = {f"{m}@{k}": 0.0 for m in METRICS for k in config.ks}
+    n_items = relevant.shape[1]
+    batches = range(0, len(users), config.batch_size)
+    with torch.no_grad():
+        for start in tqdm(batches, desc=desc, unit="batch", disable=not show_progress, leave=False):
+            b = users[start:start + config.batch_size]
+            _, idx = topk_masked(score_fn, b, exclude, kmax)
+            rel = relevant[b]
+            dense = torch.zeros((len(b), n_items), dtype=torch.bool)
+            rows = np.repeat(np.arange(len(b)), np.diff(rel.indptr))
+            dense[torch.from_numpy(rows), torch.from_numpy(rel.indices.astype(np.int64))] = True
+            hits = torch.gather(dense, 1, idx)
+            per_user = ranking_metrics(hits, torch.from_numpy(counts[b]), config.ks)
+            for key, v in per_user.items():
+                sums[key] += float(v.sum())
+    n = max(len(users), 1)
+    return {key: sums[key] / n for key in sorted(sums)}
