@@ -1,0 +1,135 @@
+"""Dataclass configs for every knob, one source of defaults, and the paper's per-dataset settings."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+from .evaluate import EvalConfig
+from .ode import ODEConfig
+
+SPLIT_KINDS = ("random", "temporal", "loo", "given")
+
+# The paper's settings (LightGODE, CIKM'24, and its reference configs): horizon T, uniformity weight gamma,
+# Adam weight decay. Applied for a named dataset unless overridden by a config file or a flag.
+PAPER_SETTINGS: dict[str, dict[str, float]] = {
+    "amazon-beauty": {"t": 1.8, "gamma": 0.5, "weight_decay": 1e-8},
+    "amazon-toys-games": {"t": 0.8, "gamma": 0.5, "weight_decay": 0.0},
+    "gowalla": {"t": 3.0, "gamma": 10.0, "weight_decay": 0.0},
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class DataConfig:
+    data: str = "amazon-beauty"  # a named dataset or a path to an interaction file
+    format: str = "auto"  # reader: auto, lightgcn, csv, tsv, parquet, recbole
+    data_dir: str | None = None  # where named datasets are looked up first
+    user_col: str = "user"  # user column of CSV/TSV/Parquet files
+    item_col: str = "item"  # item column of CSV/TSV/Parquet files
+    rating_col: str | None = None  # optional rating column
+    rating_threshold: float | None = None  # keep rows with rating >= threshold
+    timestamp_col: str | None = None  # optional timestamp column (orders rows for temporal splits)
+    kcore: int = 5  # iterative k-core on users and items; 0 disables
+    split: str = "random"  # random (per-user ratio), temporal, loo (leave-one-out), given (fixed files)
+    ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)  # train/valid/test shares for ratio splits
+
+    def __post_init__(self) -> None:
+        if self.kcore < 0:
+            raise ConfigError(f"kcore must be >= 0, got {self.kcore}")
+        if self.split not in SPLIT_KINDS:
+            raise ConfigError(f"unknown split {self.split!r}; choose one of {', '.join(SPLIT_KINDS)}")
+        r = tuple(float(x) for x in self.ratios)
+        if len(r) != 3 or any(x < 0 or not math.isfinite(x) for x in r) or abs(sum(r) - 1) > 1e-6 or r[0] <= 0:
+            raise ConfigError(f"ratios must be three shares >= 0 summing to 1 with train > 0, got {list(self.ratios)}")
+        object.__setattr__(self, "ratios", r)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig:
+    dim: int = 64  # embedding dimension
+    lr: float = 1e-3  # Adam learning rate
+    weight_decay: float = 0.0  # Adam (L2) weight decay
+    gamma: float = 0.5  # uniformity weight of the DirectAU loss
+    batch_size: int = 256  # observed pairs per step
+    epochs: int = 300  # maximum number of epochs
+    patience: int = 10  # epochs without validation improvement before stopping
+
+    def __post_init__(self) -> None:
+        checks = [("dim", self.dim > 0 and int(self.dim) == self.dim), ("lr", 0 < self.lr < math.inf),
+                  ("weight_decay", 0 <= self.weight_decay < math.inf), ("gamma", 0 <= self.gamma < math.inf),
+                  ("batch_size", self.batch_size >= 2 and int(self.batch_size) == self.batch_size),
+                  ("epochs", self.epochs >= 1 and int(self.epochs) == self.epochs),
+                  ("patience", self.patience >= 1 and int(self.patience) == self.patience)]
+        for name, ok in checks:
+            if not ok:
+                raise ConfigError(f"impossible value for {name}: {getattr(self, name)}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    ode: ODEConfig = field(default_factory=ODEConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    model: str = "lightgode"  # model name in the registry
+    seed: int = 2020  # seeds splitting, initialisation and batch order
+    threads: int | None = None  # torch intra-op threads; None keeps torch's default
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
+        return cls().override(d)
+
+    def override(self, d: dict[str, Any]) -> "RunConfig":
+        """A copy with nested settings replaced: ``{"train": {"lr": 0.01}, "seed": 1}``. Unknown keys raise."""
+        sections = {"data": DataConfig, "train": TrainConfig, "ode": ODEConfig, "eval": EvalConfig}
+        top = {f.name for f in fields(self)}
+        out: dict[str, Any] = {}
+        for key, value in d.items():
+            if key not in top:
+                raise ConfigError(f"unknown setting {key!r}; known: {', '.join(sorted(top))}")
+            if key in sections:
+                if not isinstance(value, dict):
+                    raise ConfigError(f"setting {key!r} must be a table of values")
+                known = {f.name for f in fields(sections[key])}
+                bad = sorted(set(value) - known)
+                if bad:
+                    raise ConfigError(f"unknown setting {key}.{bad[0]}; known: {', '.join(sorted(known))}")
+                value = {k: (tuple(v) if isinstance(v, list) else v) for k, v in value.items()}
+                out[key] = replace(getattr(self, key), **value)
+            else:
+                out[key] = value
+        return replace(self, **out)
+
+
+def paper_overrides(dataset: str) -> dict[str, Any]:
+    """The paper's T, gamma and weight decay for a named dataset, as an ``override`` dict ({} if unnamed)."""
+    s = PAPER_SETTINGS.get(dataset)
+    if not s:
+        return {}
+    return {"ode": {"t": s["t"]}, "train": {"gamma": s["gamma"], "weight_decay": s["weight_decay"]}}
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a JSON or TOML config file into an ``override`` dict."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file not found: {p}")
+    text = p.read_text(encoding="utf-8", errors="replace")
+    try:
+        if p.suffix.lower() == ".toml":
+            import tomllib  # Python >= 3.11
+            d = tomllib.loads(text)
+        else:
+            d = json.loads(text)
+    except Exception as exc:  # parse errors of either format
+        raise ConfigError(f"cannot parse config file {p}: {str(exc).splitlines()[0]}") from None
+    if not isinstance(d, dict):
+        raise ConfigError(f"config file {p} must hold a table of settings")
+    return d

@@ -1,0 +1,91 @@
+"""LightGODE: DirectAU-trained MF embeddings, then the post-training graph ODE at scoring time."""
+
+from __future__ import annotations
+
+import scipy.sparse as sp
+import torch
+
+from ..config import TrainConfig
+from ..data.interactions import Interactions
+from ..errors import NotFittedError
+from ..evaluate import EvalConfig, embedding_scorer, full_ranking
+from ..graph import normalized_adjacency, to_torch
+from ..ode import ODEConfig, propagate
+from ..train import TrainResult, fit
+from .mf import DirectAUMF
+
+
+class LightGODE:
+    """Estimator: ``fit(train, valid)`` learns E0 with DirectAU; scores use E(T) of the graph ODE.
+
+    Attributes after fit
+    --------------------
+    E0_ : torch.Tensor (n_users + n_items, dim), the trained embeddings (best validation epoch)
+    A_hat_ : scipy CSR, the normalised training graph
+    user_embeddings_, item_embeddings_ : torch.Tensor, the propagated E(T) split into users and items
+    result_ : TrainResult
+    """
+
+    def __init__(self, train: TrainConfig = TrainConfig(), ode: ODEConfig = ODEConfig(),
+                 eval: EvalConfig = EvalConfig(), *, seed: int = 2020) -> None:
+        self.train_config, self.ode, self.eval_config, self.seed = train, ode, eval, seed
+
+    def fit(self, train: Interactions, valid: Interactions | None = None, *, show_progress: bool = False,
+            on_epoch=None) -> "LightGODE":
+        n_users, n_items = train.n_users, train.n_items
+        self.n_users_ = n_users
+        self.A_hat_ = normalized_adjacency(n_users, n_items, train.users, train.items)
+        A_t = to_torch(self.A_hat_)
+        gen = torch.Generator().manual_seed(self.seed)
+        module = DirectAUMF(n_users, n_items, self.train_config.dim, self.train_config.gamma, generator=gen)
+        validate = None
+        if valid is not None and len(valid) > 0:
+            valid_csr, train_csr = valid.to_csr(), train.to_csr()
+
+            def validate() -> dict[str, float]:
+                E = propagate(A_t, module.E0(), self.ode)
+                score = embedding_scorer(E[:n_users], E[n_users:])
+                return full_ranking(score, valid_csr, train_csr, self.eval_config)
+
+        self.result_: TrainResult = fit(module, train.users, train.items, self.train_config, seed=self.seed,
+                                        validate=validate, valid_metric=self.eval_config.valid_metric,
+                                        show_progress=show_progress, on_epoch=on_epoch)
+        self.E0_ = module.E0().clone()
+        self._set_embeddings(A_t)
+        return self
+
+    @classmethod
+    def from_embeddings(cls, E0: torch.Tensor, n_users: int, A_hat: sp.csr_matrix,
+                        ode: ODEConfig = ODEConfig(), eval: EvalConfig = EvalConfig()) -> "LightGODE":
+        """A fitted model from stored E0 and its training graph (no training)."""
+        m = cls(ode=ode, eval=eval)
+        m.E0_, m.n_users_, m.A_hat_ = E0.to(torch.float32), n_users, A_hat
+        m._set_embeddings(to_torch(A_hat))
+        return m
+
+    def with_ode(self, ode: ODEConfig) -> "LightGODE":
+        """The same trained E0 propagated with another horizon or solver (no retraining)."""
+        self._check()
+        return type(self).from_embeddings(self.E0_, self.n_users_, self.A_hat_, ode, self.eval_config)
+
+    def _set_embeddings(self, A_t: torch.Tensor) -> None:
+        E = propagate(A_t, self.E0_, self.ode)
+        self.user_embeddings_, self.item_embeddings_ = E[:self.n_users_], E[self.n_users_:]
+
+    def _check(self) -> None:
+        if not hasattr(self, "E0_"):
+            raise NotFittedError("this LightGODE model is not fitted yet; call fit() first")
+
+    def score_fn(self):
+        self._check()
+        return embedding_scorer(self.user_embeddings_, self.item_embeddings_)
+
+    def evaluate(self, relevant: Interactions, exclude: list[Interactions], *, show_progress: bool = False,
+                 desc: str = "evaluate") -> dict[str, float]:
+        """Full-ranking metrics on ``relevant``, masking the items of every set in ``exclude``."""
+        excl = None
+        for part in exclude:
+            excl = part.to_csr() if excl is None else excl + part.to_csr()
+        return full_ranking(self.score_fn(), relevant.to_csr(), excl, self.eval_config,
+                            show_progress=show_progress, desc=desc)
+

@@ -1,0 +1,113 @@
+"""One training loop for every embedding model: batches, epochs, early stopping, best state, progress."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .config import TrainConfig
+from .errors import FitError
+
+log = logging.getLogger(__name__)
+
+
+class Trainable(Protocol):
+    """What the loop needs of a model: parameters, state, and the gradients of a batch of observed pairs."""
+
+    def parameters(self): ...
+    def state_dict(self): ...
+    def load_state_dict(self, state): ...
+    def compute_grads(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor: ...
+
+
+Validate = Callable[[], dict[str, float]]
+"""Scores the model's current state on validation data (metric name -> value)."""
+
+
+@dataclass
+class TrainResult:
+    best_epoch: int  # 1-based epoch of the best validation metric (last epoch when there is no validation)
+    best_valid: dict[str, float]  # validation metrics at the best epoch
+    epochs_run: int
+    history: list[dict[str, float]] = field(default_factory=list)  # one row per epoch
+    stopped_early: bool = False
+
+
+def fit(
+    model: Trainable,
+    users: np.ndarray,
+    items: np.ndarray,
+    config: TrainConfig,
+    *,
+    seed: int,
+    validate: Validate | None = None,
+    valid_metric: str = "ndcg@20",
+    show_progress: bool = False,
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
+) -> TrainResult:
+    """Train ``model`` on observed (user, item) pairs with Adam, early stopping on ``valid_metric``.
+
+    Each epoch visits every pair once in a fresh seeded random order, in batches of ``config.batch_size``.
+    After training, the model holds the state of its best validation epoch.
+    """
+    gen = np.random.default_rng(seed)
+    u_all = torch.from_numpy(np.asarray(users, dtype=np.int64))
+    i_all = torch.from_numpy(np.asarray(items, dtype=np.int64))
+    n = len(u_all)
+    params = [p for p in model.parameters() if p.requires_grad]
+    # One fused kernel per step: the same Adam (with coupled L2 weight decay) as the reference, fewer passes.
+    opt = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay, fused=True)
+    best_value, best_epoch, best_valid, best_state = -math.inf, 0, {}, None
+    history: list[dict[str, float]] = []
+    bad_epochs = 0
+    epochs = tqdm(range(1, config.epochs + 1), desc="epochs", unit="epoch", disable=not show_progress)
+    for epoch in epochs:
+        t0 = time.perf_counter()
+        perm = torch.from_numpy(gen.permutation(n))
+        total = torch.zeros((), dtype=torch.float64)
+        for start in range(0, n, config.batch_size):
+            idx = perm[start:start + config.batch_size]
+            loss = model.compute_grads(u_all[idx], i_all[idx])
+            opt.step()
+            total += loss * len(idx)
+        mean_loss = float(total) / max(n, 1)
+        train_seconds = time.perf_counter() - t0
+        if not math.isfinite(mean_loss):
+            if best_state is not None:
+                model.load_state_dict(best_state)
+            raise FitError(f"training diverged at epoch {epoch}: loss is {mean_loss}; "
+                           f"try a smaller learning rate (kept the best epoch, {best_epoch})")
+        row: dict[str, float] = {"epoch": epoch, "loss": mean_loss, "train_seconds": train_seconds}
+        if validate is not None:
+            t1 = time.perf_counter()
+            metrics = validate()
+            row.update({f"valid_{k}": v for k, v in metrics.items()})
+            row["valid_seconds"] = time.perf_counter() - t1
+            value = metrics[valid_metric]
+        else:
+            metrics, value = {}, -mean_loss
+        history.append(row)
+        if on_epoch is not None:
+            on_epoch(row)
+        if value > best_value:
+            best_value, best_epoch, best_valid, bad_epochs = value, epoch, metrics, 0
+            best_state = copy.deepcopy(model.state_dict())
+        else:
+            bad_epochs += 1
+        epochs.set_postfix(loss=f"{mean_loss:.4f}", **({valid_metric: f"{value:.4f}"} if validate else {}),
+                           best=best_epoch)
+        log.info("epoch %d loss %.5f %s", epoch, mean_loss, f"{valid_metric} {value:.5f}" if validate else "")
+        if validate is not None and bad_epochs >= config.patience:
+            model.load_state_dict(best_state)
+            return TrainResult(best_epoch, best_valid, epoch, history, stopped_early=True)
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return TrainResult(best_epoch, best_valid, len(history), history)
