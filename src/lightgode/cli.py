@@ -1,0 +1,55 @@
+"""Command-line interface: parse, call the library, print. Each subcommand lives in ``commands/``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+
+from .errors import LightGODEError
+
+# Subcommand modules in lightgode.commands; each defines register(subparsers).
+COMMANDS = ("train", "evaluate", "recommend", "info")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with a one-line error message and exit code 2."""
+
+    def error(self, message: str):  # noqa: D401
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="lightgode", description="LightGODE: MF training plus a post-training graph ODE "
+                    "for top-K recommendation from implicit feedback.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
+    for name in COMMANDS:
+        importlib.import_module(f"{__package__}.commands.{name}").register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    args.env_data_dir = os.environ.get("LIGHTGODE_DATA")
+    args.show_progress = not getattr(args, "quiet", False) and sys.stderr.isatty() or getattr(args, "progress", False)
+    try:
+        return int(args.func(args) or 0)
+    except LightGODEError as exc:
+        msg = " ".join(str(exc).split())
+        print(f"lightgode: error: {msg}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("lightgode: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,38 @@
+"""`lightgode info RUN_DIR`: dataset statistics, settings and metrics of a run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from .common import format_metrics
+
+
+def register(sub) -> None:
+    p = sub.add_parser("info", help="show a run's data, settings and metrics")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--json", action="store_true", help="print everything as one JSON object")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..artifacts import load_run
+
+    r = load_run(args.run_dir)
+    if args.json:
+        print(json.dumps({"config": r.config, "train": r.info, "metrics": r.metrics}, indent=2))
+        return 0
+    cfg, info = r.config, r.info
+    print(f"run        {r.path}")
+    print(f"model      {cfg.get('model')}  (seed {cfg.get('seed')})")
+    print(f"data       {cfg['data']['data']}  split={cfg['data']['split']} kcore={cfg['data']['kcore']}")
+    print(f"size       {r.split.train.n_users} users, {r.split.train.n_items} items, "
+          f"{len(r.split.train)} train / {len(r.split.valid)} valid / {len(r.split.test)} test")
+    print(f"training   {json.dumps(cfg['train'])}")
+    print(f"ode        {json.dumps(cfg['ode'])}")
+    if info:
+        print(f"best epoch {info.get('best_epoch')} of {info.get('epochs_run')}, "
+              f"{info.get('seconds_per_epoch', 0):.2f} s/epoch, {info['seconds']['total']:.1f} s in all, "
+              f"peak {info.get('peak_rss_mb', 0):.0f} MiB")
+    print(format_metrics(r.metrics))
+    return 0

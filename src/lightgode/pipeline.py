@@ -1,0 +1,175 @@
+"""End-to-end runs: data -> filter -> split -> fit -> evaluate -> run directory. The CLI calls these."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import platform
+import resource
+import shutil
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from . import artifacts
+from .config import DataConfig, RunConfig
+from .data.datasets import DATASETS, load_dataset
+from .data.filters import filter_kcore
+from .data.interactions import Interactions
+from .data.split import Split, save_split, split_given, split_leave_one_out, split_random, split_temporal
+from .errors import DataError
+from .models import build_model
+from .models.lightgode import LightGODE
+from .ode import ODEConfig
+
+log = logging.getLogger(__name__)
+
+
+def dataset_name(data: str) -> str | None:
+    """The registry name when ``data`` names a known dataset, else None (a path)."""
+    return data if data in DATASETS else None
+
+
+def prepare_split(cfg: DataConfig, seed: int, *, env_data_dir: str | None = None) -> Split:
+    """Read, k-core filter and split the data as configured."""
+    opts: dict[str, Any] = {}
+    for key in ("user_col", "item_col", "rating_col", "rating_threshold", "timestamp_col"):
+        default = getattr(DataConfig(), key)
+        if getattr(cfg, key) != default:
+            opts[key] = getattr(cfg, key)
+    given = cfg.split == "given"
+    loaded = load_dataset(cfg.data, given_split=given, data_dir=cfg.data_dir, env_data_dir=env_data_dir,
+                          fmt=cfg.format, **opts)
+    if given:
+        if not isinstance(loaded, tuple):
+            raise DataError(f"--split given needs a dataset with fixed train/test files (e.g. gowalla); "
+                            f"{cfg.data} has one file")
+        train, test = loaded
+        return split_given(train, test, valid_ratio=cfg.ratios[1], seed=seed)
+    inter: Interactions = loaded
+    if cfg.kcore > 0:
+        inter = filter_kcore(inter, cfg.kcore, cfg.kcore)
+    if cfg.split == "random":
+        return split_random(inter, cfg.ratios, seed=seed)
+    if cfg.split == "temporal":
+        return split_temporal(inter, cfg.ratios)
+    return split_leave_one_out(inter)
+
+
+def package_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for pkg in ("lightgode", "torch", "numpy", "scipy", "torchdiffeq", "safetensors"):
+        try:
+            out[pkg] = importlib.metadata.version(pkg)
+        except importlib.metadata.PackageNotFoundError:
+            out[pkg] = "unknown"
+    return out
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far (MiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def split_stats(split: Split) -> dict[str, int]:
+    return {"users": split.train.n_users, "items": split.train.n_items, "train": len(split.train),
+            "valid": len(split.valid), "test": len(split.test)}
+
+
+@dataclass
+class RunSummary:
+    out: Path | None
+    metrics: dict[str, dict[str, float]]
+    info: dict[str, Any]
+
+
+def train_run(cfg: RunConfig, out: Path | None, *, env_data_dir: str | None = None, overwrite: bool = False,
+              show_progress: bool = False, on_epoch: Callable[[dict], None] | None = None) -> RunSummary:
+    """Train one model and evaluate it on validation and test; write the run directory when ``out`` is set.
+
+    Test metrics come from the best-validation epoch, read once at the end.
+    """
+    t_start = time.perf_counter()
+    if out is not None:
+        artifacts.check_out_dir(out, overwrite)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    split = prepare_split(cfg.data, cfg.seed, env_data_dir=env_data_dir)
+    if len(split.train) == 0:
+        raise DataError("the split left no training interactions")
+    t_data = time.perf_counter() - t_start
+    model = build_model(cfg)
+    t0 = time.perf_counter()
+    model.fit(split.train, split.valid if len(split.valid) else None, show_progress=show_progress,
+              on_epoch=on_epoch)
+    t_fit = time.perf_counter() - t0
+    metrics = evaluate_model(model, split, show_progress=show_progress)
+    res = model.result_
+    info = {
+        "model": cfg.model, "dataset": split_stats(split), "best_epoch": res.best_epoch,
+        "epochs_run": res.epochs_run, "stopped_early": res.stopped_early,
+        "seconds": {"data": t_data, "fit": t_fit,
+                    "train_epochs": float(sum(r["train_seconds"] for r in res.history)),
+                    "validation": float(sum(r.get("valid_seconds", 0.0) for r in res.history)),
+                    "total": time.perf_counter() - t_start},
+        "seconds_per_epoch": float(np.mean([r["train_seconds"] for r in res.history])),
+        "peak_rss_mb": peak_rss_mb(),
+    }
+    if out is not None:
+        write_run(out, cfg, split, model, metrics, info)
+    return RunSummary(out, metrics, info)
+
+
+def evaluate_model(model: LightGODE, split: Split, *, show_progress: bool = False) -> dict[str, dict[str, float]]:
+    """Validation metrics (training items masked) and test metrics (training and validation items masked)."""
+    metrics: dict[str, dict[str, float]] = {}
+    if len(split.valid):
+        metrics["valid"] = model.evaluate(split.valid, [split.train], show_progress=show_progress, desc="valid")
+    if len(split.test):
+        metrics["test"] = model.evaluate(split.test, [split.train, split.valid], show_progress=show_progress,
+                                         desc="test")
+    return metrics
+
+
+def write_run(out: Path, cfg: RunConfig, split: Split, model: LightGODE, metrics: dict, info: dict) -> None:
+    staging = artifacts.partial_dir(out)
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        config = cfg.to_dict() | {"versions": package_versions()}
+        artifacts.write_json(staging / "config.json", config)
+        save_split(split, staging / "split")
+        n_users = split.train.n_users
+        artifacts.save_weights(staging / "weights.safetensors", model.E0_[:n_users], model.E0_[n_users:],
+                               {"format": "lightgode-E0"})
+        artifacts.write_history(staging / "history.csv", model.result_.history)
+        artifacts.write_json(staging / "train.json", info)
+        artifacts.write_metrics(staging, metrics)
+        artifacts.finalize(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def run_config(run: artifacts.Run) -> RunConfig:
+    d = {k: v for k, v in run.config.items() if k != "versions"}
+    return RunConfig.from_dict(d)
+
+
+def load_model(run: artifacts.Run, ode: ODEConfig | None = None) -> LightGODE:
+    """The run's model, propagated with the run's ODE settings or with ``ode``."""
+    from .graph import normalized_adjacency
+
+    cfg = run_config(run)
+    ode = ode or cfg.ode
+    if cfg.model == "directau" and ode is cfg.ode:
+        ode = replace(ode, t=0.0)
+    train = run.split.train
+    A_hat = normalized_adjacency(train.n_users, train.n_items, train.users, train.items)
+    E0 = torch.cat([run.user_embedding, run.item_embedding], dim=0)
+    return LightGODE.from_embeddings(E0, train.n_users, A_hat, ode, cfg.eval)
