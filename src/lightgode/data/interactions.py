@@ -87,7 +87,7 @@ def _lookup(vocab: np.ndarray, raw_ids, kind: str) -> np.ndarray:
     found = (len(vocab) > 0) & (sorted_vocab[pos_c] == raw) if len(vocab) else np.zeros(len(raw), bool)
     if not np.all(found):
         bad = raw[~found][0]
-        raise UnknownIdError(f"unknown {kind} id {bad!r}")
+        raise UnknownIdError(f"unknown {kind} id {str(bad)!r}")
     return order[pos_c].astype(np.int64)
 
 

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# LightGODE on the paper protocol (5-core, per-user random 8:1:1, paper settings); one run per dataset and seed.
+# Usage: bash benchmarks/paper_protocol.sh [DATASETS...]   (default amazon-beauty); results in runs/bench and docs/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mkdir -p runs/bench docs
+for data in "${@:-amazon-beauty}"; do
+  for seed in 2020 2021 2022; do
+    out="runs/bench/$data-$seed"
+    [ -f "$out/COMPLETE" ] && continue   # resumable: finished runs are kept
+    .venv/bin/lightgode train --data "$data" --seed "$seed" --out "$out" --overwrite --quiet
+  done
+done
