@@ -32,13 +32,10 @@ def _counts(n: np.ndarray, ratios) -> np.ndarray:
     cnt = np.stack([(r * n).astype(np.int64) for r in ratios], axis=1)
     cnt[:, 0] = n - cnt[:, 1:].sum(axis=1)
     for i in range(1, len(ratios)):
-        active = cnt[:, 0] > 1
+        active = cnt[:, 0] > 1  # once a user's train count is 1 it stays there (RecBole's break)
         raise_ = active & (ratios[-i] * n > 0) & (ratios[-i] * n < 1)
         cnt[raise_, -i] += 1
         cnt[raise_, 0] -= 1
-        if not active.all():
-            # users whose train count hit 1 stop being raised for later parts
-            pass
     return cnt
 
 
