@@ -1,0 +1,54 @@
+"""Gowalla speed targets: one Euler propagation and a full-ranking evaluation of all users.
+
+Usage: .venv/bin/python benchmarks/gowalla_speed.py   -> prints and writes docs/gowalla_speed.md
+Embeddings are random (the timing does not depend on their values); the graph and users are Gowalla's.
+"""
+
+from __future__ import annotations
+
+import datetime
+import platform
+import time
+from pathlib import Path
+
+import torch
+
+from lightgode.data.datasets import load_dataset
+from lightgode.evaluate import EvalConfig, embedding_scorer, full_ranking
+from lightgode.graph import normalized_adjacency, to_torch
+from lightgode.ode import ODEConfig, propagate
+from lightgode.pipeline import peak_rss_mb
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def best_of(fn, n=3):
+    times = []
+    for _ in range(n):
+        t = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t)
+    return min(times), out
+
+
+def main() -> None:
+    train, test = load_dataset("gowalla", given_split=True)
+    A = to_torch(normalized_adjacency(train.n_users, train.n_items, train.users, train.items))
+    E0 = torch.randn(train.n_users + train.n_items, 64, generator=torch.Generator().manual_seed(0)) * 0.1
+    t_prop, E = best_of(lambda: propagate(A, E0, ODEConfig(t=3.0)))
+    score = embedding_scorer(E[:train.n_users], E[train.n_users:])
+    t_eval, m = best_of(lambda: full_ranking(score, test.to_csr(), train.to_csr(), EvalConfig()), n=2)
+    lines = ["# Gowalla speed", "",
+             f"Machine: {platform.machine()}, 2 cores, torch threads {torch.get_num_threads()}; date {datetime.date.today()}.",
+             "Command: `.venv/bin/python benchmarks/gowalla_speed.py` (best of repeated runs).", "",
+             "| what | seconds | target |", "|---|---|---|",
+             f"| one Euler step propagation ({A.shape[0]} nodes, d=64) | {t_prop:.3f} | <= 0.2 |",
+             f"| full-ranking evaluation of {int((test.to_csr().getnnz(axis=1) > 0).sum())} users x {train.n_items} items | {t_eval:.2f} | <= 3 |",
+             f"| peak memory of this process (MiB) | {peak_rss_mb():.0f} | <= 2048 |"]
+    text = "\n".join(lines) + "\n"
+    (ROOT / "docs" / "gowalla_speed.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
