@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml
 setup: $(VENV)/.installed
 
 run: setup
-	$(VENV)/bin/lightgode train --out runs/amazon-beauty
+	$(VENV)/bin/lightgode train --out runs/amazon-beauty --overwrite --progress
 
 test: setup
 	$(PY) -m pytest -q
