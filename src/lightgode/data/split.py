@@ -1,133 +1,291 @@
-"""Seeded per-user splits into train / valid / test, persisted as CSV."""
+"""Per-user splits into train / valid / test, and their persistence as CSV.
+
+Ratio splits count each user's rows exactly as RecBole does (``_calcu_split_ids``), so that published
+protocols reproduce: for a user with ``n`` rows, ``cnt = [int(r * n) for r in ratios]``,
+``cnt[0] = n - sum(cnt[1:])``, then for ``i = 1 .. len(ratios) - 1`` (test first, then valid): stop when
+``cnt[0] <= 1``; if ``0 < ratios[-i] * n < 1``, move one row from train to part ``-i``.
+"""
 
 from __future__ import annotations
 
 import csv
+import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from ..atomic import atomic_path
 from ..errors import ConfigError, DataError
 from .interactions import Interactions
 
+log = logging.getLogger(__name__)
+
+PARTS = ("train", "valid", "test")
+
+
+def _same_vocab(a: np.ndarray, b: np.ndarray) -> bool:
+    return a is b or (len(a) == len(b) and bool(np.array_equal(a, b)))
+
 
 @dataclass(frozen=True)
 class Split:
-    """Three disjoint parts sharing one id map."""
+    """Three disjoint parts of one dataset, sharing its user and item id maps.
+
+    Attributes
+    ----------
+    train, valid, test : Interactions
+        Each keeps the dataset's row order; ``users`` / ``items`` index the same ``user_ids`` / ``item_ids``.
+    """
 
     train: Interactions
     valid: Interactions
     test: Interactions
 
+    def __post_init__(self) -> None:
+        for name in ("valid", "test"):
+            part = getattr(self, name)
+            if not (_same_vocab(part.user_ids, self.train.user_ids) and _same_vocab(part.item_ids, self.train.item_ids)):
+                raise DataError(f"the {name} part does not share the train part's user and item id maps")
+
+    @property
+    def user_ids(self) -> np.ndarray:
+        return self.train.user_ids
+
+    @property
+    def item_ids(self) -> np.ndarray:
+        return self.train.item_ids
+
     def summary(self) -> dict[str, int]:
-        return {"users": self.train.n_users, "items": self.train.n_items, "train": len(self.train),
-                "valid": len(self.valid), "test": len(self.test)}
+        """Counts: users and items of the id maps, rows of each part, users with rows in each part."""
+        out = {"users": self.train.n_users, "items": self.train.n_items}
+        for name in PARTS:
+            part: Interactions = getattr(self, name)
+            out[name] = len(part)
+            out[f"{name}_users"] = int(len(np.unique(part.users)))
+        return out
 
 
-def _counts(n: np.ndarray, ratios) -> np.ndarray:
-    """Per-user (train, valid, test) counts with RecBole's rounding (see the README)."""
-    ratios = [float(r) for r in ratios]
-    cnt = np.stack([(r * n).astype(np.int64) for r in ratios], axis=1)
-    cnt[:, 0] = n - cnt[:, 1:].sum(axis=1)
-    for i in range(1, len(ratios)):
-        active = cnt[:, 0] > 1  # once a user's train count is 1 it stays there (RecBole's break)
-        raise_ = active & (ratios[-i] * n > 0) & (ratios[-i] * n < 1)
-        cnt[raise_, -i] += 1
-        cnt[raise_, 0] -= 1
-    return cnt
-
-
-def _assign(inter: Interactions, order: np.ndarray, ratios) -> Split:
-    """Split rows visited in ``order`` (grouped by user, in-user order meaningful) by per-user counts."""
-    users = inter.users[order]
-    n = np.bincount(inter.users, minlength=inter.n_users)
-    cnt = _counts(n, ratios)
-    starts = np.concatenate([[0], np.cumsum(n)[:-1]])
-    pos = np.arange(len(order)) - starts[users]
-    part = np.where(pos < cnt[users, 0], 0, np.where(pos < cnt[users, 0] + cnt[users, 1], 1, 2))
-    parts = [inter.select(np.sort(order[part == k])) for k in range(3)]
-    if len(parts[0]) == 0:
-        raise DataError("the split left no training interactions")
-    return Split(*parts)
-
-
-def check_ratios(ratios) -> tuple[float, ...]:
-    r = tuple(float(x) for x in ratios)
-    if len(r) != 3 or any(x < 0 for x in r) or abs(sum(r) - 1) > 1e-6 or r[0] <= 0:
-        raise ConfigError(f"ratios must be three shares >= 0 summing to 1 with train > 0, got {list(ratios)}")
+def check_ratios(ratios, length: int = 3) -> tuple[float, ...]:
+    """Ratios as floats after checking them: ``length`` finite shares >= 0, train > 0, summing to 1 (1e-6)."""
+    try:
+        r = tuple(float(x) for x in ratios)
+    except (TypeError, ValueError):
+        raise ConfigError(f"ratios must be {length} numbers, got {ratios!r}") from None
+    if len(r) != length:
+        raise ConfigError(f"ratios must have {length} shares ({'/'.join(PARTS[:length])}), got {list(r)}")
+    if any(not math.isfinite(x) or x < 0 for x in r):
+        raise ConfigError(f"ratios must be finite and >= 0, got {list(r)}")
+    if abs(sum(r) - 1.0) > 1e-6:
+        raise ConfigError(f"ratios must sum to 1 (within 1e-6), got {list(r)} summing to {sum(r):.9g}")
+    if r[0] <= 0:
+        raise ConfigError(f"the train share must be > 0, got {list(r)}")
     return r
 
 
-def split_random(inter: Interactions, ratios=(0.8, 0.1, 0.1), seed: int = 2020) -> Split:
-    """Per-user random split: each user's rows shuffled (seeded), then cut by RecBole's rounding."""
-    ratios = check_ratios(ratios)
-    rng = np.random.default_rng(seed)
-    key = rng.random(len(inter))
-    order = np.lexsort((key, inter.users))
-    return _assign(inter, order, ratios)
+def ratio_counts(n: np.ndarray, ratios) -> np.ndarray:
+    """Rows per part for users with ``n`` rows each, rounded as RecBole does (see the module docstring).
+
+    Parameters
+    ----------
+    n : np.ndarray of int, shape (n_users,)
+    ratios : sequence of float, length p
+
+    Returns
+    -------
+    np.ndarray of int64, shape (n_users, p); each row sums to its ``n``.
+    """
+    n = np.asarray(n, dtype=np.int64)
+    ratios = [float(r) for r in ratios]
+    cnt = np.stack([(r * n).astype(np.int64) for r in ratios], axis=1)  # r * n in float64, then int()
+    cnt[:, 0] = n - cnt[:, 1:].sum(axis=1)
+    for i in range(1, len(ratios)):
+        # cnt[:, 0] only decreases, so a user that hit RecBole's break stays out of every later round
+        share = ratios[-i] * n
+        bump = (cnt[:, 0] > 1) & (share > 0) & (share < 1)
+        cnt[bump, -i] += 1
+        cnt[bump, 0] -= 1
+    return cnt
 
 
-def split_temporal(inter: Interactions, ratios=(0.8, 0.1, 0.1)) -> Split:
-    """Per-user temporal split: earliest rows to train, latest to test (row order = time order)."""
-    ratios = check_ratios(ratios)
-    order = np.lexsort((np.arange(len(inter)), inter.users))
-    return _assign(inter, order, ratios)
+def _cut(inter: Interactions, order: np.ndarray, ratios) -> list[Interactions]:
+    """Parts of ``inter`` when each user's rows, visited in ``order``, are cut by ``ratio_counts``.
 
-
-def split_leave_one_out(inter: Interactions) -> Split:
-    """Last row of each user to test, the one before to valid; users with < 3 rows keep all in train."""
-    order = np.lexsort((np.arange(len(inter)), inter.users))
-    users = inter.users[order]
+    ``order`` lists every row once, grouped by user in ascending user index.
+    """
     n = np.bincount(inter.users, minlength=inter.n_users)
-    starts = np.concatenate([[0], np.cumsum(n)[:-1]])
-    from_end = n[users] - (np.arange(len(order)) - starts[users])  # 1 for the last row
+    cnt = ratio_counts(n, ratios)
+    bounds = np.cumsum(cnt, axis=1)  # (n_users, p): end of each part within the user's rows
+    users = inter.users[order]
+    pos = np.arange(len(order)) - (np.cumsum(n) - n)[users]
+    part = np.zeros(len(order), dtype=np.int64)
+    for k in range(len(ratios) - 1):
+        part += pos >= bounds[users, k]
+    return [inter.select(np.sort(order[part == k])) for k in range(len(ratios))]
+
+
+def _grouped(inter: Interactions, rng: np.random.Generator | None) -> np.ndarray:
+    """Row numbers grouped by user; within a user in row order, or shuffled when ``rng`` is given."""
+    if rng is None:
+        return np.argsort(inter.users, kind="stable")
+    perm = rng.permutation(len(inter))
+    return perm[np.argsort(inter.users[perm], kind="stable")]
+
+
+def _non_empty(inter: Interactions) -> None:
+    if len(inter) == 0:
+        raise DataError("there are no interactions to split")
+
+
+def _make(train: Interactions, valid: Interactions, test: Interactions) -> Split:
+    if len(train) == 0:
+        raise DataError("the split left no training interactions")
+    split = Split(train, valid, test)
+    log.info("split: %s", split.summary())
+    return split
+
+
+def split_random(inter: Interactions, ratios=(0.8, 0.1, 0.1), seed: int = 2020) -> Split:
+    """Per-user random split: each user's rows shuffled (seeded), then cut by RecBole's counts.
+
+    Parameters
+    ----------
+    inter : Interactions
+    ratios : (train, valid, test) shares, >= 0, summing to 1
+    seed : int
+        Seed of the ``numpy.random.Generator``; the same seed gives the same split.
+    """
+    r = check_ratios(ratios)
+    _non_empty(inter)
+    return _make(*_cut(inter, _grouped(inter, np.random.default_rng(seed)), r))
+
+
+def split_temporal(inter: Interactions, ratios=(0.8, 0.1, 0.1), seed: int | None = None) -> Split:
+    """Per-user temporal split: RecBole's counts, earliest rows to train, latest to test.
+
+    Row order is time order (timestamps when the reader had them, else file order). ``seed`` is unused; it is
+    accepted so that every entry of ``SPLITS`` can be called alike.
+    """
+    r = check_ratios(ratios)
+    _non_empty(inter)
+    return _make(*_cut(inter, _grouped(inter, None), r))
+
+
+def split_leave_one_out(inter: Interactions, seed: int | None = None) -> Split:
+    """Each user's last row to test and the one before to valid; users with < 3 rows keep all in train.
+
+    ``seed`` is unused (see ``split_temporal``).
+    """
+    _non_empty(inter)
+    order = _grouped(inter, None)
+    n = np.bincount(inter.users, minlength=inter.n_users)
+    users = inter.users[order]
+    from_end = np.cumsum(n)[users] - np.arange(len(order))  # 1 for a user's last row
     big = n[users] >= 3
     part = np.where(big & (from_end == 1), 2, np.where(big & (from_end == 2), 1, 0))
-    return Split(*[inter.select(np.sort(order[part == k])) for k in range(3)])
+    return _make(*[inter.select(np.sort(order[part == k])) for k in range(3)])
 
 
 def split_given(train: Interactions, test: Interactions, valid_ratio: float = 0.1, seed: int = 2020) -> Split:
-    """Fixed train/test (same id maps); validation carved per user from train with the same rounding."""
-    s = split_random(train, (1 - valid_ratio, valid_ratio, 0.0), seed=seed)
-    return Split(s.train, Interactions(s.train.user_ids, s.train.item_ids, *(_cat(s.valid, s.test)), None), test)
+    """A fixed train/test split (sharing id maps); valid carved per user from train, test left untouched.
+
+    Each user's train rows are shuffled (seeded) and cut with RecBole's counts for the ratios
+    ``(1 - valid_ratio, valid_ratio)``.
+    """
+    try:
+        v = float(valid_ratio)
+    except (TypeError, ValueError):
+        raise ConfigError(f"valid_ratio must be a number in [0, 1), got {valid_ratio!r}") from None
+    if not 0 <= v < 1:
+        raise ConfigError(f"valid_ratio must be in [0, 1), got {valid_ratio!r}")
+    if not (_same_vocab(train.user_ids, test.user_ids) and _same_vocab(train.item_ids, test.item_ids)):
+        raise DataError("the given train and test parts must share id maps "
+                        "(load them together, e.g. load_dataset(name, given_split=True))")
+    _non_empty(train)
+    fit, valid = _cut(train, _grouped(train, np.random.default_rng(seed)), (1.0 - v, v))
+    return _make(fit, valid, test)
 
 
-def _cat(a: Interactions, b: Interactions):
-    return np.concatenate([a.users, b.users]), np.concatenate([a.items, b.items])
+SPLITS = {"random": split_random, "temporal": split_temporal, "loo": split_leave_one_out, "given": split_given}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Persistence
+
+
+def _write_vocab(path: Path, ids: np.ndarray) -> None:
+    text = "".join(f"{x}\n" for x in ids.tolist())
+    if text.count("\n") != len(ids):
+        raise DataError(f"cannot save {path.name}: an id holds a line break")
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(text.encode("utf-8"))
 
 
 def save_split(split: Split, directory) -> None:
+    """Write ``train.csv``, ``valid.csv``, ``test.csv`` (header ``user,item``, raw ids, row order) and the
+    ordered id maps ``users.txt`` / ``items.txt`` (one id per line) into ``directory``, each file atomically.
+    """
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
-    for name, ids in (("users.txt", split.train.user_ids), ("items.txt", split.train.item_ids)):
-        with atomic_path(d / name) as tmp:
-            tmp.write_text("".join(f"{x}\n" for x in ids), encoding="utf-8")
-    for name in ("train", "valid", "test"):
+    for name in PARTS:
         part: Interactions = getattr(split, name)
         with atomic_path(d / f"{name}.csv") as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
-            w = csv.writer(fh)
+            w = csv.writer(fh, lineterminator="\n")
             w.writerow(["user", "item"])
-            w.writerows(zip(part.user_ids[part.users], part.item_ids[part.items]))
+            w.writerows(zip(part.user_ids[part.users].tolist(), part.item_ids[part.items].tolist()))
+    _write_vocab(d / "users.txt", split.user_ids)
+    _write_vocab(d / "items.txt", split.item_ids)
+
+
+def _read_vocab(path: Path) -> np.ndarray:
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"cannot read the split's id map {path}: {exc}") from None
+    if text and not text.endswith("\n"):
+        raise DataError(f"the split's id map {path} is truncated (no final line break)")
+    ids = np.array(text.split("\n")[:-1], dtype=str)
+    if len(np.unique(ids)) != len(ids):
+        raise DataError(f"the split's id map {path} lists an id twice")
+    return ids
+
+
+def _indices(vocab: np.ndarray, raw: np.ndarray, what: str, path: Path) -> np.ndarray:
+    order = np.argsort(vocab, kind="stable")
+    pos = np.searchsorted(vocab[order], raw)
+    pos_c = np.minimum(pos, max(len(vocab) - 1, 0))
+    found = (pos < len(vocab)) & (vocab[order][pos_c] == raw) if len(vocab) else np.zeros(len(raw), bool)
+    if not found.all():
+        bad = int(np.flatnonzero(~found)[0])
+        raise DataError(f"{path}, data row {bad + 1}: {what} {raw[bad]!r} is not in {what}s.txt")
+    return order[pos_c].astype(np.int32)
 
 
 def load_split(directory) -> Split:
+    """Read a split written by ``save_split``; indices come out exactly as they were saved.
+
+    Raises
+    ------
+    DataError
+        A missing, truncated or inconsistent file.
+    """
     d = Path(directory)
-    try:
-        user_ids = np.array((d / "users.txt").read_text(encoding="utf-8").splitlines(), dtype=str)
-        item_ids = np.array((d / "items.txt").read_text(encoding="utf-8").splitlines(), dtype=str)
-        vocab = Interactions(user_ids, item_ids, np.zeros(0, np.int32), np.zeros(0, np.int32))
-        parts = []
-        for name in ("train", "valid", "test"):
-            with open(d / f"{name}.csv", newline="", encoding="utf-8") as fh:
-                rows = list(csv.reader(fh))
-            if not rows or rows[0] != ["user", "item"]:
-                raise DataError(f"{d / name}.csv has no 'user,item' header")
-            body = rows[1:]
-            u = vocab.user_index([r[0] for r in body]) if body else np.zeros(0, np.int64)
-            i = vocab.item_index([r[1] for r in body]) if body else np.zeros(0, np.int64)
-            parts.append(Interactions(user_ids, item_ids, u.astype(np.int32), i.astype(np.int32)))
-    except (OSError, IndexError, KeyError) as exc:
-        raise DataError(f"cannot read the split in {d}: {exc}") from None
+    if not d.is_dir():
+        raise DataError(f"split directory not found: {d}")
+    user_ids, item_ids = _read_vocab(d / "users.txt"), _read_vocab(d / "items.txt")
+    parts = []
+    for name in PARTS:
+        path = d / f"{name}.csv"
+        try:
+            df = pd.read_csv(path, dtype=str, na_filter=False, keep_default_na=False, encoding="utf-8")
+        except Exception as exc:  # pandas raises many unrelated kinds for a damaged file
+            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise DataError(f"cannot read {path}: {msg}") from None
+        if list(df.columns) != ["user", "item"]:
+            raise DataError(f"{path} must have the header 'user,item', got {','.join(map(str, df.columns))!r}")
+        users = _indices(user_ids, df["user"].to_numpy(dtype=str), "user", path)
+        items = _indices(item_ids, df["item"].to_numpy(dtype=str), "item", path)
+        parts.append(Interactions(user_ids, item_ids, users, items))
     return Split(*parts)
