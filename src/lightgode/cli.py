@@ -6,12 +6,22 @@ import argparse
 import importlib
 import logging
 import os
+import pkgutil
 import sys
 
 from .errors import LightGODEError
 
-# Subcommand modules in lightgode.commands; each defines register(subparsers).
-COMMANDS = ("train", "evaluate", "recommend", "info")
+from . import commands as _commands
+
+# Subcommand modules in lightgode.commands; each defines register(subparsers). The core ones come first in
+# --help; any other module in the package that defines register() is added after them, in name order.
+_CORE = ("train", "evaluate", "recommend", "info")
+
+
+def command_modules() -> list[str]:
+    found = sorted(m.name for m in pkgutil.iter_modules(_commands.__path__) if m.name != "common"
+                   and not m.name.startswith("_"))
+    return [n for n in _CORE if n in found] + [n for n in found if n not in _CORE]
 
 
 class Parser(argparse.ArgumentParser):
@@ -26,8 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "for top-K recommendation from implicit feedback.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
-    for name in COMMANDS:
-        importlib.import_module(f"{__package__}.commands.{name}").register(sub)
+    for name in command_modules():
+        module = importlib.import_module(f"{__package__}.commands.{name}")
+        if hasattr(module, "register"):
+            module.register(sub)
     return parser
 
 
