@@ -21,7 +21,8 @@ from .data.datasets import DATASETS, load_dataset
 from .data.filters import filter_kcore
 from .data.interactions import Interactions
 from .data.split import Split, save_split, split_given, split_leave_one_out, split_random, split_temporal
-from .errors import DataError
+from .checkpoint import Checkpoint
+from .errors import DataError, RunDirError
 from .models import build_model
 from .models.lightgode import LightGODE
 from .ode import ODEConfig
@@ -87,15 +88,49 @@ class RunSummary:
     info: dict[str, Any]
 
 
+def checkpoint_dir(out: Path) -> Path:
+    """Where an unfinished run keeps its settings and per-epoch checkpoint: ``<out>.ckpt``."""
+    return out.with_name(out.name + ".ckpt")
+
+
+def resume_config(out: Path) -> RunConfig:
+    """The settings of the interrupted run that was writing ``out``."""
+    ckpt = checkpoint_dir(out)
+    if not (ckpt / "config.json").is_file():
+        if (out / artifacts.MARKER).is_file():
+            raise RunDirError(f"{out} is already complete; there is nothing to resume")
+        raise RunDirError(f"no interrupted run to resume at {out} (no {ckpt}/config.json)")
+    return RunConfig.from_dict(artifacts.read_json(ckpt / "config.json"))
+
+
+def _start_checkpoint(cfg: RunConfig, out: Path, overwrite: bool, resume: bool, every: int) -> Checkpoint:
+    ckpt = checkpoint_dir(out)
+    if not resume:
+        if ckpt.exists() and not overwrite:
+            raise RunDirError(f"an interrupted run of {out} left a checkpoint in {ckpt}; continue it with "
+                              f"--resume {out}, or pass --overwrite to start again")
+        shutil.rmtree(ckpt, ignore_errors=True)
+        artifacts.write_json(ckpt / "config.json", cfg.to_dict())
+    return Checkpoint(ckpt / "state.safetensors", every=every)
+
+
 def train_run(cfg: RunConfig, out: Path | None, *, env_data_dir: str | None = None, overwrite: bool = False,
-              show_progress: bool = False, on_epoch: Callable[[dict], None] | None = None) -> RunSummary:
+              show_progress: bool = False, on_epoch: Callable[[dict], None] | None = None,
+              resume: bool = False, checkpoint_every: int = 1) -> RunSummary:
     """Train one model and evaluate it on validation and test; write the run directory when ``out`` is set.
 
-    Test metrics come from the best-validation epoch, read once at the end.
+    Test metrics come from the best-validation epoch, read once at the end. With ``out``, the training state is
+    checkpointed in ``<out>.ckpt`` every ``checkpoint_every`` epochs (0: never) and ``resume=True`` continues an
+    interrupted run from there (``cfg`` should then be :func:`resume_config`); the checkpoint is removed once the
+    run directory is complete.
     """
     t_start = time.perf_counter()
-    if out is not None:
+    if out is not None and not resume:
         artifacts.check_out_dir(out, overwrite)
+    if resume and out is None:
+        raise RunDirError("resume needs the run directory of the interrupted run")
+    checkpoint = (_start_checkpoint(cfg, out, overwrite, resume, checkpoint_every)
+                  if out is not None and (checkpoint_every > 0 or resume) else None)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
@@ -105,8 +140,9 @@ def train_run(cfg: RunConfig, out: Path | None, *, env_data_dir: str | None = No
     t_data = time.perf_counter() - t_start
     model = build_model(cfg)
     t0 = time.perf_counter()
+    fit_kwargs = {"checkpoint": checkpoint} if checkpoint is not None else {}
     model.fit(split.train, split.valid if len(split.valid) else None, show_progress=show_progress,
-              on_epoch=on_epoch)
+              on_epoch=on_epoch, **fit_kwargs)
     t_fit = time.perf_counter() - t0
     metrics = evaluate_model(model, split, show_progress=show_progress)
     res = model.result_
@@ -122,6 +158,7 @@ def train_run(cfg: RunConfig, out: Path | None, *, env_data_dir: str | None = No
     }
     if out is not None:
         write_run(out, cfg, split, model, metrics, info)
+        shutil.rmtree(checkpoint_dir(out), ignore_errors=True)
     return RunSummary(out, metrics, info)
 
 

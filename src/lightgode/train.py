@@ -13,8 +13,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .checkpoint import Checkpoint, TrainState
 from .config import TrainConfig
-from .errors import FitError
+from .errors import FitError, RunDirError
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +53,15 @@ def fit(
     valid_metric: str = "ndcg@20",
     show_progress: bool = False,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> TrainResult:
     """Train ``model`` on observed (user, item) pairs with Adam, early stopping on ``valid_metric``.
 
     Each epoch visits every pair once in a fresh seeded random order, in batches of ``config.batch_size``.
     After training, the model holds the state of its best validation epoch.
+
+    With ``checkpoint``, the whole loop state is saved after every ``checkpoint.every`` epochs and, when the
+    checkpoint file exists at the start, training continues from it exactly.
     """
     gen = np.random.default_rng(seed)
     u_all = torch.from_numpy(np.asarray(users, dtype=np.int64))
@@ -68,7 +73,20 @@ def fit(
     best_value, best_epoch, best_valid, best_state = -math.inf, 0, {}, None
     history: list[dict[str, float]] = []
     bad_epochs = 0
-    epochs = tqdm(range(1, config.epochs + 1), desc="epochs", unit="epoch", disable=not show_progress)
+    first_epoch = 1
+    module_gen: torch.Generator | None = getattr(model, "generator", None)
+    if checkpoint is not None and checkpoint.exists():
+        state = checkpoint.load()
+        _restore(model, opt, gen, module_gen, state, checkpoint)
+        best_value, best_epoch, best_valid, best_state = (state.best_value, state.best_epoch, state.best_valid,
+                                                          state.best_state)
+        history, bad_epochs, first_epoch = state.history, state.bad_epochs, state.epoch + 1
+        log.info("resumed from %s after epoch %d", checkpoint.path, state.epoch)
+        if validate is not None and bad_epochs >= config.patience and best_state is not None:
+            model.load_state_dict(best_state)
+            return TrainResult(best_epoch, best_valid, state.epoch, history, stopped_early=True)
+    epochs = tqdm(range(first_epoch, config.epochs + 1), desc="epochs", unit="epoch", disable=not show_progress,
+                  initial=first_epoch - 1, total=config.epochs)
     for epoch in epochs:
         t0 = time.perf_counter()
         perm = torch.from_numpy(gen.permutation(n))
@@ -80,11 +98,13 @@ def fit(
             total += loss * len(idx)
         mean_loss = float(total) / max(n, 1)
         train_seconds = time.perf_counter() - t0
-        if not math.isfinite(mean_loss):
+        if not math.isfinite(mean_loss) or not all(bool(torch.isfinite(p).all()) for p in params):
+            what = f"loss is {mean_loss}" if not math.isfinite(mean_loss) else "an embedding is not finite"
             if best_state is not None:
                 model.load_state_dict(best_state)
-            raise FitError(f"training diverged at epoch {epoch}: loss is {mean_loss}; "
-                           f"try a smaller learning rate (kept the best epoch, {best_epoch})")
+            kept = f"kept the best epoch, {best_epoch}" if best_state is not None else "no epoch to keep"
+            raise FitError(f"training diverged at epoch {epoch}: {what}; try a smaller learning rate ({kept}"
+                           f"{', whose checkpoint stays on disk' if checkpoint is not None and best_state else ''})")
         row: dict[str, float] = {"epoch": epoch, "loss": mean_loss, "train_seconds": train_seconds}
         if validate is not None:
             t1 = time.perf_counter()
@@ -102,12 +122,34 @@ def fit(
             best_state = copy.deepcopy(model.state_dict())
         else:
             bad_epochs += 1
+        stop = validate is not None and bad_epochs >= config.patience
+        if checkpoint is not None and (epoch % checkpoint.every == 0 or stop or epoch == config.epochs):
+            checkpoint.save(TrainState(
+                epoch=epoch, model=model.state_dict(), optimizer=opt.state_dict(), best_state=best_state,
+                best_value=best_value, best_epoch=best_epoch, best_valid=best_valid, bad_epochs=bad_epochs,
+                history=history, numpy_rng=gen.bit_generator.state, torch_rng=torch.get_rng_state(),
+                module_rng=module_gen.get_state() if module_gen is not None else None))
         epochs.set_postfix(loss=f"{mean_loss:.4f}", **({valid_metric: f"{value:.4f}"} if validate else {}),
                            best=best_epoch)
         log.info("epoch %d loss %.5f %s", epoch, mean_loss, f"{valid_metric} {value:.5f}" if validate else "")
-        if validate is not None and bad_epochs >= config.patience:
+        if stop:
             model.load_state_dict(best_state)
             return TrainResult(best_epoch, best_valid, epoch, history, stopped_early=True)
     if best_state is not None:
         model.load_state_dict(best_state)
     return TrainResult(best_epoch, best_valid, len(history), history)
+
+
+def _restore(model: Trainable, opt: torch.optim.Optimizer, gen: np.random.Generator,
+             module_gen: torch.Generator | None, state: TrainState, checkpoint: Checkpoint) -> None:
+    """Load a checkpoint's model, optimiser and random states; a mismatch is a RunDirError."""
+    try:
+        model.load_state_dict(state.model)
+        opt.load_state_dict(state.optimizer)
+    except (RuntimeError, ValueError, KeyError) as exc:
+        raise RunDirError(f"checkpoint {checkpoint.path} does not match this model: "
+                          f"{str(exc).splitlines()[0]}") from None
+    gen.bit_generator.state = state.numpy_rng
+    torch.set_rng_state(state.torch_rng)
+    if module_gen is not None and state.module_rng is not None:
+        module_gen.set_state(state.module_rng)

@@ -59,6 +59,10 @@ def register(sub) -> None:
     r.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     r.add_argument("--out", help="run directory to write (default: print metrics only)")
     r.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
+    r.add_argument("--resume", metavar="RUN_DIR", help="continue the interrupted run that was writing RUN_DIR "
+                   "from its last checkpoint, with its own settings (other setting flags are ignored)")
+    r.add_argument("--checkpoint-every", type=int, default=1, metavar="N",
+                   help="save a checkpoint in <out>.ckpt every N epochs (default 1; 0 disables)")
     add_progress_args(p)
     p.set_defaults(func=run)
 
@@ -85,10 +89,22 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 def run(args: argparse.Namespace) -> int:
     from ..pipeline import train_run
 
-    cfg = config_from_args(args)
-    out = Path(args.out) if args.out else None
+    from ..errors import ConfigError
+    from ..pipeline import resume_config
+
+    if args.checkpoint_every < 0:
+        raise ConfigError(f"--checkpoint-every must be >= 0, got {args.checkpoint_every}")
+    if args.resume:
+        if args.out and Path(args.out) != Path(args.resume):
+            raise ConfigError("--resume names the run directory; drop --out or give the same path")
+        out: Path | None = Path(args.resume)
+        cfg = resume_config(out)
+    else:
+        cfg = config_from_args(args)
+        out = Path(args.out) if args.out else None
     summary = train_run(cfg, out, env_data_dir=args.env_data_dir, overwrite=args.overwrite,
-                        show_progress=args.show_progress)
+                        show_progress=args.show_progress, resume=bool(args.resume),
+                        checkpoint_every=args.checkpoint_every)
     info = summary.info
     print(f"{cfg.model} on {cfg.data.data}: best epoch {info['best_epoch']} of {info['epochs_run']}, "
           f"{info['seconds_per_epoch']:.2f} s/epoch, {info['seconds']['total']:.1f} s in all, "

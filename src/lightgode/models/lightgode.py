@@ -31,7 +31,7 @@ class LightGODE:
         self.train_config, self.ode, self.eval_config, self.seed = train, ode, eval, seed
 
     def fit(self, train: Interactions, valid: Interactions | None = None, *, show_progress: bool = False,
-            on_epoch=None) -> "LightGODE":
+            on_epoch=None, checkpoint=None) -> "LightGODE":
         n_users, n_items = train.n_users, train.n_items
         self.n_users_ = n_users
         self.A_hat_ = normalized_adjacency(n_users, n_items, train.users, train.items)
@@ -49,7 +49,8 @@ class LightGODE:
 
         self.result_: TrainResult = fit(module, train.users, train.items, self.train_config, seed=self.seed,
                                         validate=validate, valid_metric=self.eval_config.valid_metric,
-                                        show_progress=show_progress, on_epoch=on_epoch)
+                                        show_progress=show_progress, on_epoch=on_epoch,
+                                        checkpoint=checkpoint)
         self.E0_ = module.E0().clone()
         self._set_embeddings(A_t)
         return self
