@@ -8,6 +8,10 @@ for data in "${@:-amazon-beauty}"; do
   for seed in 2020 2021 2022; do
     out="runs/bench/$data-$seed"
     [ -f "$out/COMPLETE" ] && continue   # resumable: finished runs are kept
-    .venv/bin/lightgode train --data "$data" --seed "$seed" --out "$out" --overwrite --quiet
+    if [ -f "$out.ckpt/state.safetensors" ]; then   # an interrupted run continues from its last epoch
+      .venv/bin/lightgode train --resume "$out" --quiet
+    else
+      .venv/bin/lightgode train --data "$data" --seed "$seed" --out "$out" --overwrite --quiet
+    fi
   done
 done
