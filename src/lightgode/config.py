@@ -70,11 +70,50 @@ class TrainConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class BaselineConfig:
+    """Settings of the baseline models (pop, mf-bpr, lightgcn, mf-conv, gf-cf, bspm); LightGODE ignores them.
+
+    A tuple of candidates is a validation grid: the model picks the best on validation NDCG@20 after training.
+    """
+
+    layers: tuple[int, ...] = (3,)  # lightgcn: propagation layers (first value); mf-conv: post-training layer grid
+    reg: float = 1e-4  # BPR models: L2 weight on the batch's (layer-0) embeddings, as LightGCN's reg
+    conv_base: str = "mf-bpr"  # mf-conv: the MF trained before the layers, "mf-bpr" or "directau"
+    alpha: tuple[float, ...] = (0.3,)  # gf-cf: weight grid of the ideal low-pass part
+    rank: int = 256  # gf-cf / bspm: rank of the truncated SVD (the ideal low-pass filter)
+    idl_beta: tuple[float, ...] = (0.2,)  # bspm: weight grid of the ideal low-pass term
+    t_blur: float = 1.0  # bspm: horizon of the blurring ODE
+    steps_blur: int = 1  # bspm: Euler steps of the blurring ODE
+    t_sharp: tuple[float, ...] = (2.5,)  # bspm: horizon grid of the sharpening ODE
+    steps_sharp: int = 1  # bspm: Euler steps of the sharpening ODE
+    max_train_seconds: float = 0.0  # mf-bpr / lightgcn: wall-time cap of training (0: none); capped runs are marked
+
+    def __post_init__(self) -> None:
+        for name in ("layers", "alpha", "idl_beta", "t_sharp"):
+            v = getattr(self, name)
+            v = tuple(v) if isinstance(v, (list, tuple)) else (v,)
+            if not v:
+                raise ConfigError(f"{name} needs at least one value")
+            object.__setattr__(self, name, v)
+        checks = [("layers", all(int(x) == x and 0 <= x <= 64 for x in self.layers)),
+                  ("reg", 0 <= self.reg < math.inf), ("conv_base", self.conv_base in ("mf-bpr", "directau")),
+                  ("alpha", all(0 <= x < math.inf for x in self.alpha)), ("rank", self.rank >= 1),
+                  ("idl_beta", all(0 <= x < math.inf for x in self.idl_beta)),
+                  ("t_blur", 0 <= self.t_blur < math.inf), ("steps_blur", self.steps_blur >= 1),
+                  ("t_sharp", all(0 <= x < math.inf for x in self.t_sharp)), ("steps_sharp", self.steps_sharp >= 1),
+                  ("max_train_seconds", 0 <= self.max_train_seconds < math.inf)]
+        for name, ok in checks:
+            if not ok:
+                raise ConfigError(f"impossible value for baseline.{name}: {getattr(self, name)}")
+
+
+@dataclass(frozen=True, kw_only=True)
 class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     ode: ODEConfig = field(default_factory=ODEConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    baseline: BaselineConfig = field(default_factory=BaselineConfig)
     model: str = "lightgode"  # model name in the registry
     seed: int = 2020  # seeds splitting, initialisation and batch order
     threads: int | None = None  # torch intra-op threads; None keeps torch's default
@@ -88,7 +127,8 @@ class RunConfig:
 
     def override(self, d: dict[str, Any]) -> "RunConfig":
         """A copy with nested settings replaced: ``{"train": {"lr": 0.01}, "seed": 1}``. Unknown keys raise."""
-        sections = {"data": DataConfig, "train": TrainConfig, "ode": ODEConfig, "eval": EvalConfig}
+        sections = {"data": DataConfig, "train": TrainConfig, "ode": ODEConfig, "eval": EvalConfig,
+                    "baseline": BaselineConfig}
         top = {f.name for f in fields(self)}
         out: dict[str, Any] = {}
         for key, value in d.items():
