@@ -1,0 +1,70 @@
+"""`lightgode serve RUN_DIR`: the HTTP API (FastAPI + uvicorn), on localhost unless told otherwise."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from ..errors import ConfigError
+from .common import add_ode_args
+
+
+def register(sub) -> None:
+    p = sub.add_parser("serve", help="serve recommendations over HTTP",
+                       description="GET /health, GET /users/{id}/recommendations?k=, POST /recommendations "
+                                   "{\"items\": [...], \"k\": ...} for a new user, GET /items/{id}/similar?k=. "
+                                   "The OpenAPI schema is at /openapi.json.")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (default 1)")
+    p.add_argument("--index", choices=("exact", "flat", "hnsw", "ivf"), default="exact",
+                   help="item search: exact matrix product (default) or a faiss index")
+    p.add_argument("--max-k", type=int, default=1000, help="larger k is capped to this (default 1000)")
+    p.add_argument("--max-body-bytes", type=int, default=64 * 1024, help="larger bodies get 413 (default 65536)")
+    p.add_argument("--foldin-init", choices=("zero", "mean", "norm_mean"), default=None,
+                   help="initial value of new users (default: the library's)")
+    add_ode_args(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+    import uvicorn
+
+    from ..artifacts import load_run
+    from ..foldin import FoldInConfig
+    from ..index import IndexConfig
+    from ..pipeline import run_config
+    from ..recommend import Recommender
+    from ..serve import ENV_OPTIONS, ENV_RUN, ServeConfig, create_app
+    from .common import ode_from_args
+
+    if not 0 <= args.port <= 65535:
+        raise ConfigError(f"--port must be in 0..65535, got {args.port}")
+    if args.workers < 1:
+        raise ConfigError(f"--workers must be >= 1, got {args.workers}")
+    serve_cfg = ServeConfig(max_k=args.max_k, max_body_bytes=args.max_body_bytes)
+    foldin = FoldInConfig(**({"init": args.foldin_init} if args.foldin_init else {}))
+    index = None if args.index == "exact" else IndexConfig(kind=args.index)
+    ode = ode_from_args(args, run_config(load_run(args.run_dir)).ode)
+    if ode is not None and args.workers > 1:
+        raise ConfigError("--t/--solver/--steps go with --workers 1")
+    torch.set_num_threads(1)
+    rec = Recommender.load(args.run_dir, ode, foldin=foldin, index=index)  # fails here, before binding, if bad
+    print(f"serving {args.run_dir} ({rec.n_users} users, {rec.n_items} items) on http://{args.host}:{args.port}",
+          file=sys.stderr)
+    if args.workers == 1:
+        uvicorn.run(create_app(rec, serve_cfg), host=args.host, port=args.port, log_level="warning",
+                    access_log=False)
+        return 0
+    os.environ[ENV_RUN] = os.path.abspath(args.run_dir)
+    os.environ[ENV_OPTIONS] = json.dumps({"serve": {"max_k": args.max_k, "max_body_bytes": args.max_body_bytes},
+                                          "foldin": {"init": foldin.init, "item_degree": foldin.item_degree},
+                                          "index": {"kind": args.index} if index else None})
+    del rec
+    uvicorn.run("lightgode.serve:app_from_environ", factory=True, host=args.host, port=args.port,
+                workers=args.workers, log_level="warning", access_log=False)
+    return 0

@@ -1,0 +1,184 @@
+"""HTTP API over a Recommender (FastAPI). ``create_app(recommender)`` builds it; ``lightgode serve`` runs it.
+
+Endpoints (raw ids in and out; the OpenAPI schema is at ``/openapi.json``, the docs page at ``/docs``):
+
+- ``GET /health``
+- ``GET /users/{user_id}/recommendations?k=20&exclude_seen=true``
+- ``POST /recommendations`` with ``{"items": [...], "k": 20}``: a user the model has never seen (fold-in)
+- ``GET /items/{item_id}/similar?k=20``
+
+Unknown ids give 404, bad parameters 422, bodies over ``max_body_bytes`` 413; every error is JSON
+``{"detail": ...}``. ``k`` above ``max_k`` is capped to it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Union
+
+from fastapi import FastAPI, Path, Query
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+
+from .errors import ConfigError, UnknownIdError
+from .recommend import Recommendation, Recommender
+
+# Read by ``app_from_environ`` in each uvicorn worker process (set by ``lightgode serve --workers N``).
+ENV_RUN, ENV_OPTIONS = "LIGHTGODE_SERVE_RUN", "LIGHTGODE_SERVE_OPTIONS"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServeConfig:
+    default_k: int = 20  # list length when k is not given
+    max_k: int = 1000  # larger k is capped to this
+    max_body_bytes: int = 64 * 1024  # larger request bodies get 413
+    max_history: int = 2000  # most item ids in one POST /recommendations
+
+    def __post_init__(self) -> None:
+        for name in ("default_k", "max_k", "max_body_bytes", "max_history"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or int(v) != v or v < 1:
+                raise ConfigError(f"{name} must be an integer >= 1, got {v}")
+
+
+class Item(BaseModel):
+    item: str
+    rank: int
+    score: float
+
+
+class UserRecommendations(BaseModel):
+    user: str
+    items: list[Item]
+
+
+class HistoryRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    items: list[Union[StrictStr, StrictInt]] = Field(min_length=1, description="raw ids of the user's items")
+    k: StrictInt = Field(20, ge=1, description="list length (capped at the server's max_k)")
+    exclude_seen: bool = True
+
+
+class HistoryRecommendations(BaseModel):
+    items: list[Item]
+
+
+class SimilarItems(BaseModel):
+    item: str
+    items: list[Item]
+
+
+class Health(BaseModel):
+    status: str
+    users: int
+    items: int
+
+
+def _items(recs: list[Recommendation]) -> list[dict]:
+    return [{"item": r.item, "rank": r.rank, "score": r.score} for r in recs]
+
+
+class _BodyLimit:
+    """ASGI middleware: read the request body up to ``limit`` bytes, answer 413 beyond, else replay it."""
+
+    def __init__(self, app, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            await self._too_large(send)
+            return
+        chunks, size = [], 0
+        while True:
+            msg = await receive()
+            if msg["type"] == "http.disconnect":
+                return
+            chunks.append(msg.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.limit:
+                await self._too_large(send)
+                return
+            if not msg.get("more_body", False):
+                break
+        body, sent = b"".join(chunks), False
+
+        async def replay():
+            nonlocal sent
+            if sent:
+                return await receive()
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    async def _too_large(self, send) -> None:
+        payload = json.dumps({"detail": f"request body larger than {self.limit} bytes"}).encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
+                                (b"connection", b"close")]})
+        await send({"type": "http.response.body", "body": payload})
+
+
+def create_app(rec: Recommender, config: ServeConfig = ServeConfig()) -> FastAPI:
+    """A FastAPI app answering from ``rec`` (handlers run on the event loop: scoring is sub-millisecond)."""
+    app = FastAPI(title="lightgode", version="1", description="Top-K recommendations from a LightGODE run.")
+    app.add_middleware(_BodyLimit, limit=config.max_body_bytes)
+
+    @app.exception_handler(UnknownIdError)
+    async def _unknown(_request, exc: UnknownIdError):
+        return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    @app.exception_handler(ConfigError)
+    async def _bad(_request, exc: ConfigError):
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    def cap(k: int) -> int:
+        return min(k, config.max_k)
+
+    @app.get("/health", response_model=Health)
+    async def health():
+        return JSONResponse({"status": "ok", "users": rec.n_users, "items": rec.n_items})
+
+    @app.get("/users/{user_id}/recommendations", response_model=UserRecommendations,
+             responses={404: {"description": "unknown user id"}})
+    async def user_recommendations(user_id: str = Path(..., max_length=512),
+                                   k: int = Query(config.default_k, ge=1, description="list length (capped)"),
+                                   exclude_seen: bool = Query(True)):
+        return JSONResponse({"user": user_id, "items": _items(rec.recommend(user_id, cap(k), exclude_seen))})
+
+    @app.post("/recommendations", response_model=HistoryRecommendations,
+              responses={404: {"description": "unknown item id"}, 413: {"description": "body too large"}})
+    async def history_recommendations(req: HistoryRequest):
+        if len(req.items) > config.max_history:
+            raise ConfigError(f"at most {config.max_history} items per request, got {len(req.items)}")
+        recs = rec.recommend_for_history([str(i) for i in req.items], cap(req.k), req.exclude_seen)
+        return JSONResponse({"items": _items(recs)})
+
+    @app.get("/items/{item_id}/similar", response_model=SimilarItems,
+             responses={404: {"description": "unknown item id"}})
+    async def similar(item_id: str = Path(..., max_length=512),
+                      k: int = Query(config.default_k, ge=1, description="list length (capped)")):
+        return JSONResponse({"item": item_id, "items": _items(rec.similar_items(item_id, cap(k)))})
+
+    return app
+
+
+def app_from_environ() -> FastAPI:
+    """uvicorn factory for worker processes: the run directory and options come from the environment
+    variables that ``lightgode serve`` sets before starting the workers."""
+    import torch
+
+    from .foldin import FoldInConfig
+    from .index import IndexConfig
+
+    torch.set_num_threads(1)  # one scoring thread per worker: workers, not threads, share the cores
+    opts = json.loads(os.environ.get(ENV_OPTIONS, "{}"))
+    index = IndexConfig(**opts["index"]) if opts.get("index") else None
+    rec = Recommender.load(os.environ[ENV_RUN], foldin=FoldInConfig(**opts.get("foldin", {})), index=index)
+    return create_app(rec, ServeConfig(**opts.get("serve", {})))
