@@ -63,6 +63,8 @@ def register(sub) -> None:
                    "from its last checkpoint, with its own settings (other setting flags are ignored)")
     r.add_argument("--checkpoint-every", type=int, default=1, metavar="N",
                    help="save a checkpoint in <out>.ckpt every N epochs (default 1; 0 disables)")
+    r.add_argument("--uniformity", choices=("rank", "global"), default="rank",
+                   help="under torchrun: uniformity over each rank's shard of a batch (default) or the whole batch")
     add_progress_args(p)
     p.set_defaults(func=run)
 
@@ -102,6 +104,12 @@ def run(args: argparse.Namespace) -> int:
     else:
         cfg = config_from_args(args)
         out = Path(args.out) if args.out else None
+    import os
+
+    from ..distributed import launched_world_size
+    if launched_world_size(os.environ) > 1:  # started by torchrun: one rank of a multi-process run
+        from .launch import run_distributed_train
+        return run_distributed_train(args, cfg, out)
     summary = train_run(cfg, out, env_data_dir=args.env_data_dir, overwrite=args.overwrite,
                         show_progress=args.show_progress, resume=bool(args.resume),
                         checkpoint_every=args.checkpoint_every)
