@@ -39,20 +39,45 @@ class EvalConfig:
                               f"got {self.valid_metric!r}")
 
 
-def embedding_scorer(user_emb: torch.Tensor, item_emb: torch.Tensor) -> ScoreFn:
+class EmbeddingScorer:
+    """Inner-product scores of users against every item: a ScoreFn that can also write into a given buffer.
+
+    Reusing one (batch, n_items) buffer across batches avoids allocating (and page-faulting) a fresh score
+    matrix per batch, which costs as much as the product itself for large catalogues.
+    """
+
+    def __init__(self, user_emb: torch.Tensor, item_emb: torch.Tensor) -> None:
+        self.user_emb = user_emb
+        self.item_t = item_emb.T.contiguous()
+
+    @property
+    def n_items(self) -> int:
+        return self.item_t.shape[1]
+
+    def __call__(self, users: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        if out is None:
+            return self.user_emb[users] @ self.item_t
+        return torch.mm(self.user_emb[users], self.item_t, out=out)
+
+
+def embedding_scorer(user_emb: torch.Tensor, item_emb: torch.Tensor) -> EmbeddingScorer:
     """Inner-product scores of users against every item."""
-    item_t = item_emb.T.contiguous()
-    return lambda users: user_emb[users] @ item_t
+    return EmbeddingScorer(user_emb, item_emb)
 
 
-def topk_masked(score_fn: ScoreFn, users: np.ndarray, exclude: sp.csr_matrix | None, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+def topk_masked(score_fn: ScoreFn, users: np.ndarray, exclude: sp.csr_matrix | None, k: int,
+                *, buffer: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Top-k item indices and scores for a batch of users, excluded items masked out.
 
     Returns (scores, indices), each (len(users), k). Masked items get -inf and may appear only when a
-    user has fewer than k admissible items.
+    user has fewer than k admissible items. ``buffer`` (at least len(users) rows) is reused for the scores
+    when ``score_fn`` is an :class:`EmbeddingScorer`.
     """
     u = torch.from_numpy(np.asarray(users, dtype=np.int64))
-    scores = score_fn(u)
+    if buffer is not None and isinstance(score_fn, EmbeddingScorer):
+        scores = score_fn(u, out=buffer[:len(u)])
+    else:
+        scores = score_fn(u)
     if exclude is not None:
         sub = exclude[users]
         rows = np.repeat(np.arange(len(users)), np.diff(sub.indptr))
@@ -93,6 +118,16 @@ def ranking_metrics(hits: torch.Tensor, n_relevant: torch.Tensor, ks: Sequence[i
     return out
 
 
+def relevant_hits(rel: sp.csr_matrix, idx: np.ndarray, n_items: np.int64) -> np.ndarray:
+    """Boolean (b, k): whether ``idx[r, j]`` is among row r's nonzeros in ``rel`` (sorted-key lookups, no dense b x items)."""
+    rows = np.repeat(np.arange(rel.shape[0], dtype=np.int64), np.diff(rel.indptr))
+    keys = np.sort(rows * n_items + rel.indices.astype(np.int64))
+    query = (np.arange(idx.shape[0], dtype=np.int64)[:, None] * n_items + idx).ravel()
+    pos = np.minimum(np.searchsorted(keys, query), max(len(keys) - 1, 0))
+    found = keys[pos] == query if len(keys) else np.zeros(len(query), dtype=bool)
+    return found.reshape(idx.shape)
+
+
 def full_ranking(
     score_fn: ScoreFn,
     relevant: sp.csr_matrix,
@@ -114,17 +149,15 @@ def full_ranking(
     users = np.flatnonzero(counts > 0)
     kmax = max(config.ks)
     sums = {f"{m}@{k}": 0.0 for m in METRICS for k in config.ks}
-    n_items = relevant.shape[1]
+    n_items = np.int64(relevant.shape[1])
     batches = range(0, len(users), config.batch_size)
+    buffer = (torch.empty(min(config.batch_size, len(users)), score_fn.n_items)
+              if isinstance(score_fn, EmbeddingScorer) and len(users) else None)
     with torch.no_grad():
         for start in tqdm(batches, desc=desc, unit="batch", disable=not show_progress, leave=False):
             b = users[start:start + config.batch_size]
-            _, idx = topk_masked(score_fn, b, exclude, kmax)
-            rel = relevant[b]
-            dense = torch.zeros((len(b), n_items), dtype=torch.bool)
-            rows = np.repeat(np.arange(len(b)), np.diff(rel.indptr))
-            dense[torch.from_numpy(rows), torch.from_numpy(rel.indices.astype(np.int64))] = True
-            hits = torch.gather(dense, 1, idx)
+            _, idx = topk_masked(score_fn, b, exclude, kmax, buffer=buffer)
+            hits = torch.from_numpy(relevant_hits(relevant[b], idx.numpy(), n_items))
             per_user = ranking_metrics(hits, torch.from_numpy(counts[b]), config.ks)
             for key, v in per_user.items():
                 sums[key] += float(v.sum())
