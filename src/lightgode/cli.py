@@ -50,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     args.env_data_dir = os.environ.get("LIGHTGODE_DATA")
     args.show_progress = not getattr(args, "quiet", False) and sys.stderr.isatty() or getattr(args, "progress", False)
+    if args.show_progress and not args.verbose:
+        # interactive runs say what the data layer dropped or fixed (duplicates, empty ids, k-core, split)
+        logging.getLogger(f"{__package__}.data").setLevel(logging.INFO)
     try:
         return int(args.func(args) or 0)
     except LightGODEError as exc:
