@@ -117,6 +117,7 @@ class RunConfig:
     model: str = "lightgode"  # model name in the registry
     seed: int = 2020  # seeds splitting, initialisation and batch order
     threads: int | None = None  # torch intra-op threads; None keeps torch's default
+    t_auto: bool = False  # after training, choose T on validation (tune.py); ode.t serves early stopping only
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

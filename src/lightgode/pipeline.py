@@ -144,6 +144,10 @@ def train_run(cfg: RunConfig, out: Path | None, *, env_data_dir: str | None = No
     model.fit(split.train, split.valid if len(split.valid) else None, show_progress=show_progress,
               on_epoch=on_epoch, **fit_kwargs)
     t_fit = time.perf_counter() - t0
+    tuned = None
+    if cfg.t_auto:  # choose T on validation with E0 fixed (tune.py); ode.t served early stopping only
+        from .tune import tune_fitted
+        model, cfg, tuned = tune_fitted(model, split, cfg)
     metrics = evaluate_model(model, split, show_progress=show_progress)
     res = model.result_
     info = {
@@ -156,8 +160,13 @@ def train_run(cfg: RunConfig, out: Path | None, *, env_data_dir: str | None = No
         "seconds_per_epoch": float(np.mean([r["train_seconds"] for r in res.history])),
         "peak_rss_mb": peak_rss_mb(),
     }
+    if tuned is not None:
+        info["tune"] = {k: v for k, v in tuned.to_dict().items() if k != "points"}
     if out is not None:
         write_run(out, cfg, split, model, metrics, info)
+        if tuned is not None:
+            from .tune import write_tuned_run
+            write_tuned_run(out, None, metrics, tuned, title=f"{cfg.data.data} seed {cfg.seed}")
         shutil.rmtree(checkpoint_dir(out), ignore_errors=True)
     return RunSummary(out, metrics, info)
 

@@ -236,14 +236,14 @@ def _link_or_copy(src: str, dst: str) -> None:
         shutil.copy2(src, dst)
 
 
-def write_tuned_run(run_dir: str | Path, config: dict[str, Any], metrics: dict[str, Any], result: TuneResult, *,
-                    title: str = "") -> None:
+def write_tuned_run(run_dir: str | Path, config: dict[str, Any] | None, metrics: dict[str, Any],
+                    result: TuneResult, *, title: str = "") -> None:
     """Replace a complete run directory by one whose config.json and metrics.json carry the tuned T, plus
     tune.json and t_curve.png; the run is complete or untouched (staged in ``<run>.partial``, then renamed).
 
     Parameters
     ----------
-    config : the run's config.json content; its ``ode`` section is updated with ``result.ode``
+    config : the run's config.json content (None: read it); its ``ode`` section is updated with ``result.ode``
     metrics : the run's metrics recomputed at the tuned T
     """
     import shutil
@@ -252,6 +252,9 @@ def write_tuned_run(run_dir: str | Path, config: dict[str, Any], metrics: dict[s
     from .atomic import write_json
 
     out = check_complete(run_dir)
+    if config is None:
+        from .artifacts import read_json
+        config = read_json(out / "config.json")
     staging = partial_dir(out)
     shutil.rmtree(staging, ignore_errors=True)
     try:
@@ -278,3 +281,22 @@ def tune_split(E0: torch.Tensor, split, *, ode: ODEConfig = ODEConfig(), config:
     A_hat = normalized_adjacency(train.n_users, train.n_items, train.users, train.items)
     return tune_horizon(A_hat, E0, train.n_users, split.valid.to_csr(), train.to_csr(), ode=ode, config=config,
                         eval_config=eval_config, on_point=on_point)
+
+
+def tune_fitted(model, split, cfg, *, config: TuneConfig | None = None):
+    """After ``fit``: choose T on validation for the model's E0 and return (model at that T, cfg with it, result).
+
+    Used by ``train`` with ``t_auto``; the model's ``ode.t`` until then served early stopping only.
+    """
+    if not isinstance(cfg.t_auto, bool):
+        raise ConfigError(f"t_auto must be true or false, got {cfg.t_auto!r}")
+    if not hasattr(model, "E0_") or not hasattr(model, "with_ode") or cfg.model != "lightgode":
+        raise ConfigError(f"automatic T applies to lightgode runs, not {cfg.model!r}; use 'lightgode propagate "
+                          f"--t auto' on its embeddings")
+    if len(split.valid) == 0:
+        raise DataError("automatic T needs validation interactions, but the split has none")
+    config = config or TuneConfig(metric=cfg.eval.valid_metric, seed=cfg.seed)
+    result = tune_split(model.E0_, split, ode=cfg.ode, config=config, eval_config=cfg.eval)
+    tuned = model.with_ode(result.ode)
+    tuned.result_ = model.result_
+    return tuned, replace(cfg, ode=result.ode), result

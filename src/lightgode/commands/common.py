@@ -19,9 +19,18 @@ def positive_float(text: str) -> float:
     return v
 
 
-def add_ode_args(p: argparse.ArgumentParser) -> None:
+def t_or_auto(text: str) -> float | str:
+    """A horizon T, or the word 'auto' (choose T on validation after training)."""
+    return "auto" if text.strip().lower() == "auto" else positive_float(text)
+
+
+def add_ode_args(p: argparse.ArgumentParser, *, allow_auto: bool = False) -> None:
     g = p.add_argument_group("post-training ODE")
-    g.add_argument("--t", type=positive_float, help="ODE horizon T (>= 0)")
+    if allow_auto:
+        g.add_argument("--t", type=t_or_auto, help="ODE horizon T (>= 0), or 'auto': keep the dataset's (or the "
+                                                   "default) T for early stopping, then choose T on validation")
+    else:
+        g.add_argument("--t", type=positive_float, help="ODE horizon T (>= 0)")
     g.add_argument("--solver", choices=SOLVERS, help="ODE solver (default euler)")
     g.add_argument("--steps", type=int, help="steps of a fixed-step solver (default 1)")
 

@@ -27,6 +27,17 @@ def run(args: argparse.Namespace) -> int:
     ode = ode_from_args(args, run_config(r).ode)
     model = load_model(r, ode)
     metrics = evaluate_model(model, r.split, show_progress=args.show_progress)
-    print(json.dumps(metrics, indent=2) if args.json else
-          f"T={model.ode.t} solver={model.ode.solver} steps={model.ode.steps}\n" + format_metrics(metrics))
+    disc = None
+    if hasattr(model, "E0_") and hasattr(model, "item_embeddings_"):  # how far E(T) moved from E(0)
+        import torch
+
+        from ..discrepancy import discrepancy
+        disc = discrepancy(model.E0_, torch.cat([model.user_embeddings_, model.item_embeddings_]), model.n_users_)
+    if args.json:
+        print(json.dumps(metrics | ({"discrepancy": disc} if disc else {}), indent=2))
+        return 0
+    print(f"T={model.ode.t} solver={model.ode.solver} steps={model.ode.steps}\n" + format_metrics(metrics))
+    if disc:
+        print(f"discrepancy E(T) vs E(0): mean cosine distance {disc['cosine_distance']:.4f}, "
+              f"uniformity change {disc['uniformity_delta']:+.4f} (see docs/solvers.md)")
     return 0

@@ -24,11 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, DataError
-from .common import add_progress_args, format_metrics, positive_float
-
-
-def t_or_auto(text: str) -> float | str:
-    return "auto" if text == "auto" else positive_float(text)
+from .common import add_progress_args, format_metrics, positive_float, t_or_auto
 
 
 def register(sub) -> None:

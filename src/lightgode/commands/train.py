@@ -49,7 +49,7 @@ def register(sub) -> None:
     t.add_argument("--batch-size", type=int, help="pairs per step (default 256)")
     t.add_argument("--epochs", type=int, help="maximum epochs (default 300)")
     t.add_argument("--patience", type=int, help="early-stopping patience in epochs (default 10)")
-    add_ode_args(p)
+    add_ode_args(p, allow_auto=True)
     e = p.add_argument_group("evaluation")
     e.add_argument("--ks", type=int, nargs="+", help="cut-offs K (default 10 20 50)")
     e.add_argument("--eval-batch-size", type=int, help="users scored at once (default 1024)")
@@ -79,6 +79,9 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         for name in names:
             value = getattr(args, name, None)
             if value is None:
+                continue
+            if name == "t" and value == "auto":  # early stopping keeps the configured T; tune.py picks the final T
+                flags["t_auto"] = True
                 continue
             key = "batch_size" if name == "eval_batch_size" else name
             flags.setdefault(section, {})[key] = tuple(value) if isinstance(value, list) else value
@@ -118,6 +121,9 @@ def run(args: argparse.Namespace) -> int:
           f"{info['seconds_per_epoch']:.2f} s/epoch, {info['seconds']['total']:.1f} s in all, "
           f"peak memory {info['peak_rss_mb']:.0f} MiB")
     print(format_metrics(summary.metrics))
+    if "tune" in info:
+        print(f"T chosen on validation: {info['tune']['t']:.4g} ({info['tune']['evaluations']} evaluations, "
+              f"{info['tune']['seconds']:.1f} s)")
     if out is not None:
         print(f"run written to {out}")
     if args.verbose:
