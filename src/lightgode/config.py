@@ -85,7 +85,8 @@ class BaselineConfig:
     t_blur: float = 1.0  # bspm: horizon of the blurring ODE
     steps_blur: int = 1  # bspm: Euler steps of the blurring ODE
     t_sharp: tuple[float, ...] = (2.5,)  # bspm: horizon grid of the sharpening ODE
-    steps_sharp: int = 1  # bspm: Euler steps of the sharpening ODE
+    steps_sharp: int = 1  # bspm: steps of the sharpening ODE
+    sharp_solver: str = "rk4"  # bspm: fixed-step solver of the sharpening ODE, euler or rk4 (BSPM's Gowalla setting)
     max_train_seconds: float = 0.0  # mf-bpr / lightgcn: wall-time cap of training (0: none); capped runs are marked
 
     def __post_init__(self) -> None:
@@ -101,6 +102,7 @@ class BaselineConfig:
                   ("idl_beta", all(0 <= x < math.inf for x in self.idl_beta)),
                   ("t_blur", 0 <= self.t_blur < math.inf), ("steps_blur", self.steps_blur >= 1),
                   ("t_sharp", all(0 <= x < math.inf for x in self.t_sharp)), ("steps_sharp", self.steps_sharp >= 1),
+                  ("sharp_solver", self.sharp_solver in ("euler", "rk4")),
                   ("max_train_seconds", 0 <= self.max_train_seconds < math.inf)]
         for name, ok in checks:
             if not ok:

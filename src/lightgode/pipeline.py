@@ -148,7 +148,9 @@ def train_run(cfg: RunConfig, out: Path | None, *, env_data_dir: str | None = No
     if cfg.t_auto:  # choose T on validation with E0 fixed (tune.py); ode.t served early stopping only
         from .tune import tune_fitted
         model, cfg, tuned = tune_fitted(model, split, cfg)
+    t1 = time.perf_counter()
     metrics = evaluate_model(model, split, show_progress=show_progress)
+    t_eval = time.perf_counter() - t1
     res = model.result_
     info = {
         "model": cfg.model, "dataset": split_stats(split), "best_epoch": res.best_epoch,
@@ -156,10 +158,12 @@ def train_run(cfg: RunConfig, out: Path | None, *, env_data_dir: str | None = No
         "seconds": {"data": t_data, "fit": t_fit,
                     "train_epochs": float(sum(r["train_seconds"] for r in res.history)),
                     "validation": float(sum(r.get("valid_seconds", 0.0) for r in res.history)),
-                    "total": time.perf_counter() - t_start},
-        "seconds_per_epoch": float(np.mean([r["train_seconds"] for r in res.history])),
+                    "evaluate": t_eval, "total": time.perf_counter() - t_start},
+        "seconds_per_epoch": (float(np.mean([r["train_seconds"] for r in res.history])) if res.history
+                              else 0.0),
         "peak_rss_mb": peak_rss_mb(),
     }
+    info.update(model_notes(model))
     if tuned is not None:
         info["tune"] = {k: v for k, v in tuned.to_dict().items() if k != "points"}
     if out is not None:
@@ -182,17 +186,33 @@ def evaluate_model(model: LightGODE, split: Split, *, show_progress: bool = Fals
     return metrics
 
 
+def model_notes(model) -> dict[str, Any]:
+    """What a baseline reports beyond the training result: settings chosen on validation, a wall-time cap."""
+    notes: dict[str, Any] = {}
+    if getattr(model, "selected_", None):
+        notes["selected"] = model.selected_
+    if hasattr(model, "capped_"):
+        notes["capped"] = bool(model.capped_)
+    return notes
+
+
 def write_run(out: Path, cfg: RunConfig, split: Split, model: LightGODE, metrics: dict, info: dict) -> None:
     staging = artifacts.partial_dir(out)
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     try:
+        if getattr(model, "selected_", None):
+            cfg = cfg.override(model.selected_)  # the run keeps the settings chosen on validation
         config = cfg.to_dict() | {"versions": package_versions()}
         artifacts.write_json(staging / "config.json", config)
         save_split(split, staging / "split")
         n_users = split.train.n_users
-        artifacts.save_weights(staging / "weights.safetensors", model.E0_[:n_users], model.E0_[n_users:],
-                               {"format": "lightgode-E0"})
+        if hasattr(model, "stored_weights"):
+            user_w, item_w, meta = model.stored_weights()
+            artifacts.save_weights(staging / "weights.safetensors", user_w, item_w, meta)
+        else:
+            artifacts.save_weights(staging / "weights.safetensors", model.E0_[:n_users], model.E0_[n_users:],
+                                   {"format": "lightgode-E0"})
         artifacts.write_history(staging / "history.csv", model.result_.history)
         artifacts.write_json(staging / "train.json", info)
         artifacts.write_metrics(staging, metrics)
@@ -208,10 +228,17 @@ def run_config(run: artifacts.Run) -> RunConfig:
 
 
 def load_model(run: artifacts.Run, ode: ODEConfig | None = None) -> LightGODE:
-    """The run's model, propagated with the run's ODE settings or with ``ode``."""
+    """The run's model, propagated with the run's ODE settings or with ``ode``.
+
+    Baselines (``models.BASELINES``) come back through their ``from_stored``; ``ode`` does not apply to them.
+    Training-free filters rebuild their operators from the stored split and have ``score_fn`` but no embeddings.
+    """
     from .graph import normalized_adjacency
+    from .models import BASELINES
 
     cfg = run_config(run)
+    if cfg.model in BASELINES:
+        return BASELINES[cfg.model].from_stored(run.user_embedding, run.item_embedding, run.split.train, cfg)
     ode = ode or cfg.ode
     if cfg.model == "directau" and ode is cfg.ode:
         ode = replace(ode, t=0.0)

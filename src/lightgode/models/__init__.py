@@ -1,4 +1,10 @@
-"""Model registry: every model hands user and item embeddings (or a score function) to the rest."""
+"""Model registry: every model hands user and item embeddings (or a score function) to the rest.
+
+Each model has ``fit(train, valid=None, *, show_progress, on_epoch, checkpoint) -> self``, ``score_fn()``,
+``evaluate(relevant, exclude)`` and ``result_`` (a TrainResult; no epochs for training-free models).
+Baselines also have ``stored_weights()`` / ``from_stored(user, item, train, cfg)`` for the run directory and,
+when they pick settings on validation, ``selected_`` (a config override recording the choice).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,12 @@ from dataclasses import replace
 from ..config import RunConfig
 from ..errors import ConfigError
 from ..ode import ODEConfig
+from .bpr import MFBPR
+from .conv import MFConv
+from .filters import BSPM, GFCF
+from .lightgcn import LightGCN
 from .lightgode import LightGODE
+from .pop import Pop
 
 
 def _lightgode(cfg: RunConfig) -> LightGODE:
@@ -19,7 +30,21 @@ def _directau(cfg: RunConfig) -> LightGODE:
     return LightGODE(cfg.train, replace(cfg.ode, t=0.0), cfg.eval, seed=cfg.seed)
 
 
-MODELS = {"lightgode": _lightgode, "directau": _directau}
+MODELS = {
+    "lightgode": _lightgode,
+    "directau": _directau,
+    "pop": Pop.from_config,
+    "mf-bpr": MFBPR.from_config,
+    "lightgcn": LightGCN.from_config,
+    "mf-conv": MFConv.from_config,
+    "gf-cf": GFCF.from_config,
+    "bspm": BSPM.from_config,
+}
+
+BASELINES = {"pop": Pop, "mf-bpr": MFBPR, "lightgcn": LightGCN, "mf-conv": MFConv, "gf-cf": GFCF, "bspm": BSPM}
+"""Models whose run directory is read back through ``from_stored`` (LightGODE and DirectAU have their own)."""
+
+TRAINING_FREE = ("pop", "gf-cf", "bspm")
 
 
 def build_model(cfg: RunConfig):
@@ -28,4 +53,4 @@ def build_model(cfg: RunConfig):
     return MODELS[cfg.model](cfg)
 
 
-__all__ = ["MODELS", "build_model", "LightGODE", "ODEConfig"]
+__all__ = ["MODELS", "BASELINES", "TRAINING_FREE", "build_model", "LightGODE", "ODEConfig"]

@@ -1,0 +1,115 @@
+"""What the baseline models share: scoring, evaluation, validation-grid selection and a wall-time-capped fit."""
+
+from __future__ import annotations
+
+import copy
+import time
+from typing import Callable, Iterable
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from ..config import TrainConfig
+from ..data.interactions import Interactions
+from ..errors import NotFittedError
+from ..evaluate import EvalConfig, ScoreFn, full_ranking
+from ..train import TrainResult, fit
+
+
+def exclude_csr(parts: Iterable[Interactions]) -> sp.csr_matrix | None:
+    """The union of the interaction sets as one binary CSR (None for no sets)."""
+    out = None
+    for part in parts:
+        out = part.to_csr() if out is None else out + part.to_csr()
+    return out
+
+
+class ScoringModel:
+    """Mixin: ``evaluate`` through the shared full-ranking path; subclasses define ``score_fn``."""
+
+    eval_config: EvalConfig
+
+    def score_fn(self) -> ScoreFn:
+        raise NotImplementedError
+
+    def _check(self) -> None:
+        if not hasattr(self, "result_"):
+            raise NotFittedError(f"this {type(self).__name__} model is not fitted yet; call fit() first")
+
+    def evaluate(self, relevant: Interactions, exclude: list[Interactions], *, show_progress: bool = False,
+                 desc: str = "evaluate") -> dict[str, float]:
+        """Full-ranking metrics on ``relevant``, masking the items of every set in ``exclude``."""
+        return full_ranking(self.score_fn(), relevant.to_csr(), exclude_csr(exclude), self.eval_config,
+                            show_progress=show_progress, desc=desc)
+
+
+def no_training_result(valid_metrics: dict[str, float] | None = None) -> TrainResult:
+    """The TrainResult of a training-free model: no epochs."""
+    return TrainResult(best_epoch=0, best_valid=valid_metrics or {}, epochs_run=0, history=[])
+
+
+def select_on_valid(candidates: dict, valid: Interactions | None, train: Interactions, eval_config: EvalConfig
+                    ) -> tuple[object, dict[str, float], dict[object, float]]:
+    """The key of the best candidate score function on validation ``eval_config.valid_metric``.
+
+    Parameters
+    ----------
+    candidates : dict key -> zero-argument callable returning a ScoreFn (built lazily, one at a time)
+
+    Returns (best key, its validation metrics, {key: metric value}). Without validation data the first
+    candidate is kept.
+    """
+    keys = list(candidates)
+    if valid is None or len(valid) == 0 or len(keys) == 1:
+        return keys[0], {}, {}
+    valid_csr, train_csr = valid.to_csr(), train.to_csr()
+    best, best_metrics, table = keys[0], {}, {}
+    for key in keys:
+        metrics = full_ranking(candidates[key](), valid_csr, train_csr, eval_config)
+        table[key] = metrics[eval_config.valid_metric]
+        if not best_metrics or table[key] > best_metrics[eval_config.valid_metric]:
+            best, best_metrics = key, metrics
+    return best, best_metrics, table
+
+
+class _WallTimeReached(Exception):
+    """Raised from the epoch callback when a capped fit has used its time."""
+
+
+def capped_fit(module: torch.nn.Module, train: Interactions, config: TrainConfig, *, seed: int,
+               validate: Callable[[], dict[str, float]] | None, valid_metric: str, max_seconds: float,
+               show_progress: bool = False, on_epoch=None, checkpoint=None) -> tuple[TrainResult, bool]:
+    """``train.fit`` with an optional wall-time cap; returns (result, capped).
+
+    When the cap is reached at the end of an epoch, training stops and the module keeps the state of its best
+    validation epoch so far (tracked here, since the loop's own best state is lost with the interruption).
+    """
+    kwargs = {"checkpoint": checkpoint} if checkpoint is not None else {}
+    if max_seconds <= 0:
+        res = fit(module, train.users, train.items, config, seed=seed, validate=validate,
+                  valid_metric=valid_metric, show_progress=show_progress, on_epoch=on_epoch, **kwargs)
+        return res, False
+    t0 = time.perf_counter()
+    history: list[dict[str, float]] = []
+    best = {"value": -np.inf, "epoch": 0, "state": None, "valid": {}}
+
+    def watch(row: dict[str, float]) -> None:
+        history.append(row)
+        value = row.get(f"valid_{valid_metric}", -row["loss"])
+        if value > best["value"]:
+            best.update(value=value, epoch=int(row["epoch"]), state=copy.deepcopy(module.state_dict()),
+                        valid={k[6:]: v for k, v in row.items() if k.startswith("valid_") and k != "valid_seconds"})
+        if on_epoch is not None:
+            on_epoch(row)
+        if time.perf_counter() - t0 >= max_seconds and int(row["epoch"]) < config.epochs:
+            raise _WallTimeReached
+
+    try:
+        res = fit(module, train.users, train.items, config, seed=seed, validate=validate,
+                  valid_metric=valid_metric, show_progress=show_progress, on_epoch=watch, **kwargs)
+        return res, False
+    except _WallTimeReached:
+        if best["state"] is not None:
+            module.load_state_dict(best["state"])
+        return TrainResult(best["epoch"], best["valid"], len(history), history, stopped_early=False), True
