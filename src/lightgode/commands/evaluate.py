@@ -36,7 +36,9 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(metrics | ({"discrepancy": disc} if disc else {}), indent=2))
         return 0
-    print(f"T={model.ode.t} solver={model.ode.solver} steps={model.ode.steps}\n" + format_metrics(metrics))
+    head = (f"T={model.ode.t} solver={model.ode.solver} steps={model.ode.steps}" if hasattr(model, "ode")
+            else f"model {run_config(r).model}")  # baselines have no ODE
+    print(head + "\n" + format_metrics(metrics))
     if disc:
         print(f"discrepancy E(T) vs E(0): mean cosine distance {disc['cosine_distance']:.4f}, "
               f"uniformity change {disc['uniformity_delta']:+.4f} (see docs/solvers.md)")

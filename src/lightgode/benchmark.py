@@ -1,0 +1,311 @@
+"""The side-by-side benchmark: every model through the same data, split, evaluation and run directory.
+
+Each (protocol, dataset, model, seed) is one complete run directory
+``<out_dir>/<protocol>/<dataset>/<model>/seed<seed>``; a complete one is skipped, an interrupted one continues
+from its checkpoint, so a benchmark spanning days resumes where it stopped. ``mf-conv`` reuses the trained
+``mf-bpr`` run of the same seed (post-training layers need no training) when that run exists.
+
+Tuning is on validation only: each model's small grid of post-training settings (layers, T, filter weights) is
+picked on validation NDCG@20 inside ``fit``; trained settings come from :func:`model_settings` (documented in
+docs/benchmark.md). Test metrics are read once, at the best validation epoch.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import multiprocessing
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from . import artifacts
+from .config import DataConfig, RunConfig, paper_overrides
+from .errors import ConfigError, LightGODEError, RunDirError
+
+log = logging.getLogger(__name__)
+
+ALL_MODELS = ("pop", "mf-bpr", "directau", "lightgcn", "mf-conv", "lightgode", "gf-cf", "bspm")
+PROTOCOLS = ("paper", "lightgcn-gowalla")
+
+PUBLISHED_GOWALLA = {"lightgcn": (0.1830, 0.1554), "gf-cf": (0.1849, 0.1518), "bspm": (0.1920, 0.1597)}
+"""Published Recall@20 / NDCG@20 on the LightGCN Gowalla split (LightGCN, GF-CF and BSPM papers)."""
+
+CONV_LAYERS = tuple(range(1, 11))
+GF_CF_ALPHA = (0.0, 0.1, 0.3, 0.5, 1.0)
+BSPM_BETA = (0.0, 0.2, 0.5)
+BSPM_T_SHARP = (1.0, 2.5)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BenchmarkConfig:
+    datasets: tuple[str, ...] = ("amazon-beauty",)  # named datasets (paper protocol) or gowalla
+    models: tuple[str, ...] = ALL_MODELS  # registry names
+    seeds: tuple[int, ...] = (2020, 2021, 2022)  # one complete run per seed
+    protocol: str = "paper"  # "paper" (5-core, per-user 8:1:1) or "lightgcn-gowalla" (fixed split)
+    out_dir: Path = Path("runs/benchmark")  # run directories go under <out_dir>/<protocol>/<dataset>/<model>
+    data_dir: str | None = None  # where the named datasets are found (else the usual search)
+    max_train_minutes: float = 20.0  # wall-time cap of mf-bpr / lightgcn training (0: none); capped rows marked
+    threads: int = 1  # torch threads of every run (the same for all models)
+    quick: bool = False  # a few epochs and small ranks: checks the machinery, not the models
+    isolate: bool = True  # each run in its own process (clean peak memory); False runs in this process
+
+    def __post_init__(self) -> None:
+        from .models import MODELS
+
+        if self.protocol not in PROTOCOLS:
+            raise ConfigError(f"unknown protocol {self.protocol!r}; choose one of {', '.join(PROTOCOLS)}")
+        bad = [m for m in self.models if m not in MODELS]
+        if bad:
+            raise ConfigError(f"unknown model {bad[0]!r}; choose from {', '.join(MODELS)}")
+        if not self.models or not self.datasets or not self.seeds:
+            raise ConfigError("the benchmark needs at least one dataset, model and seed")
+        if self.protocol == "lightgcn-gowalla" and set(self.datasets) != {"gowalla"}:
+            raise ConfigError("the lightgcn-gowalla protocol runs on gowalla only")
+        if not (self.max_train_minutes >= 0 and math.isfinite(self.max_train_minutes)):
+            raise ConfigError(f"max_train_minutes must be >= 0, got {self.max_train_minutes}")
+        if self.threads < 1:
+            raise ConfigError(f"threads must be >= 1, got {self.threads}")
+
+
+def data_config(protocol: str, dataset: str, data_dir: str | None) -> DataConfig:
+    if protocol == "paper":
+        return DataConfig(data=dataset, data_dir=data_dir, kcore=5, split="random", ratios=(0.8, 0.1, 0.1))
+    # LightGCN's fixed Gowalla train/test files; validation is 10% of each user's training items.
+    return DataConfig(data=dataset, data_dir=data_dir, kcore=0, split="given", ratios=(0.9, 0.1, 0.0))
+
+
+def model_settings(model: str, dataset: str, bench: BenchmarkConfig) -> dict[str, Any]:
+    """The override dict of one model's settings in the benchmark (before validation-grid selection).
+
+    - BPR models (mf-bpr, lightgcn, mf-conv's base): LightGCN's reference settings, Adam lr 1e-3, batch 2048,
+      reg 1e-4, dim 64, 3 layers for lightgcn; mf-conv picks L in 1..10 on validation.
+    - directau / lightgode: the paper's settings (T, gamma, weight decay per dataset), batch 256, lr 1e-3.
+    - gf-cf: rank 256, alpha picked in {0, 0.1, 0.3, 0.5, 1}; bspm: rank 256, T_b 1 (one Euler step),
+      sharpening RK4 one step, beta in {0, 0.2, 0.5} x T_s in {1, 2.5} picked on validation.
+    """
+    cap = bench.max_train_minutes * 60.0
+    over: dict[str, Any] = {"model": model}
+    if model in ("lightgode", "directau"):
+        over |= paper_overrides(dataset)
+    if model in ("mf-bpr", "lightgcn", "mf-conv"):
+        over["train"] = {"batch_size": 2048, "lr": 1e-3, "weight_decay": 0.0}
+        over["baseline"] = {"reg": 1e-4, "layers": [3], "max_train_seconds": cap}
+    if model == "mf-conv":
+        over["baseline"] |= {"layers": list(CONV_LAYERS), "conv_base": "mf-bpr"}
+    if model == "gf-cf":
+        over["baseline"] = {"alpha": list(GF_CF_ALPHA), "rank": 256}
+    if model == "bspm":
+        over["baseline"] = {"idl_beta": list(BSPM_BETA), "t_sharp": list(BSPM_T_SHARP), "rank": 256,
+                            "t_blur": 1.0, "steps_blur": 1, "steps_sharp": 1, "sharp_solver": "rk4"}
+    if bench.quick:
+        over.setdefault("train", {})["epochs"] = 3
+        over.setdefault("baseline", {})["rank"] = 8
+    return over
+
+
+def run_config(bench: BenchmarkConfig, dataset: str, model: str, seed: int) -> RunConfig:
+    cfg = RunConfig(data=data_config(bench.protocol, dataset, bench.data_dir), seed=seed, threads=bench.threads)
+    return cfg.override(model_settings(model, dataset, bench))
+
+
+def dataset_label(dataset: str) -> str:
+    """The folder name of a dataset: its registry name, or a file's stem."""
+    from .data.datasets import DATASETS
+
+    return dataset if dataset in DATASETS else Path(dataset).stem
+
+
+def run_dir(bench: BenchmarkConfig, dataset: str, model: str, seed: int) -> Path:
+    return Path(bench.out_dir) / bench.protocol / dataset_label(dataset) / model / f"seed{seed}"
+
+
+def is_complete(path: Path) -> bool:
+    try:
+        artifacts.check_complete(path)
+        return True
+    except RunDirError:
+        return False
+
+
+def _run_mf_conv_on_base(cfg: RunConfig, out: Path, base_dir: Path) -> None:
+    """mf-conv from the finished mf-bpr run of the same seed: only the post-training layers are fitted."""
+    import torch
+
+    from .models.conv import MFConv
+    from .pipeline import evaluate_model, model_notes, peak_rss_mb, split_stats, write_run
+    from .train import TrainResult
+
+    t_start = time.perf_counter()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    base = artifacts.load_run(base_dir)
+    split = base.split
+    binfo = base.info
+    result = TrainResult(int(binfo.get("best_epoch", 0)), base.metrics.get("valid", {}),
+                         int(binfo.get("epochs_run", 0)), [])
+    model = MFConv.from_config(cfg).with_base(torch.cat([base.user_embedding, base.item_embedding]), result)
+    t0 = time.perf_counter()
+    model.fit(split.train, split.valid if len(split.valid) else None)
+    t_layers = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    metrics = evaluate_model(model, split)
+    t_eval = time.perf_counter() - t1
+    bsec = binfo.get("seconds", {})
+    info = {
+        "model": cfg.model, "dataset": split_stats(split), "best_epoch": result.best_epoch,
+        "epochs_run": result.epochs_run, "stopped_early": bool(binfo.get("stopped_early", False)),
+        "base_run": str(base_dir),
+        "seconds": {"data": 0.0, "fit": float(bsec.get("fit", 0.0)) + t_layers,
+                    "train_epochs": float(bsec.get("train_epochs", 0.0)),
+                    "validation": float(bsec.get("validation", 0.0)), "post_training": t_layers,
+                    "evaluate": t_eval, "total": float(bsec.get("total", 0.0)) + time.perf_counter() - t_start},
+        "seconds_per_epoch": float(binfo.get("seconds_per_epoch", 0.0)),
+        "peak_rss_mb": max(peak_rss_mb(), float(binfo.get("peak_rss_mb", 0.0))),
+        "valid_by_layers": {str(k): v for k, v in model.valid_by_layers_.items()},
+    }
+    info.update(model_notes(model))
+    info["capped"] = bool(binfo.get("capped", False))
+    write_run(out, cfg, split, model, metrics, info)
+
+
+def _execute(spec: dict[str, Any]) -> None:
+    """One run, from a plain dict (so that it can cross a process boundary)."""
+    from .pipeline import checkpoint_dir, resume_config, train_run
+
+    cfg = RunConfig.from_dict(spec["config"])
+    out = Path(spec["out"])
+    base = spec.get("base")
+    if base:
+        _run_mf_conv_on_base(cfg, out, Path(base))
+        return
+    if (checkpoint_dir(out) / "config.json").is_file():
+        train_run(resume_config(out), out, overwrite=True, resume=True)
+    else:
+        train_run(cfg, out, overwrite=True)
+
+
+def _child(spec: dict[str, Any], error_file: str) -> None:
+    try:
+        _execute(spec)
+    except LightGODEError as exc:
+        Path(error_file).write_text(str(exc))
+        raise SystemExit(2) from None
+
+
+def _run_isolated(spec: dict[str, Any]) -> None:
+    out = Path(spec["out"])
+    err = out.with_name(out.name + ".error")
+    err.unlink(missing_ok=True)
+    proc = multiprocessing.get_context("spawn").Process(target=_child, args=(spec, str(err)))
+    proc.start()
+    proc.join()
+    if proc.exitcode != 0:
+        why = err.read_text() if err.is_file() else f"exit code {proc.exitcode}"
+        raise LightGODEError(f"benchmark run {out} failed: {why}")
+
+
+@dataclass
+class BenchmarkProgress:
+    done: list[Path] = field(default_factory=list)  # runs completed by this invocation
+    skipped: list[Path] = field(default_factory=list)  # runs already complete
+
+
+def run_benchmark(bench: BenchmarkConfig, *, report: Callable[[str], None] | None = None) -> BenchmarkProgress:
+    """Run every missing (dataset, model, seed) of ``bench``; complete runs are skipped."""
+    progress = BenchmarkProgress()
+    say = report or (lambda msg: log.info(msg))
+    order = sorted(bench.models, key=lambda m: (m == "mf-conv", ALL_MODELS.index(m) if m in ALL_MODELS else 99))
+    for dataset in bench.datasets:
+        for seed in bench.seeds:
+            for model in order:
+                out = run_dir(bench, dataset, model, seed)
+                if is_complete(out):
+                    progress.skipped.append(out)
+                    continue
+                spec: dict[str, Any] = {"config": run_config(bench, dataset, model, seed).to_dict(), "out": str(out)}
+                if model == "mf-conv":
+                    base = run_dir(bench, dataset, "mf-bpr", seed)
+                    if is_complete(base):
+                        spec["base"] = str(base)
+                out.parent.mkdir(parents=True, exist_ok=True)
+                say(f"running {bench.protocol} / {dataset} / {model} / seed {seed}")
+                t0 = time.perf_counter()
+                if bench.isolate:
+                    _run_isolated(spec)
+                else:
+                    _execute(spec)
+                say(f"finished {out} in {time.perf_counter() - t0:.0f} s")
+                progress.done.append(out)
+    return progress
+
+
+def collect(out_dir: Path, protocol: str) -> list[dict[str, Any]]:
+    """One row per complete run under ``<out_dir>/<protocol>``."""
+    rows = []
+    base = Path(out_dir) / protocol
+    for path in sorted(base.glob("*/*/seed*")):
+        if not path.is_dir() or not is_complete(path):
+            continue
+        info = artifacts.read_json(path / "train.json") if (path / "train.json").is_file() else {}
+        metrics = artifacts.read_json(path / "metrics.json")
+        config = artifacts.read_json(path / "config.json")
+        test, valid = metrics.get("test", {}), metrics.get("valid", {})
+        sec = info.get("seconds", {})
+        rows.append({
+            "protocol": protocol, "dataset": path.parent.parent.name, "model": path.parent.name,
+            "seed": int(config.get("seed", 0)),
+            "test_recall@20": test.get("recall@20", math.nan), "test_ndcg@20": test.get("ndcg@20", math.nan),
+            "valid_ndcg@20": valid.get("ndcg@20", math.nan),
+            "best_epoch": info.get("best_epoch", 0), "epochs_run": info.get("epochs_run", 0),
+            "seconds_per_epoch": info.get("seconds_per_epoch", 0.0), "fit_seconds": sec.get("fit", math.nan),
+            "inference_seconds": sec.get("evaluate", math.nan), "peak_rss_mb": info.get("peak_rss_mb", math.nan),
+            "capped": bool(info.get("capped", False)), "settings": settings_summary(config),
+        })
+    return rows
+
+
+def settings_summary(config: dict[str, Any]) -> str:
+    """The settings that matter for a model, as one short string (after validation selection)."""
+    m, t, b, o = config.get("model"), config.get("train", {}), config.get("baseline", {}), config.get("ode", {})
+    if m == "pop":
+        return "-"
+    if m in ("gf-cf",):
+        return f"rank {b.get('rank')}, alpha {b.get('alpha', [None])[0]}"
+    if m == "bspm":
+        return (f"rank {b.get('rank')}, beta {b.get('idl_beta', [None])[0]}, T_b {b.get('t_blur')}, "
+                f"T_s {b.get('t_sharp', [None])[0]} ({b.get('sharp_solver')})")
+    common = f"lr {t.get('lr')}, batch {t.get('batch_size')}"
+    if m in ("mf-bpr", "lightgcn", "mf-conv"):
+        common += f", reg {b.get('reg')}"
+        if m != "mf-bpr":
+            common += f", L {b.get('layers', [None])[0]}"
+        return common
+    common += f", gamma {t.get('gamma')}, wd {t.get('weight_decay')}"
+    if m == "lightgode":
+        common += f", T {o.get('t')}"
+    return common
+
+
+def aggregate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Mean and std over seeds per (dataset, model)."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault((r["dataset"], r["model"]), []).append(r)
+    out = []
+    for (dataset, model), rs in groups.items():
+        def stat(key: str) -> tuple[float, float]:
+            v = np.array([r[key] for r in rs], dtype=float)
+            return float(np.mean(v)), float(np.std(v, ddof=1)) if len(v) > 1 else 0.0
+
+        out.append({"dataset": dataset, "model": model, "seeds": len(rs),
+                    **{k: stat(k) for k in ("test_recall@20", "test_ndcg@20", "best_epoch", "epochs_run",
+                                            "seconds_per_epoch", "fit_seconds", "inference_seconds",
+                                            "peak_rss_mb")},
+                    "capped": any(r["capped"] for r in rs),
+                    "settings": "; ".join(sorted({r["settings"] for r in rs}))})
+    order = {m: i for i, m in enumerate(ALL_MODELS)}
+    return sorted(out, key=lambda r: (r["dataset"], order.get(r["model"], 99)))

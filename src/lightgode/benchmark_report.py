@@ -1,0 +1,117 @@
+"""The benchmark's report: docs/benchmark.md (one table per protocol), docs/benchmark.csv and PNG plots."""
+
+from __future__ import annotations
+
+import csv
+import math
+import platform
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from .atomic import atomic_path
+from .benchmark import PROTOCOLS, PUBLISHED_GOWALLA, aggregate, collect, model_settings  # noqa: F401
+
+CSV_COLUMNS = ("protocol", "dataset", "model", "seed", "test_recall@20", "test_ndcg@20", "valid_ndcg@20",
+               "best_epoch", "epochs_run", "seconds_per_epoch", "fit_seconds", "inference_seconds", "peak_rss_mb",
+               "capped", "settings")
+
+
+def _pm(stat: tuple[float, float], digits: int = 4) -> str:
+    mean, std = stat
+    if math.isnan(mean):
+        return "-"
+    return f"{mean:.{digits}f} ± {std:.{digits}f}" if std else f"{mean:.{digits}f}"
+
+
+def _num(stat: tuple[float, float], fmt: str = ".1f") -> str:
+    return "-" if math.isnan(stat[0]) else format(stat[0], fmt)
+
+
+def table(agg: list[dict[str, Any]], protocol: str) -> list[str]:
+    lines = ["| dataset | model | seeds | test Recall@20 | test NDCG@20 | epochs to best (run) | s/epoch | "
+             "training wall s | inference s | peak MiB | settings (chosen on validation) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in agg:
+        epochs = f"{_num(r['best_epoch'], '.0f')} ({_num(r['epochs_run'], '.0f')})"
+        if r["capped"]:
+            epochs += " **capped**"
+        lines.append(f"| {r['dataset']} | {r['model']} | {r['seeds']} | {_pm(r['test_recall@20'])} | "
+                     f"{_pm(r['test_ndcg@20'])} | {epochs} | {_num(r['seconds_per_epoch'], '.2f')} | "
+                     f"{_num(r['fit_seconds'])} | {_num(r['inference_seconds'])} | {_num(r['peak_rss_mb'], '.0f')} | "
+                     f"{r['settings']} |")
+    if protocol == "lightgcn-gowalla":
+        lines += ["", "Published figures on this split (Recall@20 / NDCG@20), for comparison:", ""]
+        lines += [f"- {m}: {rec:.4f} / {ndcg:.4f}" for m, (rec, ndcg) in PUBLISHED_GOWALLA.items()]
+    return lines
+
+
+def plot(agg: list[dict[str, Any]], protocol: str, docs: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    for dataset in sorted({r["dataset"] for r in agg}):
+        rows = [r for r in agg if r["dataset"] == dataset]
+        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+        names = [r["model"] + ("*" if r["capped"] else "") for r in rows]
+        ax1.bar(names, [r["test_ndcg@20"][0] for r in rows], yerr=[r["test_ndcg@20"][1] for r in rows],
+                color="tab:blue")
+        ax1.set_ylabel("test NDCG@20")
+        ax1.set_title(f"{dataset} ({protocol}); * capped")
+        ax1.tick_params(axis="x", rotation=45)
+        for r, name in zip(rows, names):
+            wall = max(r["fit_seconds"][0], 1e-2)
+            ax2.scatter(wall, r["test_ndcg@20"][0])
+            ax2.annotate(name, (wall, r["test_ndcg@20"][0]), fontsize=8)
+        ax2.set_xscale("log")
+        ax2.set_xlabel("training (or filter build) wall time, s (log)")
+        ax2.set_ylabel("test NDCG@20")
+        fig.tight_layout()
+        path = docs / f"benchmark_{protocol}_{dataset}.png"
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=110)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+def write_report(out_dir: Path, docs: Path, command: str) -> list[Path]:
+    """Write docs/benchmark.md, docs/benchmark.csv and one PNG per (protocol, dataset) from complete runs."""
+    docs.mkdir(parents=True, exist_ok=True)
+    rows_all: list[dict[str, Any]] = []
+    md = ["# Side-by-side benchmark", "",
+          f"Machine: {platform.machine()}, 2 cores shared with other jobs; date {date.today().isoformat()}.",
+          f"Command: `{command}` (resumable: complete runs are skipped; `--report-only` rewrites this page).",
+          "", "Every model goes through the same split, full-ranking evaluation (training items masked; validation "
+          "items also masked at test) and run directory; early stopping and every choice of setting use "
+          "validation NDCG@20 only, test is read once. Training wall time includes the per-epoch validation. "
+          "Inference time is the full ranking of all validation and test users. Peak memory is the run "
+          "process's peak RSS.", ""]
+    paths: list[Path] = []
+    for protocol in PROTOCOLS:
+        rows = collect(out_dir, protocol)
+        if not rows:
+            continue
+        rows_all += rows
+        agg = aggregate(rows)
+        title = ("Paper protocol: 5-core, per-user random 8:1:1" if protocol == "paper"
+                 else "LightGCN's fixed Gowalla split (validation: 10% of each user's training items)")
+        md += [f"## {title}", ""] + table(agg, protocol) + [""]
+        for p in plot(agg, protocol, docs):
+            md += [f"![{p.stem}]({p.name})", ""]
+            paths.append(p)
+    csv_path = docs / "benchmark.csv"
+    with atomic_path(csv_path) as tmp, open(tmp, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=CSV_COLUMNS)
+        w.writeheader()
+        w.writerows({k: r[k] for k in CSV_COLUMNS} for r in rows_all)
+    md_path = docs / "benchmark.md"
+    notes_path = docs / "benchmark_notes.md"
+    if notes_path.is_file():
+        md += [notes_path.read_text()]
+    with atomic_path(md_path) as tmp:
+        Path(tmp).write_text("\n".join(md) + "\n")
+    return [md_path, csv_path, *paths]

@@ -1,0 +1,54 @@
+"""`lightgode benchmark`: every model side by side on one protocol; writes docs/benchmark.md, a CSV and plots."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(sub) -> None:
+    from ..benchmark import ALL_MODELS, PROTOCOLS
+
+    p = sub.add_parser("benchmark", help="run the side-by-side benchmark (resumable) and write its report",
+                       description="Train and evaluate each model on each dataset and seed through the same "
+                                   "split, evaluation and run directory (<out-dir>/<protocol>/<dataset>/<model>/"
+                                   "seed<N>). Complete runs are skipped and interrupted ones continue from their "
+                                   "checkpoint, so the command resumes where it stopped. Then writes the report "
+                                   "(Markdown table, CSV, PNG plots) from every complete run of the protocol.")
+    p.add_argument("--datasets", nargs="+", default=["amazon-beauty"], help="named datasets (default amazon-beauty)")
+    p.add_argument("--models", nargs="+", default=list(ALL_MODELS), help=f"models (default: {' '.join(ALL_MODELS)})")
+    p.add_argument("--seeds", type=int, default=3, help="number of seeds, 2020, 2021, ... (default 3)")
+    p.add_argument("--protocol", choices=PROTOCOLS, default="paper",
+                   help="paper: 5-core, per-user random 8:1:1; lightgcn-gowalla: LightGCN's fixed Gowalla split")
+    p.add_argument("--out-dir", default="runs/benchmark", help="where run directories go (default runs/benchmark)")
+    p.add_argument("--docs-dir", default="docs", help="where the report goes (default docs)")
+    p.add_argument("--data-dir", help="folder with the named datasets")
+    p.add_argument("--max-train-minutes", type=float, default=20.0,
+                   help="wall-time cap of mf-bpr and lightgcn training per run (default 20; 0: none)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads of every run (default 1)")
+    p.add_argument("--quick", action="store_true", help="3 epochs and rank 8: checks the machinery only")
+    p.add_argument("--report-only", action="store_true", help="write the report from existing runs, train nothing")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..benchmark import BenchmarkConfig, run_benchmark
+    from ..benchmark_report import write_report
+    from ..errors import ConfigError
+
+    if args.seeds < 1:
+        raise ConfigError(f"--seeds must be >= 1, got {args.seeds}")
+    bench = BenchmarkConfig(datasets=tuple(args.datasets), models=tuple(dict.fromkeys(args.models)),
+                            seeds=tuple(2020 + i for i in range(args.seeds)), protocol=args.protocol,
+                            out_dir=Path(args.out_dir), data_dir=args.data_dir or args.env_data_dir,
+                            max_train_minutes=args.max_train_minutes, threads=args.threads, quick=args.quick)
+    if not args.report_only:
+        progress = run_benchmark(bench, report=lambda msg: print(msg, flush=True))
+        print(f"{len(progress.done)} runs done, {len(progress.skipped)} already complete")
+    command = (f"lightgode benchmark --protocol {args.protocol} --datasets {' '.join(args.datasets)} "
+               f"--models {' '.join(bench.models)} --seeds {args.seeds} --max-train-minutes {args.max_train_minutes:g}"
+               f"{' --quick' if args.quick else ''}")
+    paths = write_report(Path(args.out_dir), Path(args.docs_dir), command)
+    for path in paths:
+        print(f"wrote {path}")
+    return 0
