@@ -118,6 +118,18 @@ def ranking_metrics(hits: torch.Tensor, n_relevant: torch.Tensor, ks: Sequence[i
     return out
 
 
+MEMORY_ALLOWANCE = 32 * 2**20  # bytes: top-k results, one batch's mask indices and relevant keys, allocator slack
+
+
+def memory_bound_bytes(batch_size: int, n_items: int) -> int:
+    """Documented bound of the memory :func:`full_ranking` adds to its inputs for embedding scores.
+
+    One reused (batch_size, n_items) float32 score buffer plus :data:`MEMORY_ALLOWANCE`; independent of the
+    number of users (a generic ``score_fn`` that allocates its own scores needs one more buffer).
+    """
+    return batch_size * n_items * 4 + MEMORY_ALLOWANCE
+
+
 def relevant_hits(rel: sp.csr_matrix, idx: np.ndarray, n_items: np.int64) -> np.ndarray:
     """Boolean (b, k): whether ``idx[r, j]`` is among row r's nonzeros in ``rel`` (sorted-key lookups, no dense b x items)."""
     rows = np.repeat(np.arange(rel.shape[0], dtype=np.int64), np.diff(rel.indptr))
