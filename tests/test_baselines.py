@@ -1,0 +1,231 @@
+"""Baselines in the same harness: hand-worked checks, real-data training, run-directory round trips, benchmark resume."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+from lightgode import artifacts
+from lightgode.benchmark import BenchmarkConfig, collect, run_benchmark, run_config, run_dir
+from lightgode.config import BaselineConfig, RunConfig, TrainConfig
+from lightgode.data.filters import filter_kcore
+from lightgode.data.interactions import Interactions
+from lightgode.data.readers import read_lightgcn
+from lightgode.data.split import split_random
+from lightgode.errors import ConfigError
+from lightgode.evaluate import EvalConfig, full_ranking
+from lightgode.graph import normalized_adjacency, to_torch
+from lightgode.losses import bpr
+from lightgode.models import build_model
+from lightgode.models.bpr import BPRMF, MFBPR, NegativeSampler
+from lightgode.models.conv import MFConv
+from lightgode.models.filters import BSPM, GFCF
+from lightgode.models.lightgcn import LightGCNModule, layer_mean
+from lightgode.models.mf import MFEmbeddings
+from lightgode.pipeline import evaluate_model, load_model, train_run
+
+EVAL = EvalConfig(ks=(20,), batch_size=512, valid_metric="ndcg@20")
+
+
+def _inter(users, items, n_users, n_items) -> Interactions:
+    return Interactions(np.array([f"u{i}" for i in range(n_users)]), np.array([f"i{i}" for i in range(n_items)]),
+                        np.asarray(users, dtype=np.int32), np.asarray(items, dtype=np.int32))
+
+
+@pytest.fixture(scope="module")
+def beauty_slice(tmp_path_factory, shared_datasets) -> Path:
+    lines = (shared_datasets / "amazon-beauty" / "Beauty.txt").read_text().splitlines()[:3000]
+    path = tmp_path_factory.mktemp("slice") / "beauty_slice.txt"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def split(beauty_slice):
+    return split_random(filter_kcore(read_lightgcn(beauty_slice), 5, 5), (0.8, 0.1, 0.1), seed=1)
+
+
+# --- hand-worked examples -------------------------------------------------------------------------------------
+
+def test_bpr_loss_by_hand():
+    pos, neg = torch.tensor([2.0, 0.0]), torch.tensor([1.0, 1.0])
+    expected = (np.log(1 + np.exp(-1.0)) + np.log(1 + np.exp(1.0))) / 2
+    assert float(bpr(pos, neg)) == pytest.approx(expected, rel=1e-6)
+
+
+def test_layer_mean_by_hand():
+    # One user connected to two items: Â has 1/sqrt(2) between the user and each item.
+    A = to_torch(normalized_adjacency(1, 2, np.array([0, 0]), np.array([0, 1])))
+    E0 = torch.tensor([[1.0], [2.0], [4.0]])  # user, item0, item1
+    c = 2 ** -0.5
+    E1 = torch.tensor([[c * 6.0], [c * 1.0], [c * 1.0]])
+    E2 = torch.tensor([[c * c * 2.0], [c * c * 6.0], [c * c * 6.0]])
+    assert torch.allclose(layer_mean(A, E0, 2), (E0 + E1 + E2) / 3, atol=1e-6)
+    assert torch.equal(layer_mean(A, E0, 0), E0)
+
+
+def test_negative_sampler_avoids_training_items():
+    train = _inter([0, 0, 0, 1], [0, 1, 2, 3], 2, 5)
+    s = NegativeSampler(train)
+    neg = s.sample(torch.zeros(4000, dtype=torch.long), torch.Generator().manual_seed(0))
+    assert set(neg.tolist()) == {3, 4}  # user 0 saw 0, 1, 2
+    counts = np.bincount(neg.numpy(), minlength=5)
+    assert abs(counts[3] - counts[4]) < 300  # uniform over the unseen items
+
+
+def test_lightgcn_hand_gradient_equals_autograd():
+    rng = np.random.default_rng(0)
+    users, items = rng.integers(0, 7, 30), rng.integers(0, 9, 30)
+    train = _inter(users, items, 7, 9)
+    A = to_torch(normalized_adjacency(7, 9, users, items))
+    grads = []
+    for hand in (True, False):
+        m = LightGCNModule(7, 9, 4, 0.1, NegativeSampler(train), A, 3,
+                           generator=torch.Generator().manual_seed(1))
+        u, i = torch.from_numpy(users[:12]).long(), torch.from_numpy(items[:12]).long()
+        loss = m.compute_grads(u, i) if hand else MFEmbeddings.compute_grads(m, u, i)
+        grads.append((float(loss), m.user.grad.clone(), m.item.grad.clone()))
+    assert grads[0][0] == pytest.approx(grads[1][0], rel=1e-5)
+    assert torch.allclose(grads[0][1], grads[1][1], atol=1e-6)
+    assert torch.allclose(grads[0][2], grads[1][2], atol=1e-6)
+
+
+def test_gf_cf_and_bspm_equal_dense_computation():
+    rng = np.random.default_rng(3)
+    R = (rng.random((12, 10)) < 0.35).astype(np.float32)
+    R[np.arange(10), np.arange(10)] = 1.0  # every item has a user, every user 10 first rows an item
+    R[10:, 0] = 1.0
+    u, i = np.nonzero(R)
+    train = _inter(u, i, 12, 10)
+    du, di = R.sum(1), R.sum(0)
+    Rn = R / np.sqrt(du)[:, None] / np.sqrt(di)[None, :]
+    P = Rn.T @ Rn
+    k = 4
+    vt = np.linalg.svd(Rn)[2][:k]
+    P_idl = np.diag(di ** -0.5) @ vt.T @ vt @ np.diag(di ** 0.5)
+    users = torch.arange(12)
+    gf = GFCF(BaselineConfig(alpha=(0.3,), rank=k), EVAL).fit(train)
+    assert np.allclose(gf.score_fn()(users).numpy(), R @ P + 0.3 * R @ P_idl, atol=1e-4)
+    b = BSPM(BaselineConfig(idl_beta=(0.2,), t_sharp=(0.5,), rank=k, steps_sharp=2, sharp_solver="euler"),
+             EVAL).fit(train)
+    x = R @ P + 0.2 * R @ P_idl  # one Euler step of length 1 of the blurring ODE, plus the ideal term
+    for _ in range(2):
+        x = x - 0.25 * x @ P
+    assert np.allclose(b.score_fn()(users).numpy(), x, atol=1e-4)
+
+
+def test_mf_conv_with_zero_layers_is_the_mf(split):
+    mf = MFBPR(TrainConfig(epochs=2, batch_size=512), eval=EVAL, seed=0).fit(split.train)
+    conv = MFConv(baseline=BaselineConfig(layers=(0,)), eval=EVAL).with_base(mf.E0_).fit(split.train)
+    assert torch.equal(conv.user_embeddings_, mf.user_embeddings_)
+    assert torch.equal(conv.item_embeddings_, mf.item_embeddings_)
+    three = conv.with_layers(3)
+    assert not torch.allclose(three.item_embeddings_, mf.item_embeddings_)
+
+
+def test_bad_baseline_settings_raise():
+    with pytest.raises(ConfigError, match="layers"):
+        BaselineConfig(layers=(-1,))
+    with pytest.raises(ConfigError, match="conv_base"):
+        RunConfig().override({"baseline": {"conv_base": "svd"}})
+    with pytest.raises(ConfigError, match="unknown model"):
+        build_model(RunConfig(model="nope"))
+
+
+# --- every model on real data ---------------------------------------------------------------------------------
+
+MODEL_SETTINGS = {
+    "pop": {}, "gf-cf": {"baseline": {"alpha": [0.0, 0.3], "rank": 32}},
+    "bspm": {"baseline": {"idl_beta": [0.2], "t_sharp": [0.5, 1.0], "rank": 32}},
+    "mf-bpr": {"train": {"epochs": 8, "batch_size": 512, "lr": 5e-3}},
+    "lightgcn": {"train": {"epochs": 8, "batch_size": 512, "lr": 5e-3}, "baseline": {"layers": [2]}},
+    "mf-conv": {"train": {"epochs": 8, "batch_size": 512, "lr": 5e-3}, "baseline": {"layers": [0, 1, 2, 3]}},
+    "directau": {"train": {"epochs": 4, "batch_size": 512, "lr": 5e-3}},
+    "lightgode": {"train": {"epochs": 4, "batch_size": 512, "lr": 5e-3}},
+}
+
+
+def test_every_model_beats_random_and_round_trips(split, tmp_path):
+    torch.set_num_threads(1)
+    train_csr, valid_csr = split.train.to_csr(), split.valid.to_csr()
+    gen = torch.Generator().manual_seed(0)
+    random_ndcg = full_ranking(lambda u: torch.rand(len(u), split.train.n_items, generator=gen), valid_csr,
+                               train_csr, EVAL)["ndcg@20"]
+    for name, over in MODEL_SETTINGS.items():
+        cfg = RunConfig(eval=EVAL, seed=3).override({"model": name, **over})
+        model = build_model(cfg).fit(split.train, split.valid)
+        ndcg = model.evaluate(split.valid, [split.train])["ndcg@20"]
+        assert ndcg > 2 * random_ndcg, (name, ndcg, random_ndcg)
+        if name in ("mf-bpr", "lightgcn"):  # "loss goes down"
+            losses = [r["loss"] for r in model.result_.history]
+            assert losses[-1] < losses[0], name
+
+
+def test_gf_cf_beats_popularity_on_a_slice(split):
+    torch.set_num_threads(1)
+    pop = build_model(RunConfig(model="pop", eval=EVAL)).fit(split.train)
+    cfg = RunConfig(eval=EVAL, seed=3).override({"model": "gf-cf", "baseline": {"rank": 32}})
+    gf = build_model(cfg).fit(split.train, split.valid)
+    p, g = (m.evaluate(split.valid, [split.train])["ndcg@20"] for m in (pop, gf))
+    assert g > p
+
+
+# --- the benchmark --------------------------------------------------------------------------------------------
+
+def test_benchmark_runs_resumes_and_round_trips(beauty_slice, tmp_path):
+    torch.set_num_threads(1)
+    bench = BenchmarkConfig(datasets=(str(beauty_slice),), models=("pop", "gf-cf", "mf-bpr", "mf-conv"), seeds=(2020,),
+                            out_dir=tmp_path / "runs", quick=True, isolate=False)
+    # An interrupted mf-bpr run: killed after its second epoch, its checkpoint left behind.
+    cfg = run_config(bench, str(beauty_slice), "mf-bpr", 2020)
+    killed = run_dir(bench, str(beauty_slice), "mf-bpr", 2020)
+    killed.parent.mkdir(parents=True)
+
+    def stop(row):
+        if row["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_run(cfg, killed, on_epoch=stop)
+    assert not killed.exists()
+    first = run_benchmark(bench)
+    assert len(first.done) == 4 and not first.skipped
+    info = artifacts.read_json(killed / "train.json")
+    assert info["epochs_run"] == 3  # continued from the checkpoint to the end
+    conv_info = artifacts.read_json(run_dir(bench, str(beauty_slice), "mf-conv", 2020) / "train.json")
+    assert conv_info["base_run"] == str(killed) and "selected" in conv_info
+    # A second invocation skips everything; a damaged run is redone, alone.
+    stamp = (killed / "metrics.json").stat().st_mtime_ns
+    again = run_benchmark(bench)
+    assert not again.done and len(again.skipped) == 4
+    (run_dir(bench, str(beauty_slice), "gf-cf", 2020) / artifacts.MARKER).unlink()
+    third = run_benchmark(bench)
+    assert [p.parent.name for p in third.done] == ["gf-cf"]
+    assert (killed / "metrics.json").stat().st_mtime_ns == stamp
+    rows = collect(tmp_path / "runs", "paper")
+    assert {r["model"] for r in rows} == {"pop", "gf-cf", "mf-bpr", "mf-conv"}
+    # Every run reloads to the same test metrics.
+    for r in rows:
+        run = artifacts.load_run(run_dir(bench, str(beauty_slice), r["model"], 2020))
+        metrics = evaluate_model(load_model(run), run.split)
+        assert metrics["test"]["ndcg@20"] == pytest.approx(run.metrics["test"]["ndcg@20"], abs=1e-6), r["model"]
+
+
+def test_benchmark_command_writes_report(beauty_slice, tmp_path):
+    from lightgode.cli import main
+
+    out, docs = tmp_path / "runs", tmp_path / "docs"
+    rc = main(["benchmark", "--datasets", str(beauty_slice), "--models", "pop", "gf-cf", "--seeds", "1", "--quick",
+               "--out-dir", str(out), "--docs-dir", str(docs)])
+    assert rc == 0
+    text = (docs / "benchmark.md").read_text()
+    assert "| beauty_slice | gf-cf | 1 |" in text and "| beauty_slice | pop | 1 |" in text
+    assert (docs / "benchmark_paper_beauty_slice.png").stat().st_size > 1000
+    assert len((docs / "benchmark.csv").read_text().splitlines()) == 3
+    rc = main(["benchmark", "--datasets", "x", "--models", "nope", "--out-dir", str(out), "--docs-dir", str(docs)])
+    assert rc == 2
