@@ -127,7 +127,26 @@ def mib(b: float) -> str:
     return f"{b / 2**20:,.1f}"
 
 
+def memory_note(results: dict[str, list[list[dict]]]) -> str:
+    """How the per-process memory of the 2-process runs compares with the single-process ones."""
+    parts = []
+    for runs in results.values():
+        if len(runs) < 2:
+            continue
+        one, two = runs[0][0], runs[1]
+        share = [r["a_block_bytes_torch"] / one["a_block_bytes_torch"] for r in two]
+        rss = [r["peak_rss_mb"] / one["peak_rss_mb"] for r in two]
+        parts.append(f"at {one['edges']:,} edges each of 2 processes holds {min(share):.0%}-{max(share):.0%} of "
+                     f"the single-process Â block, and its peak RSS is {min(rss):.0%}-{max(rss):.0%} of the "
+                     "single process's")
+    return ("Memory: " + "; ".join(parts) + ". Â and the propagated rows of E halve; the peak resident memory does "
+            "not, because every rank here still loads the whole edge list and deduplicates it to compute degrees "
+            "(O(edges) temporaries; pre-partitioned edge files and an all-reduce of degree vectors would remove "
+            "them) and, for training, keeps a full replica of the tables and Adam state (data parallelism).")
+
+
 def report(results: dict[str, list[list[dict]]], args: argparse.Namespace, cmdline: str) -> str:
+    results = dict(sorted(results.items(), key=lambda kv: kv[1][0][0]["edges"]))
     lines = [
         "# Scaling on torch.distributed: sharded propagation and data-parallel training", "",
         "## How to run", "",
@@ -149,19 +168,22 @@ def report(results: dict[str, list[list[dict]]], args: argparse.Namespace, cmdli
         "runs (their step choice would differ between ranks); fixed-step ones are supported.", "",
         "## Measurements", "",
         f"Measured with `{cmdline}` on x86_64, 2 cores, 2026-11-26, gloo backend, one torch thread per process. "
-        "Other jobs (a paper-protocol benchmark) shared the two cores while this ran, so wall times are noisy and "
+        "Other jobs (paper-protocol training runs, other benchmarks and test suites) shared the two cores while this "
+        "ran (each worker got roughly 40% of a core), so wall times are noisy and "
         "**2 processes cannot show a speed-up here**: they share the same two busy cores and add the exchange. "
         "What the table does show is the part that scales: the bytes of Â each process holds (target 1/N) and the "
         "bytes exchanged per step.", "",
         f"Graphs: `lightgode synth` power-law graphs (seed 0; user Zipf exponent 0.8, item 1.0), d = {DIM}. "
         f"Propagation: median of {args.prop_steps} products Â E (one halo exchange each; one Euler step costs one). "
         f"Training: {args.train_steps} DirectAU steps of batch {args.batch_size} (per-rank uniformity, dense fused "
-        "Adam on full replicas), scaled to the steps of one epoch; a whole epoch at this batch size would take "
-        "several minutes per configuration.", "",
+        "Adam on full replicas), scaled to the steps of one epoch (est.); a whole epoch would take up to an hour "
+        "per configuration on these shared cores. RSS columns: after loading the edge arrays, after building Â "
+        "and propagating, and the peak (after training).", "",
         "| edges | nodes | procs | rank | Â rows | Â nnz | Â block MiB (torch CSR) | halo rows received | "
         "prop. s/step | prop. MiB sent/step | train s/step | of which Adam s | train epoch s (est.) | train KiB sent/step | "
+        "RSS after load MiB | RSS after propagation MiB | "
         "peak RSS MiB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, runs in results.items():
         for ranks in runs:
@@ -171,8 +193,9 @@ def report(results: dict[str, list[list[dict]]], args: argparse.Namespace, cmdli
                     f"{r['rows'][1] - r['rows'][0]:,} | {r['nnz_local']:,} | {mib(r['a_block_bytes_torch'])} | "
                     f"{r['halo_rows_recv']:,} | {r['prop_step_s']:.3f} | {mib(r['prop_bytes_sent'])} | "
                     f"{r['train_step_s']:.3f} | {r['adam_step_s']:.3f} | {r['train_step_s'] * r['train_steps_per_epoch']:.0f} | "
-                    f"{r['train_bytes_sent_per_step'] / 1024:.0f} | {r['peak_rss_mb']:,.0f} |")
-    lines += ["", *cost_model(results, args)]
+                    f"{r['train_bytes_sent_per_step'] / 1024:.0f} | {r['rss_after_load_mb']:,.0f} | "
+                    f"{r['rss_after_propagation_mb']:,.0f} | {r['peak_rss_mb']:,.0f} |")
+    lines += ["", memory_note(results), "", *cost_model(results, args)]
     return "\n".join(lines) + "\n"
 
 
@@ -206,11 +229,14 @@ def cost_model(results: dict[str, list[list[dict]]], args: argparse.Namespace) -
         "- time per propagation step: c x nnz/N x d / cores + halo bytes / bandwidth",
         "- training (data parallel, as built): every machine holds the full tables and Adam state, "
         "n x d x 4 bytes x 4 (weights, gradient, two moments), and each step sends batch/N x 2d x 4 bytes; "
-        "the dense Adam update over all n rows dominates a step",
+        "the dense Adam update over all n rows dominates a step; the table takes a global batch of "
+        f"{args.batch_size} x N pairs ({args.batch_size} per machine, per-rank uniformity), so an epoch has "
+        f"edges / ({args.batch_size} N) steps, and one core per machine for Adam (as measured)",
         "",
-        "| N machines | Â per machine GiB | E + halo per machine GiB | propagation bytes sent per step per "
-        "machine GiB | propagation s/step (32 cores each) | training tables per machine GiB |",
-        "|---|---|---|---|---|---|",
+        "| N machines | Â per machine GiB | E + halo per machine GiB | propagation GiB sent per step per "
+        "machine | propagation s/step (32 cores each) | training tables per machine GiB | training MiB sent "
+        "per step per machine | training s/step | training epoch h |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for n_mach in (1, 4, 16, 64, 256):
         a_gib = (nnz / n_mach * bytes_nnz + nodes / n_mach * 8) / 2**30
@@ -219,7 +245,12 @@ def cost_model(results: dict[str, list[list[dict]]], args: argparse.Namespace) -
         net = halo_rows * DIM * 4
         t = c_nnz * nnz / n_mach * DIM / 32 + net / NET_BYTES_PER_S
         tables = nodes * DIM * 4 * 4 / 2**30
-        out.append(f"| {n_mach} | {a_gib:,.1f} | {e_gib:,.1f} | {net / 2**30:,.1f} | {t:,.2f} | {tables:,.0f} |")
+        shard_bytes = batch * 2 * DIM * 4  # each machine keeps a local batch of `batch` pairs
+        train_net = (n_mach - 1) * shard_bytes  # ring all-gather of the shards' row gradients
+        t_train = adam_row * nodes + unif * batch * batch * DIM + train_net / NET_BYTES_PER_S
+        epoch_h = edges / (batch * n_mach) * t_train / 3600
+        out.append(f"| {n_mach} | {a_gib:,.1f} | {e_gib:,.1f} | {net / 2**30:,.1f} | {t:,.2f} | {tables:,.0f} | "
+                   f"{train_net / 2**20:,.0f} | {t_train:,.1f} | {epoch_h:,.1f} |")
     out += [
         "",
         f"Training step, from the same run: the dense fused Adam update costs {adam_row * 1e9:.2f} ns per node "

@@ -13,7 +13,6 @@ gradients (not the dense tables) are all-gathered, so every rank applies the sam
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
@@ -279,8 +278,3 @@ def _check_same_start(module, ctx: DistContext) -> None:
     if not torch.allclose(total, s * ctx.world_size, rtol=1e-12, atol=0.0):
         raise ConfigError("the ranks start from different embeddings; seed every rank's module the same way")
 
-
-def cpu_count_hint(env: Mapping[str, str]) -> int:
-    """Threads per rank that keep N local ranks from oversubscribing the cores."""
-    local = int(env.get("LOCAL_WORLD_SIZE", "1"))
-    return max(1, (os.cpu_count() or 1) // max(local, 1))
