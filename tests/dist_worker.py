@@ -17,7 +17,7 @@ from lightgode.distributed import fit_distributed, init_from_env, shutdown
 from lightgode.evaluate import EvalConfig, embedding_scorer
 from lightgode.models.mf import DirectAUMF
 from lightgode.ode import ODEConfig
-from lightgode.sharded import full_ranking_sharded, gather_rows, propagate_sharded, sharded_graph
+from lightgode.sharded import full_ranking_sharded, gather_rows, propagate_sharded, sharded_graph, topk_sharded
 
 ODES = {"euler1": ODEConfig(t=1.8), "rk4": ODEConfig(t=1.0, solver="rk4", steps=2)}
 TRAIN = TrainConfig(dim=16, lr=1e-2, gamma=0.5, batch_size=256, epochs=3)
@@ -41,6 +41,9 @@ def main() -> None:
     E = torch.from_numpy(out["E_euler1"])
     metrics = full_ranking_sharded(embedding_scorer(E[:tr.n_users], E[tr.n_users:]), split.test.to_csr(),
                                    tr.to_csr() + split.valid.to_csr(), EvalConfig(batch_size=300), ctx)
+    top_scores, top_items = topk_sharded(embedding_scorer(E[:tr.n_users], E[tr.n_users:]), np.arange(tr.n_users),
+                                         tr.to_csr(), 20, ctx)
+    out["top_scores"], out["top_items"] = top_scores.numpy(), top_items.numpy()
     res = {}
     for mode in ("global", "rank"):
         module = DirectAUMF(tr.n_users, tr.n_items, TRAIN.dim, TRAIN.gamma, generator=torch.Generator().manual_seed(5))

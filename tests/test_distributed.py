@@ -18,7 +18,7 @@ from lightgode.data.split import split_random
 from lightgode.data.synth import SynthConfig, synth_edges
 from lightgode.distributed import DataParallelDirectAU, DistContext, backend_for, init_from_env, shard_bounds
 from lightgode.errors import ConfigError
-from lightgode.evaluate import EvalConfig, embedding_scorer, full_ranking
+from lightgode.evaluate import EvalConfig, embedding_scorer, full_ranking, topk_masked
 from lightgode.graph import normalized_adjacency
 from lightgode.models.mf import DirectAUMF
 from lightgode.ode import ODEConfig, propagate
@@ -95,6 +95,16 @@ def test_sharded_evaluation_equals_single_process(two_ranks, split):
         assert info["metrics"].keys() == ref.keys()
         for k, v in ref.items():
             assert info["metrics"][k] == pytest.approx(v, abs=1e-10), k
+
+
+def test_sharded_recommendation_equals_single_process(two_ranks, split):
+    tr = split.train
+    E = torch.from_numpy(two_ranks[0][0]["E_euler1"])
+    scores, items = topk_masked(embedding_scorer(E[:tr.n_users], E[tr.n_users:]), np.arange(tr.n_users),
+                                tr.to_csr(), 20)
+    for arrays, _ in two_ranks:
+        np.testing.assert_array_equal(arrays["top_items"], items.numpy())
+        np.testing.assert_array_equal(arrays["top_scores"], scores.numpy())
 
 
 def test_training_with_global_uniformity_follows_the_single_process_loss_curve(two_ranks, split):

@@ -22,7 +22,7 @@ from torchdiffeq import odeint
 
 from .distributed import DistContext, all_gather_rows, all_reduce_sum, shard_bounds
 from .errors import ConfigError
-from .evaluate import METRICS, EvalConfig, ScoreFn, full_ranking
+from .evaluate import METRICS, EvalConfig, ScoreFn, full_ranking, topk_masked
 from .graph import to_torch
 from .ode import FIXED_SOLVERS, ODEConfig
 
@@ -197,3 +197,22 @@ def full_ranking_sharded(score_fn: ScoreFn, relevant: sp.csr_matrix, exclude: sp
     sums = all_reduce_sum(sums, ctx)
     n = max(len(users), 1)
     return {k: float(s) / n for k, s in zip(keys, sums.tolist())}
+
+
+def topk_sharded(score_fn: ScoreFn, users: np.ndarray, exclude: sp.csr_matrix | None, k: int,
+                 ctx: DistContext) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top-k recommendations for ``users`` with the users split across ranks; collective.
+
+    Every rank returns (scores, item indices), each (len(users), min(k, n_items)), equal to
+    :func:`lightgode.evaluate.topk_masked` in one process.
+    """
+    users = np.asarray(users, dtype=np.int64)
+    bounds = shard_bounds(len(users), ctx.world_size)
+    a, b = int(bounds[ctx.rank]), int(bounds[ctx.rank + 1])
+    with torch.no_grad():
+        scores, idx = topk_masked(score_fn, users[a:b], exclude, k)
+    counts = np.diff(bounds).tolist()
+    packed = torch.cat([scores.to(torch.float64), idx.to(torch.float64)], dim=1)  # item ids < 2^53: exact
+    packed = all_gather_rows(packed, counts, ctx)
+    kk = scores.shape[1]
+    return packed[:, :kk].to(scores.dtype), packed[:, kk:].to(torch.int64)
