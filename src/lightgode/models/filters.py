@@ -49,7 +49,8 @@ class FilterOperators:
         self.rank = k
         v0 = np.random.default_rng(seed).standard_normal(min(Rn.shape))
         _, _, vt = spla.svds(Rn.astype(np.float64), k=k, v0=v0)
-        self.left = torch.from_numpy((inv_i[:, None] * vt.T).astype(np.float32))  # D_I^-1/2 V
+        self.left_np = (inv_i[:, None] * vt.T).astype(np.float32)  # D_I^-1/2 V, (n_items, k)
+        self.left = torch.from_numpy(self.left_np)
         self.right = torch.from_numpy((vt * np.sqrt(deg_i)[None, :]).astype(np.float32))  # Vᵀ D_I^1/2
 
     def rows(self, users: torch.Tensor) -> torch.Tensor:
@@ -63,6 +64,10 @@ class FilterOperators:
     def ideal(self, x: torch.Tensor) -> torch.Tensor:
         """x P_idl = ((x D_I^-1/2 V) Vᵀ D_I^1/2)."""
         return (x @ self.left) @ self.right
+
+    def ideal_rows(self, users: torch.Tensor) -> torch.Tensor:
+        """r P_idl for the users' own training rows r, the first product taken on the sparse rows."""
+        return torch.from_numpy(np.asarray(self.R[users.numpy()] @ self.left_np)) @ self.right
 
 
 class _Filter(ScoringModel):
@@ -128,7 +133,7 @@ class GFCF(_Filter):
         r = self.ops_.rows(users)
         out = self.ops_.linear(r)
         if setting["alpha"]:
-            out = out + setting["alpha"] * self.ops_.ideal(r)
+            out = out + setting["alpha"] * self.ops_.ideal_rows(users)
         return out
 
 
@@ -163,7 +168,7 @@ class BSPM(_Filter):
         b = self.baseline
         r = self.ops_.rows(users)
         blurred = _fixed_steps(r, lambda x: self.ops_.linear(x) - x, b.t_blur, b.steps_blur, "euler")
-        x0 = blurred + setting["idl_beta"] * self.ops_.ideal(r) if setting["idl_beta"] else blurred
+        x0 = blurred + setting["idl_beta"] * self.ops_.ideal_rows(users) if setting["idl_beta"] else blurred
         return _fixed_steps(x0, lambda x: -self.ops_.linear(x), setting["t_sharp"], b.steps_sharp, b.sharp_solver)
 
 
