@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import multiprocessing
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -174,8 +175,41 @@ def _run_mf_conv_on_base(cfg: RunConfig, out: Path, base_dir: Path) -> None:
     write_run(out, cfg, split, model, metrics, info)
 
 
+def _held_elsewhere(lock: Path) -> bool:
+    """Whether another live process holds the run's lock file (it is training that run now)."""
+    try:
+        pid = int(lock.read_text().strip())
+    except (OSError, ValueError):
+        return False
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _execute(spec: dict[str, Any]) -> None:
-    """One run, from a plain dict (so that it can cross a process boundary)."""
+    """One run, from a plain dict (so that it can cross a process boundary).
+
+    A run being trained by another benchmark invocation (its ``<out>.lock`` names a live process) is left alone.
+    """
+    out = Path(spec["out"])
+    lock = out.with_name(out.name + ".lock")
+    if _held_elsewhere(lock):
+        log.warning("%s is being trained by another process; skipped", out)
+        return
+    lock.write_text(str(os.getpid()))
+    try:
+        _execute_unlocked(spec)
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _execute_unlocked(spec: dict[str, Any]) -> None:
     from .pipeline import checkpoint_dir, resume_config, train_run
 
     cfg = RunConfig.from_dict(spec["config"])

@@ -17,6 +17,7 @@ FLAG_SECTIONS = {
     "train": ("dim", "lr", "weight_decay", "gamma", "batch_size", "epochs", "patience"),
     "ode": ("t", "solver", "steps"),
     "eval": ("ks", "eval_batch_size"),
+    "baseline": ("layers", "reg", "conv_base", "alpha", "rank"),
 }
 
 
@@ -49,6 +50,12 @@ def register(sub) -> None:
     t.add_argument("--batch-size", type=int, help="pairs per step (default 256)")
     t.add_argument("--epochs", type=int, help="maximum epochs (default 300)")
     t.add_argument("--patience", type=int, help="early-stopping patience in epochs (default 10)")
+    t.add_argument("--layers", type=int, nargs="+", help="lightgcn: propagation layers (default 3); mf-conv: "
+                   "post-training layers, several are chosen from on validation")
+    t.add_argument("--reg", type=positive_float, help="mf-bpr/lightgcn: L2 weight on the batch embeddings (1e-4)")
+    t.add_argument("--conv-base", choices=("mf-bpr", "directau"), help="mf-conv: the MF trained first")
+    t.add_argument("--alpha", type=positive_float, nargs="+", help="gf-cf: ideal low-pass weight(s) (0.3)")
+    t.add_argument("--rank", type=int, help="gf-cf/bspm: truncated SVD rank (default 256)")
     add_ode_args(p, allow_auto=True)
     e = p.add_argument_group("evaluation")
     e.add_argument("--ks", type=int, nargs="+", help="cut-offs K (default 10 20 50)")
