@@ -53,6 +53,7 @@ def train_run_distributed(cfg: RunConfig, out: Path | None, ctx: DistContext, *,
         if checkpoint_dir(out).exists() and not overwrite and checkpoint_every > 0:
             raise RunDirError(f"an interrupted run of {out} left a checkpoint in {checkpoint_dir(out)}; continue "
                               f"it with --resume {out}, or pass --overwrite to start again")
+    barrier(ctx)  # every rank has checked before rank 0 creates anything
     checkpoint = None
     if out is not None and (checkpoint_every > 0 or resume):
         if ctx.is_main:
