@@ -272,3 +272,17 @@ def test_update_command(run_dir, tmp_path, capsys):
     assert main(["update", str(inplace), "--interactions", str(f)]) == 0
     check_complete(inplace)
     assert "zed" in set(Recommender.load(inplace).vocab.user_ids)
+
+
+@pytest.mark.parametrize("init", ["zero", "mean", "norm_mean"])
+def test_serving_foldin_path_equals_the_batch_functions(rec, init):
+    r = Recommender(rec.user_embeddings, rec.item_embeddings, rec.vocab, rec.seen, graph=rec.graph,
+                    foldin=FoldInConfig(init=init, item_degree="frozen"))
+    g = rec.graph
+    hist = ["i2", "i9", "i11", "i30"]
+    idx = np.sort(rec.vocab.item_index(hist))
+    nb = sp.csr_matrix((np.ones(len(idx)), idx, [0, len(idx)]), shape=(1, g.n_items))
+    deg_i = np.bincount(g.R.indices, minlength=g.n_items)
+    e0 = initial_values(nb, g.E0[g.n_users:], init, g.median_norms()[0])
+    want = fold_in(nb, trajectory_integral(adjacency(g.R), g.E0, g.ode)[g.n_users:], deg_i, e0, g.ode.t)[0]
+    torch.testing.assert_close(r.embed_history(hist), want, atol=1e-5, rtol=1e-5)

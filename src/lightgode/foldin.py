@@ -136,9 +136,28 @@ def fold_in(neighbours: sp.csr_matrix, F_other: torch.Tensor, deg_other: np.ndar
     inv_new = np.divide(1.0, np.sqrt(d_new), out=np.zeros_like(d_new), where=d_new > 0)
     deg_other = np.asarray(deg_other, dtype=np.float64)
     inv_other = np.divide(1.0, np.sqrt(deg_other), out=np.zeros_like(deg_other), where=deg_other > 0)
-    a = sp.diags(inv_new.astype(np.float32)) @ nb @ sp.diags(inv_other.astype(np.float32))
+    rows = np.repeat(np.arange(nb.shape[0]), np.diff(nb.indptr))
+    a = sp.csr_matrix(((inv_new[rows] * inv_other[nb.indices]).astype(np.float32), nb.indices, nb.indptr),
+                      shape=nb.shape)
     prop = torch.from_numpy(np.asarray(a @ F_other.numpy(), dtype=np.float32))
     return (1.0 + T) * e0.to(torch.float32) + prop
+
+
+def fold_in_one(items: np.ndarray, F_other: torch.Tensor, deg_other: np.ndarray, E0_other: torch.Tensor,
+                init: str, ref_norm: float, T: float) -> torch.Tensor:
+    """``fold_in`` with ``initial_values`` for one new node with distinct neighbours ``items`` (the
+    serving path: no sparse matrices). Returns a float32 tensor (d,)."""
+    idx = torch.from_numpy(np.asarray(items, dtype=np.int64))
+    deg = np.asarray(deg_other, dtype=np.float64)[items]
+    w = np.divide(1.0, np.sqrt(len(items) * deg), out=np.zeros_like(deg), where=deg > 0)
+    prop = torch.from_numpy(w.astype(np.float32)) @ F_other[idx]
+    if check_init(init) == "zero" or len(items) == 0:
+        return prop
+    e0 = E0_other[idx].mean(dim=0)
+    if init == "norm_mean":
+        norm = float(e0.norm())
+        e0 = e0 / norm * ref_norm if norm > 0 else e0
+    return (1.0 + T) * e0 + prop
 
 
 @dataclass
@@ -156,6 +175,12 @@ class PropagatedGraph:
     E0: torch.Tensor
     E: torch.Tensor
     ode: ODEConfig
+    Rt: sp.csr_matrix | None = None  # R transposed (items x users), kept for updates; built on first use
+
+    def transposed(self) -> sp.csr_matrix:
+        if self.Rt is None:
+            self.Rt = self.R.T.tocsr()
+        return self.Rt
 
     @property
     def n_users(self) -> int:
@@ -237,27 +262,29 @@ def add_edges(g: PropagatedGraph, users: np.ndarray, items: np.ndarray, n_users:
     delta = _binary(sp.csr_matrix((np.ones(len(users), np.float32), (users, items)), shape=(n_users, n_items)))
     fresh = delta - delta.multiply(R_old)  # edges not already present
     fresh.eliminate_zeros()
-    R = _binary(R_old + fresh)
+    R = (R_old + fresh).tocsr()  # disjoint binary patterns: the sum is binary and canonical
+    Rt = _grow(g.transposed(), n_items, n_users) + fresh.T.tocsr()
     d = g.E0.shape[1]
     u_norm, i_norm = g.median_norms()
-    new_u = initial_values(R[U0:, :I0], g.E0[U0:], init, u_norm)
-    new_i = initial_values(R[:U0, I0:].T.tocsr(), g.E0[:U0], init, i_norm)
-    E0 = torch.cat([g.E0[:U0], new_u.reshape(-1, d), g.E0[U0:], new_i.reshape(-1, d)], dim=0)
+    new_u = initial_values(R[U0:][:, :I0], g.E0[U0:], init, u_norm)
+    new_i = initial_values(Rt[I0:][:, :U0], g.E0[:U0], init, i_norm)
+    grown = n_users > U0 or n_items > I0
+    E0 = torch.cat([g.E0[:U0], new_u.reshape(-1, d), g.E0[U0:], new_i.reshape(-1, d)], dim=0) if grown else g.E0
     n = n_users + n_items
     fu, fi = fresh.nonzero()
     touched_u = np.union1d(np.unique(fu), np.arange(U0, n_users))
     touched_i = np.union1d(np.unique(fi), np.arange(I0, n_items))
-    Rt = R.T.tocsr() if len(touched_i) else None
     aff_u = np.union1d(touched_u, Rt[touched_i].indices) if len(touched_i) else touched_u
     aff_i = np.union1d(touched_i, R[touched_u].indices) if len(touched_u) else touched_i
     n_aff = len(aff_u) + len(aff_i)
     base = dict(new_users=n_users - U0, new_items=n_items - I0, new_edges=int(fresh.nnz))
     if not one_step_euler(g.ode) or n_aff > local_fraction * n:
         E = propagate(adjacency(R), E0, g.ode)
-        return PropagatedGraph(R, E0, E, g.ode), UpdateStats(**base, recomputed_rows=n, mode="full")
+        return PropagatedGraph(R, E0, E, g.ode, Rt), UpdateStats(**base, recomputed_rows=n, mode="full")
     T = g.ode.t
     E_old = g.E
-    E = torch.cat([E_old[:U0], torch.zeros(n_users - U0, d), E_old[U0:], torch.zeros(n_items - I0, d)], dim=0)
+    E = torch.cat([E_old[:U0], torch.zeros(n_users - U0, d), E_old[U0:], torch.zeros(n_items - I0, d)], dim=0) \
+        if grown else E_old.clone()
     if n_aff:
         deg_u = np.diff(R.indptr).astype(np.float64)
         deg_i = np.bincount(R.indices, minlength=n_items).astype(np.float64)
@@ -268,8 +295,15 @@ def add_edges(g: PropagatedGraph, users: np.ndarray, items: np.ndarray, n_users:
             rows = R[aff_u] @ (E0i * inv_i[:, None])
             E[aff_u] = (1 + T) * E0[aff_u] + T * torch.from_numpy((rows * inv_u[aff_u, None]).astype(np.float32))
         if len(aff_i):
-            Rt = Rt if Rt is not None else R.T.tocsr()
             rows = Rt[aff_i] @ (E0u * inv_u[:, None])
             idx = torch.from_numpy(aff_i + n_users)
             E[idx] = (1 + T) * E0[idx] + T * torch.from_numpy((rows * inv_i[aff_i, None]).astype(np.float32))
-    return PropagatedGraph(R, E0, E, g.ode), UpdateStats(**base, recomputed_rows=n_aff, mode="local")
+    return PropagatedGraph(R, E0, E, g.ode, Rt), UpdateStats(**base, recomputed_rows=n_aff, mode="local")
+
+
+def _grow(m: sp.csr_matrix, n_rows: int, n_cols: int) -> sp.csr_matrix:
+    """m padded with empty rows and columns to (n_rows, n_cols)."""
+    if m.shape == (n_rows, n_cols):
+        return m
+    indptr = np.concatenate([m.indptr, np.full(n_rows - m.shape[0], m.indptr[-1])])
+    return sp.csr_matrix((m.data, m.indices, indptr), shape=(n_rows, n_cols))

@@ -20,11 +20,11 @@ INDEX_KINDS = ("flat", "hnsw", "ivf")
 @dataclass(frozen=True, kw_only=True)
 class IndexConfig:
     kind: str = "flat"  # flat (exact), hnsw or ivf
-    hnsw_m: int = 32  # HNSW: neighbours per node
-    ef_construction: int = 200  # HNSW: candidate list size while building
+    hnsw_m: int = 16  # HNSW: neighbours per node
+    ef_construction: int = 100  # HNSW: candidate list size while building
     ef_search: int = 128  # HNSW: candidate list size while searching
     nlist: int = 0  # IVF: number of cells; 0 means about 4 sqrt(n_items)
-    nprobe: int = 16  # IVF: cells visited per query
+    nprobe: int = 32  # IVF: cells visited per query
     seed: int = 0  # IVF: k-means seed
 
     def __post_init__(self) -> None:

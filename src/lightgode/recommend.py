@@ -22,7 +22,7 @@ from .data.interactions import Interactions
 from .data.split import Split, save_split
 from .errors import ConfigError
 from .evaluate import embedding_scorer, topk_masked
-from .foldin import FoldInConfig, PropagatedGraph, UpdateStats, add_edges, adjacency, fold_in, initial_values, \
+from .foldin import FoldInConfig, PropagatedGraph, UpdateStats, add_edges, adjacency, fold_in_one, \
     trajectory_integral
 from .index import IndexConfig, ItemIndex
 from .ode import ODEConfig
@@ -161,16 +161,13 @@ class Recommender:
 
     def _fold_in(self, items: np.ndarray) -> torch.Tensor:
         g = self._need_graph()
-        if self._F_items is None:
+        if self._F_items is None:  # per-graph constants of the fold-in, computed on first use
             A = None if g.ode.t == 0 or (g.ode.solver == "euler" and g.ode.steps == 1) else adjacency(g.R)
+            deg_i = g.degrees()[1] + (1.0 if self.foldin.item_degree == "with_user" else 0.0)
             self._F_items = trajectory_integral(A, g.E0, g.ode)[g.n_users:]
-        nb = sp.csr_matrix((np.ones(len(items), np.float32), items, np.array([0, len(items)])),
-                           shape=(1, g.n_items))
-        _, deg_i = g.degrees()
-        if self.foldin.item_degree == "with_user":
-            deg_i = deg_i + 1.0
-        e0 = initial_values(nb, g.E0[g.n_users:], self.foldin.init, g.median_norms()[0])
-        return fold_in(nb, self._F_items, deg_i, e0, g.ode.t)[0]
+            self._foldin_consts = (deg_i, g.median_norms()[0])
+        deg_i, u_norm = self._foldin_consts
+        return fold_in_one(items, self._F_items, deg_i, g.E0[g.n_users:], self.foldin.init, u_norm, g.ode.t)
 
     def recommend_for_history(self, item_ids: Iterable, k: int = 20, exclude_seen: bool = True) -> list[Recommendation]:
         """Top-k items for a new user given the raw ids of the items they interacted with."""
@@ -211,14 +208,13 @@ class Recommender:
                    items: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray]:
         """One query against every item: a matrix-vector product and a partial sort (the serving path)."""
         with torch.no_grad():
-            scores = torch.mv(self.item_embeddings if items is None else items, q).numpy()
-        if exclude is not None and len(exclude):
-            scores[exclude] = -np.inf
-        k = min(k, len(scores))
-        part = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
-        order = part[np.argsort(-scores[part], kind="stable")]
-        order = order[np.isfinite(scores[order])]
-        return order.astype(np.int64), scores[order]
+            scores = torch.mv(self.item_embeddings if items is None else items, q)
+            if exclude is not None and len(exclude):
+                scores[torch.from_numpy(np.asarray(exclude, dtype=np.int64))] = -torch.inf
+            top, idx = torch.topk(scores, min(k, len(scores)))
+        top, idx = top.numpy(), idx.numpy().astype(np.int64)
+        keep = np.isfinite(top)
+        return idx[keep], top[keep]
 
     def _as_recs(self, idx: np.ndarray, scores: np.ndarray) -> list[Recommendation]:
         ids = self.vocab.item_ids
