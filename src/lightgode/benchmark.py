@@ -202,6 +202,10 @@ def _execute(spec: dict[str, Any]) -> None:
     if _held_elsewhere(lock):
         log.warning("%s is being trained by another process; skipped", out)
         return
+    base_lock = out.parent.parent / "mf-bpr" / (out.name + ".lock")
+    if out.parent.name == "mf-conv" and not spec.get("base") and _held_elsewhere(base_lock):
+        log.warning("%s waits for the mf-bpr run another process is training; skipped", out)
+        return
     lock.write_text(str(os.getpid()))
     try:
         _execute_unlocked(spec)
