@@ -101,7 +101,7 @@ def study_one(run: Loaded, ode: ODEConfig) -> dict:
     return {"t": res.t, "valid_ndcg@20": res.value, "test_ndcg@20": test["ndcg@20"],
             "test_recall@20": test["recall@20"], "propagate_seconds": seconds, "tune_seconds": res.seconds,
             "evaluations": len(res.points), "valid_users": res.valid_users, "at_boundary": res.at_boundary,
-            "points": res.points}
+            "tune_config": asdict(res.config), "points": res.points}
 
 
 def paper_t(run: Loaded, ds: str) -> dict:
@@ -239,7 +239,8 @@ def write_doc(cache: dict, runs: dict[str, list[Path]], docs: Path) -> str:
          f"{torch.get_num_threads()}; date 2026-11-26. Timings were measured while other jobs (training",
          "benchmarks, other agents' tests) shared the 2 cores, so they are upper bounds; compare them within a table.",
          "", "T is tuned on validation NDCG@20 for each solver separately (`tune.TuneConfig()` defaults: grid of 7",
-         "points on [0, 4], 3 refinement evaluations, at most 10,000 validation users per pass, a fixed seeded sample);",
+         "points on [0, 4], 3 refinement evaluations, at most 2e8 user-item scores per validation pass, i.e. a fixed",
+         "seeded sample of about 16,500 validation users on Beauty and Toys and 4,880 on Gowalla);",
          "test is evaluated once, at the tuned T. Embeddings E0 are the trained runs' (DirectAU), never changed.",
          "Solvers: `euler x1` is the paper's single step E(T) = (1 + T) E0 + T Â E0; `euler x4` and `rk4 x4` use 4",
          "equal steps; `dopri5` is torchdiffeq's adaptive Dormand-Prince (rtol 1e-4, atol 1e-6); `exact` is",
@@ -247,7 +248,7 @@ def write_doc(cache: dict, runs: dict[str, list[Path]], docs: Path) -> str:
          "[[Â, I], [0, 0]] (float64, no dense matrix). Note that each solver defines a different map from T to E(T),",
          "so their tuned T differ: one Euler step at T equals the exact solution of no T in general.", "",
          "## Using it", "",
-         "- `lightgode tune RUN_DIR [--solver exact] [--steps N] [--t-max 4] [--grid 7] [--refine 3] [--max-users 10000]`",
+         "- `lightgode tune RUN_DIR [--solver exact] [--steps N] [--t-max 4] [--grid 7] [--refine 3] [--max-users N]`",
          "  searches T on validation and rewrites the run atomically: `config.json` (ode section), `metrics.json`",
          "  (recomputed at the chosen T), `tune.json` (every evaluated T with its validation metrics and",
          "  discrepancy) and `t_curve.png` (validation NDCG@20 and Recall@20 against T, discrepancy on a second axis).",

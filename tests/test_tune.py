@@ -51,9 +51,12 @@ def test_maximize_prefers_the_smaller_of_tied_points():
 
 def test_tune_config_rejects_bad_ranges():
     for bad in (dict(t_min=2.0, t_max=1.0), dict(grid=1), dict(refine=-1), dict(metric="ndcg"),
-                dict(metric="foo@20"), dict(max_users=0)):
+                dict(metric="foo@20"), dict(max_users=0), dict(max_scores=0)):
         with pytest.raises(ConfigError):
             TuneConfig(**bad)
+    assert TuneConfig().user_cap(40981) == 200_000_000 // 40981
+    assert TuneConfig(max_users=100).user_cap(50) == 100
+    assert TuneConfig(max_scores=None).user_cap(10**6) is None
 
 
 # exact solution

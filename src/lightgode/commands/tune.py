@@ -26,12 +26,20 @@ def register(sub) -> None:
     g.add_argument("--grid", type=int, default=7, help="points of the coarse grid (default 7)")
     g.add_argument("--refine", type=int, default=3, help="evaluations refining around the best (default 3)")
     g.add_argument("--metric", help="validation metric maximised (default: the run's, ndcg@20)")
-    g.add_argument("--max-users", type=int, default=10000,
-                   help="score a fixed seeded sample of at most this many validation users (default 10000; 0: all)")
+    g.add_argument("--max-users", type=int,
+                   help="score a fixed seeded sample of at most this many validation users (default: as many as "
+                        "keep users x items <= 2e8 per pass; 0: all)")
     p.add_argument("--dry-run", action="store_true", help="print the choice, write nothing")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     add_progress_args(p)
     p.set_defaults(func=run)
+
+
+def user_cap(max_users: int | None) -> dict:
+    """TuneConfig settings for --max-users: default cap, 0 for all users, or N users."""
+    if max_users is None:
+        return {}
+    return {"max_users": max_users or None, "max_scores": None}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
                           f"propagate its embeddings with 'lightgode propagate --t auto' instead")
     ode = replace(cfg.ode, **{k: getattr(args, k) for k in ("solver", "steps") if getattr(args, k) is not None})
     tcfg = TuneConfig(t_min=args.t_min, t_max=args.t_max, grid=args.grid, refine=args.refine,
-                      metric=args.metric or cfg.eval.valid_metric, max_users=args.max_users or None, seed=cfg.seed)
+                      metric=args.metric or cfg.eval.valid_metric, **user_cap(args.max_users), seed=cfg.seed)
 
     def report(point: dict) -> None:
         if args.show_progress:
