@@ -156,6 +156,7 @@ def test_add_interactions_then_save_and_reload(run_dir, tmp_path):
     assert r.similar_items("new-item", 3)
     out = r.save_run(tmp_path / "updated")
     check_complete(out)
+    assert json.loads((out / "update.json").read_text())["updates"][0]["new_edges"] == 3
     r2 = Recommender.load(out)
     torch.testing.assert_close(r2.user_embeddings, r.user_embeddings, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(r2.item_embeddings, r.item_embeddings, atol=1e-5, rtol=1e-5)

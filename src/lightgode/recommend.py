@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -61,6 +61,7 @@ class Recommender:
         self.index_config = index
         self.split: Split | None = None  # set by load(); kept for save_run()
         self.run: artifacts.Run | None = None
+        self.updates: list[dict] = []  # statistics of each add_interactions call since loading
         self._set_embeddings(user_embeddings, item_embeddings)
 
     def _set_embeddings(self, user_embeddings: torch.Tensor, item_embeddings: torch.Tensor) -> None:
@@ -255,6 +256,7 @@ class Recommender:
         self.seen.data[:] = 1.0
         self.graph = g2
         self._set_embeddings(g2.E[:U], g2.E[U:])
+        self.updates.append(asdict(stats))
         return stats
 
     def save_run(self, out: str | os.PathLike) -> Path:
@@ -262,12 +264,15 @@ class Recommender:
         if self.run is None or self.split is None or self.graph is None:
             raise ConfigError("only a Recommender loaded from a LightGODE run directory can be saved")
         g = self.graph
+        note = {"source": str(self.run.path), "updates": self.updates,
+                "note": "metrics.json is the source run's; run `lightgode evaluate` for the updated graph"}
         return write_embedding_run(out, self.split, g.E0[:g.n_users], g.E0[g.n_users:], self.run.config,
-                                   copy_from=self.run.path)
+                                   copy_from=self.run.path, extra={"update.json": note} if self.updates else None)
 
 
 def write_embedding_run(out: str | os.PathLike, split: Split, user_E0: torch.Tensor, item_E0: torch.Tensor,
-                        config: dict, *, metrics: dict | None = None, copy_from: Path | None = None) -> Path:
+                        config: dict, *, metrics: dict | None = None, copy_from: Path | None = None,
+                        extra: dict[str, dict] | None = None) -> Path:
     """A complete run directory from a split and E0 embeddings, without training (atomic: built beside
     ``out`` and renamed). ``config`` is a run's config.json dictionary; ``copy_from`` is a run whose
     metrics.json, train.json and history.csv are carried over (else ``metrics``, default {})."""
@@ -281,6 +286,8 @@ def write_embedding_run(out: str | os.PathLike, split: Split, user_E0: torch.Ten
         for name in ("metrics.json", "train.json", "history.csv"):
             if copy_from is not None and (Path(copy_from) / name).is_file():
                 shutil.copy2(Path(copy_from) / name, staging / name)
+        for name, obj in (extra or {}).items():
+            artifacts.write_json(staging / name, obj)
         save_split(split, staging / "split")
         artifacts.save_weights(staging / "weights.safetensors", user_E0, item_E0, {"format": "lightgode-E0"})
         artifacts.finalize(staging, out)
