@@ -24,7 +24,7 @@ class IndexConfig:
     ef_construction: int = 100  # HNSW: candidate list size while building
     ef_search: int = 128  # HNSW: candidate list size while searching
     nlist: int = 0  # IVF: number of cells; 0 means about 4 sqrt(n_items)
-    nprobe: int = 32  # IVF: cells visited per query
+    nprobe: int = 64  # IVF: cells visited per query
     seed: int = 0  # IVF: k-means seed
 
     def __post_init__(self) -> None:

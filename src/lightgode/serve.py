@@ -181,4 +181,6 @@ def app_from_environ() -> FastAPI:
     opts = json.loads(os.environ.get(ENV_OPTIONS, "{}"))
     index = IndexConfig(**opts["index"]) if opts.get("index") else None
     rec = Recommender.load(os.environ[ENV_RUN], foldin=FoldInConfig(**opts.get("foldin", {})), index=index)
+    if index is not None:
+        rec.item_index()  # build before the first request
     return create_app(rec, ServeConfig(**opts.get("serve", {})))

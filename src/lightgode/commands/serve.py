@@ -54,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--t/--solver/--steps go with --workers 1")
     torch.set_num_threads(1)
     rec = Recommender.load(args.run_dir, ode, foldin=foldin, index=index)  # fails here, before binding, if bad
+    if index is not None and args.workers == 1:
+        rec.item_index()  # build before the first request
     print(f"serving {args.run_dir} ({rec.n_users} users, {rec.n_items} items) on http://{args.host}:{args.port}",
           file=sys.stderr)
     if args.workers == 1:
