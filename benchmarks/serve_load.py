@@ -97,6 +97,23 @@ async def load(host: str, port: int, user_ids: np.ndarray, clients: int, request
             "errors": len(errors) + len(failed)}
 
 
+def process_tree_cpu(root: int) -> float:
+    """CPU seconds (user + system) used so far by ``root`` and its child processes (Linux /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid, ppid = int(entry.name), int(fields[1])
+        if pid == root or ppid == root:
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -123,7 +140,11 @@ def serve_and_measure(run: Path, workers: int, args, user_ids: np.ndarray) -> di
             time.sleep(0.5)
         time.sleep(2.0 if workers > 1 else 0.5)  # let every worker finish loading
         asyncio.run(load("127.0.0.1", port, user_ids, args.clients, min(2000, args.requests), 10, seed=1))  # warm-up
-        return asyncio.run(load("127.0.0.1", port, user_ids, args.clients, args.requests, args.seconds, seed=2))
+        cpu0, client0 = process_tree_cpu(proc.pid), time.process_time()
+        out = asyncio.run(load("127.0.0.1", port, user_ids, args.clients, args.requests, args.seconds, seed=2))
+        out["server_cpu_ms_per_request"] = 1000 * (process_tree_cpu(proc.pid) - cpu0) / max(out["requests"], 1)
+        out["client_cpu_ms_per_request"] = 1000 * (time.process_time() - client0) / max(out["requests"], 1)
+        return out
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -132,7 +153,7 @@ def serve_and_measure(run: Path, workers: int, args, user_ids: np.ndarray) -> di
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", default="runs/serve/gowalla-random")
-    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--requests", type=int, default=20000)
     ap.add_argument("--seconds", type=float, default=60)
@@ -155,11 +176,13 @@ def main() -> None:
              f"Model: real Gowalla graph, {len(user_ids):,} users x {n_items:,} items, random E0 (d = 64), "
              f"exact scoring; {args.clients} concurrent keep-alive clients, `GET /users/{{id}}/recommendations?k=20`.",
              "",
-             "| uvicorn workers | requests | req/s | p50 ms | p90 ms | p99 ms | max ms | errors |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| uvicorn workers | requests | req/s | p50 ms | p90 ms | p99 ms | max ms | errors "
+             "| server CPU ms / request | client CPU ms / request |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for w, r in rows.items():
         lines.append(f"| {w} | {r['requests']} | {r['req_per_s']:.0f} | {r['p50_ms']:.2f} | {r['p90_ms']:.2f} | "
-                     f"{r['p99_ms']:.2f} | {r['max_ms']:.1f} | {r['errors']} |")
+                     f"{r['p99_ms']:.2f} | {r['max_ms']:.1f} | {r['errors']} | {r['server_cpu_ms_per_request']:.2f} | "
+                     f"{r['client_cpu_ms_per_request']:.2f} |")
     replace_section(ROOT / args.doc, "serve_load", "\n".join(lines))
 
 

@@ -45,7 +45,7 @@ def main() -> None:
     g = rec.graph
     rng = np.random.default_rng(0)
     load_avg = os.getloadavg()
-    cases = [(f"{n:,} edges, existing users and items", n, 0) for n in args.sizes]
+    cases = [(f"{n:,} edge{'s' if n != 1 else ''}, existing users and items", n, 0) for n in args.sizes]
     cases.append(("1,000 edges from 100 new users", 1000, 100))
     rows = []
     for label, n, n_new in cases:
