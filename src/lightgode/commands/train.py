@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import json
 from pathlib import Path
 
@@ -99,10 +100,9 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..pipeline import train_run
-
+    from ..distributed import launched_world_size
     from ..errors import ConfigError
-    from ..pipeline import resume_config
+    from ..pipeline import resume_config, train_run
 
     if args.checkpoint_every < 0:
         raise ConfigError(f"--checkpoint-every must be >= 0, got {args.checkpoint_every}")
@@ -114,9 +114,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         cfg = config_from_args(args)
         out = Path(args.out) if args.out else None
-    import os
-
-    from ..distributed import launched_world_size
     if launched_world_size(os.environ) > 1:  # started by torchrun: one rank of a multi-process run
         from .launch import run_distributed_train
         return run_distributed_train(args, cfg, out)
