@@ -268,7 +268,7 @@ def write_doc(cache: dict, runs: dict[str, list[Path]], docs: Path) -> str:
          "- **mean cosine distance**: the mean over nodes of 1 - cos(E(T)_v, E(0)_v), for all nodes and for users",
          "  and items apart; 0 when every embedding still points where training left it.",
          "- **uniformity change**: DirectAU's uniformity log mean exp(-2 ||x_i - x_j||²) of the L2-normalised",
-         "  embeddings (same definition as the training loss, on a fixed sample of 2,048 users and 2,048 items),",
+         "  embeddings (same definition as the training loss, on a fixed sample of 1,024 users and 1,024 items),",
          "  at T minus at 0, averaged over users and items. Positive means propagation pulled the embeddings",
          "  together on the sphere (over-smoothing); the paper's embedding discrepancy shows up as this rising",
          "  while validation NDCG@20 falls.", ""]

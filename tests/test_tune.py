@@ -109,7 +109,7 @@ def test_discrepancy_known_values():
 def test_discrepancy_is_zero_at_t0_scale_free_and_grows_with_t():
     A, E0 = small_graph(1, 30, 25)
     same = discrepancy(E0, 3.0 * E0, 30)
-    assert same["cosine_distance"] == pytest.approx(0.0, abs=1e-9)
+    assert same["cosine_distance"] == pytest.approx(0.0, abs=1e-6)  # float32 rows
     assert same["uniformity_delta"] == pytest.approx(0.0, abs=1e-5)
     dists = [discrepancy(E0, propagate(A, E0, ODEConfig(t=T, solver="exact")), 30)["cosine_distance"]
              for T in (0.5, 1.0, 2.0, 4.0)]

@@ -30,7 +30,7 @@ from .losses import uniformity
 
 @dataclass(frozen=True, kw_only=True)
 class DiscrepancyConfig:
-    sample: int = 2048  # rows per side used to estimate uniformity (all rows when fewer)
+    sample: int = 1024  # rows per side used to estimate uniformity (all rows when fewer)
     seed: int = 0  # seeds the row sample, so every T is measured on the same rows
 
     def __post_init__(self) -> None:
@@ -39,13 +39,13 @@ class DiscrepancyConfig:
 
 
 def _row_cosine(E0: torch.Tensor, E: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-row ``1 - cos`` (float64) and the mask of rows where both rows are non-zero."""
-    E0 = E0.to(torch.float64)
-    E = E.to(torch.float64)
+    """Per-row ``1 - cos`` and the mask of rows where both rows are non-zero (float32 rows, float64 result)."""
+    E0 = E0.to(torch.float32)
+    E = E.to(torch.float32)
     n0, n1 = E0.norm(dim=1), E.norm(dim=1)
     keep = (n0 > 0) & (n1 > 0)
     cos = (E0 * E).sum(dim=1) / torch.where(keep, n0 * n1, torch.ones_like(n0))
-    return (1.0 - cos).clamp(0.0, 2.0), keep
+    return (1.0 - cos.double()).clamp(0.0, 2.0), keep
 
 
 def _masked_mean(x: torch.Tensor, keep: torch.Tensor) -> float:
