@@ -339,6 +339,7 @@ def main() -> None:
     ap.add_argument("--cache", default=str(ROOT / "runs" / "solver_study.json"))
     ap.add_argument("--doc-only", action="store_true", help="rewrite docs from the cache, compute nothing")
     ap.add_argument("--no-gowalla-timing", action="store_true", help="skip the Gowalla tuning-time measurement")
+    ap.add_argument("--first-seed-only", action="store_true", help="skip phase 5 (every solver on the other seeds)")
     ap.add_argument("--docs", default=str(ROOT / "docs"), help="folder for solvers.md and the plots")
     args = ap.parse_args()
     cache_path = Path(args.cache)
@@ -396,7 +397,7 @@ def main() -> None:
         if not (Path(args.docs) / "t_curve.png").exists() and runs.get("amazon-beauty"):
             demo_tune(runs["amazon-beauty"][0], Path(args.docs) / "t_curve.png")
         # Phase 5, every solver on the remaining seeds.
-        for ds, paths in runs.items():
+        for ds, paths in ([] if args.first_seed_only else runs.items()):
             for p in paths[1:]:
                 compute(ds, p, list(STUDY), loaded)
                 write_text(Path(args.docs) / "solvers.md", write_doc(cache, runs, Path(args.docs)))
