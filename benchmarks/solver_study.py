@@ -204,7 +204,7 @@ def demo_tune(run_path: Path, png: Path) -> None:
         shutil.copyfile(copy / "t_curve.png", png)
 
 
-def plot_dense(ds: str, curves: dict, path: Path) -> None:
+def plot_dense(ds: str, curves: dict, path: Path, run_name: str = "") -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -224,7 +224,8 @@ def plot_dense(ds: str, curves: dict, path: Path) -> None:
     ax2.set_xlabel("ODE horizon T")
     ax2.set_ylabel("discrepancy of E(T) from E(0)")
     ax2.legend(fontsize=7)
-    fig.suptitle(f"{ds} (seed of the first run): validation NDCG@20 and embedding discrepancy against T", fontsize=9)
+    fig.suptitle(f"{run_name or ds}: validation NDCG@20 (all validation users) and embedding discrepancy against T",
+                 fontsize=9)
     fig.savefig(str(path), dpi=110, format="png")
 
 
@@ -387,7 +388,7 @@ def main() -> None:
         # Phase 3, every solver, agreement and dense curves on the first run of each dataset.
         for ds, paths in runs.items():
             compute(ds, paths[0], list(STUDY) + ["agreement", "dense"], loaded)
-            plot_dense(ds, cache[f"{paths[0].name}|dense"], Path(args.docs) / f"t_curve_{ds}.png")
+            plot_dense(ds, cache[f"{paths[0].name}|dense"], Path(args.docs) / f"t_curve_{ds}.png", paths[0].name)
         # Phase 4, the propagate command on DirectAU embeddings, and `lightgode tune` on a copy of a run.
         if "demo_propagate" not in cache and runs.get("amazon-beauty"):
             value = demo_propagate(runs["amazon-beauty"][0])
