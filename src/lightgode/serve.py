@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Union
 
 from fastapi import FastAPI, Path, Query
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
@@ -125,6 +126,13 @@ class _BodyLimit:
         await send({"type": "http.response.body", "body": payload})
 
 
+def _json_safe_errors(errors) -> list[dict]:
+    """Validation errors without the offending input values, which may not be representable in JSON
+    (Python's parser accepts ``NaN`` and ``Infinity``; a response carrying them back would fail with a 500)."""
+    return [{"type": e.get("type"), "loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))}
+            for e in errors]
+
+
 def create_app(rec: Recommender, config: ServeConfig = ServeConfig()) -> FastAPI:
     """A FastAPI app answering from ``rec`` (handlers run on the event loop: scoring is sub-millisecond)."""
     app = FastAPI(title="lightgode", version="1", description="Top-K recommendations from a LightGODE run.")
@@ -137,6 +145,10 @@ def create_app(rec: Recommender, config: ServeConfig = ServeConfig()) -> FastAPI
     @app.exception_handler(ConfigError)
     async def _bad(_request, exc: ConfigError):
         return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request, exc: RequestValidationError):
+        return JSONResponse({"detail": _json_safe_errors(exc.errors())}, status_code=422)
 
     def cap(k: int) -> int:
         return min(k, config.max_k)
