@@ -6,12 +6,15 @@ testing) are masked. Memory is bounded by ``batch_size x n_items`` scores, never
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import scipy.sparse as sp
 import torch
+from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from .errors import ConfigError
@@ -44,20 +47,68 @@ class EmbeddingScorer:
 
     Reusing one (batch, n_items) buffer across batches avoids allocating (and page-faulting) a fresh score
     matrix per batch, which costs as much as the product itself for large catalogues.
+
+    On CPU the product goes through numpy's BLAS (OpenBLAS in the wheels) against the row-major item table:
+    for this skinny (batch x 64) @ (64 x items) shape it measured about twice as fast as torch's MKL path on
+    the AMD CPU of our benchmark machine (Gowalla, 1,024 x 40,981 blocks: 1.0 s against 1.9 s for all users).
+    With a ``pool`` from :func:`scoring_threads` the rows are split over single-threaded BLAS calls, so that
+    idle BLAS threads do not spin against torch's top-k threads. Other devices or dtypes use torch.
     """
 
     def __init__(self, user_emb: torch.Tensor, item_emb: torch.Tensor) -> None:
-        self.user_emb = user_emb
-        self.item_t = item_emb.T.contiguous()
+        self.user_emb = user_emb.detach()
+        item_emb = item_emb.detach()
+        self.uses_numpy = (self.user_emb.device.type == "cpu" and item_emb.device.type == "cpu"
+                           and self.user_emb.dtype == torch.float32 and item_emb.dtype == torch.float32)
+        if self.uses_numpy:
+            self._user_np = self.user_emb.contiguous().numpy()
+            self._item_np = item_emb.contiguous().numpy()
+            self._n_items = self._item_np.shape[0]
+        else:
+            self.item_t = item_emb.T.contiguous()
+            self._n_items = self.item_t.shape[1]
 
     @property
     def n_items(self) -> int:
-        return self.item_t.shape[1]
+        return self._n_items
 
-    def __call__(self, users: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    def __call__(self, users: torch.Tensor, out: torch.Tensor | None = None,
+                 *, pool: ScoringPool | None = None) -> torch.Tensor:
+        if not self.uses_numpy:
+            if out is None:
+                return self.user_emb[users] @ self.item_t
+            return torch.mm(self.user_emb[users], self.item_t, out=out)
+        u = self._user_np[users.numpy()]
         if out is None:
-            return self.user_emb[users] @ self.item_t
-        return torch.mm(self.user_emb[users], self.item_t, out=out)
+            out = torch.empty(len(u), self._n_items)
+        o, items_t = out.numpy(), self._item_np.T
+        n_parts = min(pool.n_threads, len(u)) if pool is not None else 1
+        if n_parts <= 1:
+            np.matmul(u, items_t, out=o)
+        else:
+            bounds = np.linspace(0, len(u), n_parts + 1).astype(int)
+            parts = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+            list(pool.executor.map(lambda p: np.matmul(u[p], items_t, out=o[p]), parts))
+        return out
+
+
+@dataclass(frozen=True)
+class ScoringPool:
+    """Threads that split a product's rows (from :func:`scoring_threads`)."""
+
+    executor: ThreadPoolExecutor
+    n_threads: int
+
+
+@contextmanager
+def scoring_threads(n_threads: int | None = None) -> Iterator[ScoringPool]:
+    """Threads for :class:`EmbeddingScorer` products, each with single-threaded BLAS while the block lasts.
+
+    Defaults to torch's intra-op thread count, so that products and top-k use the same cores in turn.
+    """
+    n = max(1, n_threads or torch.get_num_threads())
+    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(n, thread_name_prefix="lightgode-score") as ex:
+        yield ScoringPool(ex, n)
 
 
 def embedding_scorer(user_emb: torch.Tensor, item_emb: torch.Tensor) -> EmbeddingScorer:
@@ -66,16 +117,17 @@ def embedding_scorer(user_emb: torch.Tensor, item_emb: torch.Tensor) -> Embeddin
 
 
 def topk_masked(score_fn: ScoreFn, users: np.ndarray, exclude: sp.csr_matrix | None, k: int,
-                *, buffer: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                *, buffer: torch.Tensor | None = None,
+                pool: ScoringPool | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Top-k item indices and scores for a batch of users, excluded items masked out.
 
     Returns (scores, indices), each (len(users), k). Masked items get -inf and may appear only when a
     user has fewer than k admissible items. ``buffer`` (at least len(users) rows) is reused for the scores
-    when ``score_fn`` is an :class:`EmbeddingScorer`.
+    when ``score_fn`` is an :class:`EmbeddingScorer`, and ``pool`` (from :func:`scoring_threads`) splits its product.
     """
     u = torch.from_numpy(np.asarray(users, dtype=np.int64))
-    if buffer is not None and isinstance(score_fn, EmbeddingScorer):
-        scores = score_fn(u, out=buffer[:len(u)])
+    if isinstance(score_fn, EmbeddingScorer):
+        scores = score_fn(u, out=None if buffer is None else buffer[:len(u)], pool=pool)
     else:
         scores = score_fn(u)
     if exclude is not None:
@@ -165,10 +217,11 @@ def full_ranking(
     batches = range(0, len(users), config.batch_size)
     buffer = (torch.empty(min(config.batch_size, len(users)), score_fn.n_items)
               if isinstance(score_fn, EmbeddingScorer) and len(users) else None)
-    with torch.no_grad():
+    pooled = isinstance(score_fn, EmbeddingScorer) and score_fn.uses_numpy
+    with torch.no_grad(), (scoring_threads() if pooled else nullcontext()) as pool:
         for start in tqdm(batches, desc=desc, unit="batch", disable=not show_progress, leave=False):
             b = users[start:start + config.batch_size]
-            _, idx = topk_masked(score_fn, b, exclude, kmax, buffer=buffer)
+            _, idx = topk_masked(score_fn, b, exclude, kmax, buffer=buffer, pool=pool)
             hits = torch.from_numpy(relevant_hits(relevant[b], idx.numpy(), n_items))
             per_user = ranking_metrics(hits, torch.from_numpy(counts[b]), config.ks)
             for key, v in per_user.items():
