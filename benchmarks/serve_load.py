@@ -169,9 +169,8 @@ def main() -> None:
         print(f"workers={w}: {json.dumps(rows[w])}", flush=True)
     (run.parent / "serve_load.json").write_text(json.dumps(rows, indent=2) + "\n")
     lines = [f"Command: `python benchmarks/serve_load.py --workers {' '.join(map(str, args.workers))} "
-             f"--requests {args.requests}` (x86_64, 2 cores, {datetime.date(2026, 11, 26)}; loopback; load "
-             f"average {load_avg[0]:.1f} when it started: other jobs shared the two cores, and the load "
-             f"generator runs on them too).",
+             f"--requests {args.requests}` (x86_64, 2 cores, {datetime.date.today()}; loopback; load "
+             f"average {load_avg[0]:.1f} when it started; the load generator shares the server's cores).",
              "",
              f"Model: real Gowalla graph, {len(user_ids):,} users x {n_items:,} items, random E0 (d = 64), "
              f"exact scoring; {args.clients} concurrent keep-alive clients, `GET /users/{{id}}/recommendations?k=20`.",
