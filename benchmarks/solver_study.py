@@ -18,6 +18,7 @@ dense T curves with the embedding discrepancy, and ``lightgode propagate --t aut
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -65,6 +66,31 @@ def find_runs(bench: Path) -> dict[str, list[Path]]:
                 continue
             out.setdefault(ds, []).append(p)
     return out
+
+
+def fingerprint(run: Path) -> str:
+    """Digest of a run's weights and settings: cached results of a run that was retrained are dropped."""
+    h = hashlib.sha256()
+    for name in ("weights.safetensors", "config.json"):
+        h.update((run / name).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def drop_stale(cache: dict, runs: dict[str, list[Path]]) -> list[str]:
+    """Remove cached entries of runs whose weights changed since they were computed; returns those runs."""
+    prints = cache.setdefault("fingerprints", {})
+    stale = []
+    for p in (p for paths in runs.values() for p in paths):
+        fp = fingerprint(p)
+        if prints.get(p.name) not in (None, fp) or (prints.get(p.name) is None and any(
+                k.startswith(p.name + "|") for k in cache)):
+            stale.append(p.name)
+            for key in [k for k in cache if k.startswith(p.name + "|")]:
+                del cache[key]
+            if cache.get("demo_propagate", {}).get("run") == p.name:
+                del cache["demo_propagate"]
+        prints[p.name] = fp
+    return stale
 
 
 def timed(fn, repeat: int):
@@ -352,6 +378,9 @@ def main() -> None:
     cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
     runs = find_runs(Path(args.bench))
     print(f"runs: {json.dumps({k: [p.name for p in v] for k, v in runs.items()})}", flush=True)
+    stale = drop_stale(cache, runs)
+    if stale:
+        print(f"retrained since cached, recomputing: {', '.join(stale)}", flush=True)
 
     def save(key: str, value) -> None:
         cache[key] = value
@@ -400,7 +429,8 @@ def main() -> None:
             value["run"] = runs["amazon-beauty"][0].name
             save("demo_propagate", value)
             print("propagate demo:", value, flush=True)
-        if not (Path(args.docs) / "t_curve.png").exists() and runs.get("amazon-beauty"):
+        if runs.get("amazon-beauty") and (runs["amazon-beauty"][0].name in stale
+                                          or not (Path(args.docs) / "t_curve.png").exists()):
             demo_tune(runs["amazon-beauty"][0], Path(args.docs) / "t_curve.png")
         # Phase 5, every solver on the remaining seeds.
         for ds, paths in ([] if args.first_seed_only else runs.items()):
