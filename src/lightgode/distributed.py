@@ -23,7 +23,7 @@ import torch.distributed as dist
 from .checkpoint import Checkpoint, TrainState
 from .config import TrainConfig
 from .errors import ConfigError
-from .losses import _normalize_backward, directau_with_grad
+from .losses import normalize_backward, directau_with_grad
 from .train import TrainResult, Validate, fit
 
 log = logging.getLogger(__name__)
@@ -206,8 +206,8 @@ class DataParallelDirectAU:
             for sign, x, total, (_, row_k, kx) in ((1.0, uh, tot_u, parts[0]), (-1.0, ih, tot_i, parts[1])):
                 g_unif = (-4.0 * t / total) * (x[lo:hi] * row_k[:, None] - kx) if B >= 2 else 0.0
                 g.append(sign * (2.0 / B) * diff + (gamma / 2) * g_unif)
-            return (loss, _normalize_backward(uh[lo:hi], u_norm[lo:hi], g[0]),
-                    _normalize_backward(ih[lo:hi], i_norm[lo:hi], g[1]))
+            return (loss, normalize_backward(uh[lo:hi], u_norm[lo:hi], g[0]),
+                    normalize_backward(ih[lo:hi], i_norm[lo:hi], g[1]))
 
 
 def _kernel_rows(x: torch.Tensor, lo: int, hi: int, t: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

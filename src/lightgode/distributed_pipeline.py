@@ -13,7 +13,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import torch
 
 from . import artifacts
@@ -23,7 +22,7 @@ from .errors import ConfigError, DataError, RunDirError
 from .evaluate import embedding_scorer
 from .models.lightgode import LightGODE
 from .models.mf import DirectAUMF
-from .pipeline import (RunSummary, _start_checkpoint, checkpoint_dir, peak_rss_mb, prepare_split, split_stats,
+from .pipeline import (RunSummary, _start_checkpoint, checkpoint_dir, peak_rss_mb, prepare_split, run_info,
                        write_run)
 from .sharded import ShardedAdjacency, full_ranking_sharded, gather_rows, propagate_sharded, sharded_graph
 
@@ -100,23 +99,16 @@ def train_run_distributed(cfg: RunConfig, out: Path | None, ctx: DistContext, *,
     if len(split.test):
         exclude = train_csr + split.valid.to_csr() if len(split.valid) else train_csr
         metrics["test"] = full_ranking_sharded(score, split.test.to_csr(), exclude, cfg.eval, ctx)
-    res = model.result_
     rss = all_gather_rows(torch.tensor([[peak_rss_mb()]], dtype=torch.float64), [1] * ctx.world_size, ctx)
-    info = {
-        "model": cfg.model, "dataset": split_stats(split), "best_epoch": res.best_epoch,
-        "epochs_run": res.epochs_run, "stopped_early": res.stopped_early,
-        "seconds": {"data": t_data, "fit": t_fit,
-                    "train_epochs": float(sum(r["train_seconds"] for r in res.history)),
-                    "validation": float(sum(r.get("valid_seconds", 0.0) for r in res.history)),
-                    "total": time.perf_counter() - t_start},
-        "seconds_per_epoch": float(np.mean([r["train_seconds"] for r in res.history])),
-        "peak_rss_mb": float(rss.max()),
+    info = run_info(cfg, split, model.result_, seconds={"data": t_data, "fit": t_fit}, t_start=t_start,
+                    peak_mb=float(rss.max()))
+    info.update({
         "distributed": {"world_size": ctx.world_size, "backend": ctx.backend, "uniformity": uniformity,
                         "peak_rss_mb_per_rank": rss.ravel().tolist(), "row_offsets": A.offsets.tolist(),
                         "adjacency_block_bytes": A.block_bytes,
                         "propagation_bytes_sent_per_step": A.bytes_per_product(cfg.train.dim),
                         "training_bytes_sent": int(getattr(module, "bytes_sent_", 0))},
-    }
+    })
     if out is not None and ctx.is_main:
         write_run(out, cfg, split, model, metrics, info)
         shutil.rmtree(checkpoint_dir(out), ignore_errors=True)

@@ -54,7 +54,7 @@ def _uniformity_and_grad(x: torch.Tensor, t: float) -> tuple[torch.Tensor, torch
     return torch.log(total / pairs), grad
 
 
-def _normalize_backward(x_hat: torch.Tensor, norm: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+def normalize_backward(x_hat: torch.Tensor, norm: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
     """Gradient through x_hat = x / ||x||: (g - x_hat (x_hat . g)) / ||x||."""
     return (g - x_hat * (x_hat * g).sum(dim=1, keepdim=True)) / norm
 
@@ -79,4 +79,4 @@ def directau_with_grad(u: torch.Tensor, i: torch.Tensor, gamma: float, t: float 
         loss = align + gamma * (unif_u + unif_i) / 2
         g_uh = (2.0 / b) * diff + (gamma / 2) * g_uu
         g_ih = (-2.0 / b) * diff + (gamma / 2) * g_ii
-        return loss, _normalize_backward(uh, u_norm, g_uh), _normalize_backward(ih, i_norm, g_ih)
+        return loss, normalize_backward(uh, u_norm, g_uh), normalize_backward(ih, i_norm, g_ih)

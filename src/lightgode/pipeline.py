@@ -114,6 +114,21 @@ def _start_checkpoint(cfg: RunConfig, out: Path, overwrite: bool, resume: bool, 
     return Checkpoint(ckpt / "state.safetensors", every=every)
 
 
+def run_info(cfg: RunConfig, split, res, *, seconds: dict[str, float], t_start: float, peak_mb: float) -> dict:
+    """The ``train.json`` record of a finished fit: data sizes, epochs, timings (``seconds`` plus the
+    per-epoch sums from the history and the total since ``t_start``) and peak memory."""
+    history = res.history
+    return {
+        "model": cfg.model, "dataset": split_stats(split), "best_epoch": res.best_epoch,
+        "epochs_run": res.epochs_run, "stopped_early": res.stopped_early,
+        "seconds": {**seconds, "train_epochs": float(sum(r["train_seconds"] for r in history)),
+                    "validation": float(sum(r.get("valid_seconds", 0.0) for r in history)),
+                    "total": time.perf_counter() - t_start},
+        "seconds_per_epoch": float(np.mean([r["train_seconds"] for r in history])) if history else 0.0,
+        "peak_rss_mb": peak_mb,
+    }
+
+
 def train_run(cfg: RunConfig, out: Path | None, *, env_data_dir: str | None = None, overwrite: bool = False,
               show_progress: bool = False, on_epoch: Callable[[dict], None] | None = None,
               resume: bool = False, checkpoint_every: int = 1) -> RunSummary:
@@ -151,18 +166,8 @@ def train_run(cfg: RunConfig, out: Path | None, *, env_data_dir: str | None = No
     t1 = time.perf_counter()
     metrics = evaluate_model(model, split, show_progress=show_progress)
     t_eval = time.perf_counter() - t1
-    res = model.result_
-    info = {
-        "model": cfg.model, "dataset": split_stats(split), "best_epoch": res.best_epoch,
-        "epochs_run": res.epochs_run, "stopped_early": res.stopped_early,
-        "seconds": {"data": t_data, "fit": t_fit,
-                    "train_epochs": float(sum(r["train_seconds"] for r in res.history)),
-                    "validation": float(sum(r.get("valid_seconds", 0.0) for r in res.history)),
-                    "evaluate": t_eval, "total": time.perf_counter() - t_start},
-        "seconds_per_epoch": (float(np.mean([r["train_seconds"] for r in res.history])) if res.history
-                              else 0.0),
-        "peak_rss_mb": peak_rss_mb(),
-    }
+    info = run_info(cfg, split, model.result_, seconds={"data": t_data, "fit": t_fit, "evaluate": t_eval},
+                    t_start=t_start, peak_mb=peak_rss_mb())
     info.update(model_notes(model))
     if tuned is not None:
         info["tune"] = {k: v for k, v in tuned.to_dict().items() if k != "points"}
