@@ -54,7 +54,7 @@ def test_tune_config_rejects_bad_ranges():
                 dict(metric="foo@20"), dict(max_users=0), dict(max_scores=0)):
         with pytest.raises(ConfigError):
             TuneConfig(**bad)
-    assert TuneConfig().user_cap(40981) == 200_000_000 // 40981
+    assert TuneConfig().user_cap(40981) == 600_000_000 // 40981
     assert TuneConfig(max_users=100).user_cap(50) == 100
     assert TuneConfig(max_scores=None).user_cap(10**6) is None
 

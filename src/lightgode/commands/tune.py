@@ -28,7 +28,7 @@ def register(sub) -> None:
     g.add_argument("--metric", help="validation metric maximised (default: the run's, ndcg@20)")
     g.add_argument("--max-users", type=int,
                    help="score a fixed seeded sample of at most this many validation users (default: as many as "
-                        "keep users x items <= 2e8 per pass; 0: all)")
+                        "keep users x items <= 6e8 per pass; 0: all)")
     p.add_argument("--dry-run", action="store_true", help="print the choice, write nothing")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     add_progress_args(p)
