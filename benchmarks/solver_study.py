@@ -18,6 +18,7 @@ dense T curves with the embedding discrepancy, and ``lightgode propagate --t aut
 from __future__ import annotations
 
 import argparse
+import datetime
 import hashlib
 import json
 import os
@@ -91,6 +92,13 @@ def drop_stale(cache: dict, runs: dict[str, list[Path]]) -> list[str]:
                 del cache["demo_propagate"]
         prints[p.name] = fp
     return stale
+
+
+def outdated_search(entry) -> bool:
+    """A cached tuning that ended at the top of its range before the search could extend the range: the
+    current search would go further, so it is recomputed (results inside the range cannot change)."""
+    return (isinstance(entry, dict) and bool(entry.get("at_boundary"))
+            and entry.get("tune_config", {}).get("extend", 0) < TuneConfig().extend)
 
 
 def timed(fn, repeat: int):
@@ -264,10 +272,12 @@ def write_doc(cache: dict, runs: dict[str, list[Path]], docs: Path) -> str:
     L = ["# Post-training ODE: solvers and automatic T", "",
          "Command: `.venv/bin/python benchmarks/solver_study.py` (results cached in `runs/solver_study.json`; rerun",
          "to add runs as they land). Machine: x86_64, 2 cores, torch threads "
-         f"{torch.get_num_threads()}; date 2026-11-26. Timings were measured while other jobs (training",
-         "benchmarks, other agents' tests) shared the 2 cores, so they are upper bounds; compare them within a table.",
+         f"{torch.get_num_threads()}; date {datetime.date.today()}. Timings were measured while training benchmarks",
+         "shared the 2 cores (the study runs at low priority beside them), so they are upper bounds; compare them",
+         "within a table. The Gowalla tuning time below states the load it was measured under.",
          "", "T is tuned on validation NDCG@20 for each solver separately (`tune.TuneConfig()` defaults: grid of 7",
-         "points on [0, 4], 3 refinement evaluations, at most 6e8 user-item scores per validation pass, i.e. every",
+         "points on [0, 4], up to 3 more grid steps beyond 4 while the best T is the largest so far, 3 refinement",
+         "evaluations, at most 6e8 user-item scores per validation pass, i.e. every",
          "validation user on Beauty and Toys and a fixed seeded sample of 14,640 on Gowalla);",
          "test is evaluated once, at the tuned T. Embeddings E0 are the trained runs' (DirectAU), never changed.",
          "Solvers: `euler x1` is the paper's single step E(T) = (1 + T) E0 + T Â E0; `euler x4` and `rk4 x4` use 4",
@@ -389,7 +399,7 @@ def main() -> None:
     def compute(ds: str, p: Path, whats: list[str], loaded: dict) -> None:
         for what in whats:
             key = f"{p.name}|{what}"
-            if key in cache:
+            if key in cache and not outdated_search(cache[key]):
                 continue
             if p not in loaded:
                 loaded.clear()

@@ -44,13 +44,23 @@ def test_maximize_finds_the_peak_of_a_known_curve(peak):
     assert len(calls) == len(set(calls)) <= 15
 
 
+def test_maximize_follows_a_curve_still_rising_at_the_end_of_the_range():
+    f = lambda x: -(x - 5.0) ** 2  # noqa: E731  (peak beyond hi = 4)
+    best, seen = maximize(f, 0.0, 4.0, grid=5, refine=2, extend=3)
+    assert best == 5.0 and max(seen) == 6.0  # 5 found, 6 seen to be lower, then no further step
+    best, seen = maximize(f, 0.0, 4.0, grid=5, refine=2, extend=0)
+    assert best == 4.0 and max(seen) == 4.0
+    best, seen = maximize(lambda x: -(x - 1.0) ** 2, 0.0, 4.0, grid=5, refine=0, extend=3)
+    assert max(seen) == 4.0  # no extension when the best point is inside the range
+
+
 def test_maximize_prefers_the_smaller_of_tied_points():
     best, _ = maximize(lambda x: 1.0 if 1.0 <= x <= 3.0 else 0.0, 0.0, 4.0, grid=5, refine=0)
     assert best == 1.0
 
 
 def test_tune_config_rejects_bad_ranges():
-    for bad in (dict(t_min=2.0, t_max=1.0), dict(grid=1), dict(refine=-1), dict(metric="ndcg"),
+    for bad in (dict(t_min=2.0, t_max=1.0), dict(grid=1), dict(refine=-1), dict(extend=-1), dict(extend=1.5), dict(metric="ndcg"),
                 dict(metric="foo@20"), dict(max_users=0), dict(max_scores=0)):
         with pytest.raises(ConfigError):
             TuneConfig(**bad)
@@ -179,7 +189,7 @@ def test_tune_writes_a_complete_run(tiny_run, tmp_path, capsys):
     run = tmp_path / "copy"
     shutil.copytree(tiny_run, run)
     before = load_run(run)
-    assert main(["tune", str(run), "--grid", "5", "--refine", "2", "--max-users", "0", "--json"]) == 0
+    assert main(["tune", str(run), "--grid", "5", "--refine", "2", "--extend", "0", "--max-users", "0", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     check_complete(run)
     r = load_run(run)

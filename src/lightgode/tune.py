@@ -7,7 +7,8 @@ the midpoint of the wider gap between the best T so far and its evaluated neighb
 holds the maximum of a unimodal curve halves every one or two steps. Ties go to the smaller T (less
 drift from E0). Only validation interactions are scored; test is never read here.
 
-Cost: ``grid + refine`` propagations and validation passes (10 by default). A validation pass scores every
+Cost: ``grid + refine`` propagations and validation passes (10 by default), plus up to ``extend`` (3) grid steps
+beyond t_max when the curve is still rising there. A validation pass scores every
 item for every validation user, so a pass is capped at ``max_scores`` user-item scores (6e8: every
 validation user on Beauty or Toys, 14,640 of Gowalla's 29,858 users x 40,981 items, about 1.2 s a pass on
 2 cores); beyond the cap the users are a fixed seeded sample, the same at every T, so the curves compared are
@@ -41,6 +42,7 @@ class TuneConfig:
     t_max: float = 4.0  # largest horizon searched
     grid: int = 7  # points of the coarse grid (equally spaced, ends included)
     refine: int = 3  # further evaluations that narrow the bracket around the best grid point
+    extend: int = 3  # grid steps added beyond t_max, one at a time, while the best T is the largest evaluated
     metric: str = "ndcg@20"  # validation metric maximised
     max_users: int | None = None  # score at most this many validation users (fixed seeded sample); None = no cap
     max_scores: int | None = 600_000_000  # cap on users x items scored per pass (samples users); None = no cap
@@ -53,6 +55,8 @@ class TuneConfig:
             raise ConfigError(f"grid must be an integer >= 2, got {self.grid}")
         if int(self.refine) != self.refine or self.refine < 0:
             raise ConfigError(f"refine must be an integer >= 0, got {self.refine}")
+        if int(self.extend) != self.extend or self.extend < 0:
+            raise ConfigError(f"extend must be an integer >= 0, got {self.extend}")
         name, _, k = self.metric.partition("@")
         if name not in METRICS or not k.isdigit() or int(k) <= 0:
             raise ConfigError(f"metric must be <metric>@<K> with metric in {METRICS}, got {self.metric!r}")
@@ -72,9 +76,12 @@ class TuneConfig:
         return self.grid + self.refine
 
 
-def maximize(f: Callable[[float], float], lo: float, hi: float, *, grid: int, refine: int) -> tuple[float, dict[float, float]]:
+def maximize(f: Callable[[float], float], lo: float, hi: float, *, grid: int, refine: int,
+             extend: int = 0) -> tuple[float, dict[float, float]]:
     """Maximise a scalar function of one variable on [lo, hi] with ``grid + refine`` evaluations.
 
+    While the best grid point is the largest evaluated, up to ``extend`` more grid steps beyond ``hi`` are
+    evaluated one at a time (a curve still rising at ``hi`` is followed instead of cut off).
     Returns the best x (ties: the smallest) and every evaluated point {x: f(x)}.
     """
     seen: dict[float, float] = {}
@@ -86,6 +93,12 @@ def maximize(f: Callable[[float], float], lo: float, hi: float, *, grid: int, re
 
     for x in np.linspace(lo, hi, grid):
         ev(x)
+    step = (hi - lo) / (grid - 1)
+    for _ in range(extend):
+        xs = sorted(seen)
+        if _best_index(xs, seen) != len(xs) - 1:
+            break
+        ev(xs[-1] + step)
     for _ in range(refine):
         xs = sorted(seen)
         b = _best_index(xs, seen)
@@ -127,8 +140,8 @@ class TuneResult:
 
     @property
     def at_boundary(self) -> bool:
-        """True when the best T is the largest searched: the curve may still rise beyond t_max."""
-        return self.ode.t >= self.config.t_max and self.ode.t > self.config.t_min
+        """True when the best T is the largest evaluated (after any extension): the curve may still rise."""
+        return self.ode.t >= max(p["t"] for p in self.points) and self.ode.t > self.config.t_min
 
     def to_dict(self) -> dict[str, Any]:
         return {"t": self.ode.t, "ode": asdict(self.ode), "metric": self.metric, "value": self.value,
@@ -197,7 +210,8 @@ def tune_horizon(A_hat: sp.csr_matrix | torch.Tensor, E0: torch.Tensor, n_users:
         return metrics[config.metric]
 
     start = time.perf_counter()
-    best, values = maximize(objective, config.t_min, config.t_max, grid=config.grid, refine=config.refine)
+    best, values = maximize(objective, config.t_min, config.t_max, grid=config.grid, refine=config.refine,
+                            extend=config.extend)
     seconds = time.perf_counter() - start
     points = [records[t] for t in sorted(records)]
     return TuneResult(replace(ode, t=best), config.metric, values[best], points, seconds, config, n_valid)

@@ -25,6 +25,8 @@ def register(sub) -> None:
     g.add_argument("--t-max", type=positive_float, default=4.0, help="largest T searched (default 4)")
     g.add_argument("--grid", type=int, default=7, help="points of the coarse grid (default 7)")
     g.add_argument("--refine", type=int, default=3, help="evaluations refining around the best (default 3)")
+    g.add_argument("--extend", type=int, default=3,
+                   help="grid steps tried beyond --t-max while the best T is the largest so far (default 3; 0: none)")
     g.add_argument("--metric", help="validation metric maximised (default: the run's, ndcg@20)")
     g.add_argument("--max-users", type=int,
                    help="score a fixed seeded sample of at most this many validation users (default: as many as "
@@ -58,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"tune sets the ODE horizon of a lightgode run, but {r.path} is a {cfg.model!r} run; "
                           f"propagate its embeddings with 'lightgode propagate --t auto' instead")
     ode = replace(cfg.ode, **{k: getattr(args, k) for k in ("solver", "steps") if getattr(args, k) is not None})
-    tcfg = TuneConfig(t_min=args.t_min, t_max=args.t_max, grid=args.grid, refine=args.refine,
+    tcfg = TuneConfig(t_min=args.t_min, t_max=args.t_max, grid=args.grid, refine=args.refine, extend=args.extend,
                       metric=args.metric or cfg.eval.valid_metric, **user_cap(args.max_users), seed=cfg.seed)
 
     def report(point: dict) -> None:
@@ -83,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
           f"{len(result.points)} evaluations on {result.valid_users} validation users in {result.seconds:.1f} s"
           f" (was T={cfg.ode.t:g})")
     if result.at_boundary:
-        print("note: the best T is the largest searched; try a larger --t-max", file=sys.stderr)
+        print("note: the best T is the largest searched; try a larger --t-max or --extend", file=sys.stderr)
     print(format_metrics(metrics))
     print(f"written to {r.path} (config.json, metrics.json, tune.json, t_curve.png)" if not args.dry_run
           else "dry run: nothing written")
