@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import subprocess
 import sys
 import time
@@ -175,7 +176,7 @@ def main() -> None:
     print(json.dumps(result, indent=2))
 
     lines = [f"Command: `python benchmarks/foldin.py --full {args.full}{' --proxy' if args.proxy else ''}` (x86_64, 2 cores, "
-             f"{datetime.date(2026, 11, 26)}; other jobs shared the CPU).",
+             f"{datetime.date.today()}; load average {os.getloadavg()[0]:.1f} at the end).",
              "",
              f"Amazon-Beauty, {len(users)} users drawn at random (seed {args.seed}); T={ode.t}, {ode.solver} "
              f"x{ode.steps}. Reference: the same users in the model trained with them (`{args.full}`).",

@@ -1,10 +1,10 @@
 """Recall@20 of the approximate faiss indexes (HNSW, IVF) against exact search, with their build and query times.
 
-    python benchmarks/index_recall.py [--runs runs/bench/amazon-beauty-2020 runs/serve/gowalla-random]
+    python benchmarks/index_recall.py [--runs runs/bench/amazon-beauty-2020 runs/bench/gowalla-2020]
 
 Queries are the E(T) of ``--queries`` random users of each run, their seen items excluded, k = 20; the exact
-answer is the flat inner-product search. Beauty is a trained model (12,101 items); the Gowalla-sized run has
-random E0 propagated on the real graph (40,981 items), a harder case for graph indexes than trained vectors.
+answer is the flat inner-product search. Both default runs are trained paper-protocol models
+(``bash benchmarks/paper_protocol.sh amazon-beauty gowalla``): Beauty 12,101 items, Gowalla 40,981.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ VARIANTS = [("flat", {}), ("hnsw", {"ef_search": 64}), ("hnsw", {"ef_search": 12
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--runs", nargs="+", default=["runs/bench/amazon-beauty-2020", "runs/serve/gowalla-random"])
+    ap.add_argument("--runs", nargs="+", default=["runs/bench/amazon-beauty-2020", "runs/bench/gowalla-2020"])
     ap.add_argument("--queries", type=int, default=1000)
     ap.add_argument("--doc", default="docs/serving.md")
     args = ap.parse_args()
@@ -41,8 +41,8 @@ def main() -> None:
     faiss.omp_set_num_threads(1)
     load_avg = os.getloadavg()
     lines = [f"Command: `python benchmarks/index_recall.py --runs {' '.join(args.runs)}` (x86_64, 2 cores, "
-             f"{datetime.date(2026, 11, 26)}, one thread; load average {load_avg[0]:.1f} at the start: other jobs "
-             f"shared the CPU, so times are pessimistic). {args.queries} random users per run, seen items "
+             f"{datetime.date.today()}, one thread; load average {load_avg[0]:.1f} at the start; times "
+             f"are pessimistic when it is above 1). {args.queries} random users per run, seen items "
              f"excluded, k = 20.",
              "",
              "| run | items | index | settings | recall@20 vs exact | build s | ms / query |",

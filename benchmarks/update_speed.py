@@ -73,9 +73,8 @@ def main() -> None:
         t_full.append(time.perf_counter() - t0)
     full = float(np.median(t_full))
     print(f"full re-propagation (degrees, Â, E(T)): {full:.3f} s")
-    lines = [f"Command: `python benchmarks/update_speed.py` (x86_64, 2 cores, {datetime.date(2026, 11, 26)}, "
-             f"torch threads {args.threads}; load average {load_avg[0]:.1f} at the start: other jobs shared the "
-             f"CPU). Real Gowalla graph ({g.n_users:,} users x {g.n_items:,} items, {g.R.nnz:,} edges) with random "
+    lines = [f"Command: `python benchmarks/update_speed.py` (x86_64, 2 cores, {datetime.date.today()}, "
+             f"torch threads {args.threads}; load average {load_avg[0]:.1f} at the start). Real Gowalla graph ({g.n_users:,} users x {g.n_items:,} items, {g.R.nnz:,} edges) with random "
              f"E0, T = {g.ode.t}, one Euler step; median of {args.repeat}.",
              "",
              "| update | new edges | rows of E(T) recomputed | mode | add_edges s | add_interactions s |",

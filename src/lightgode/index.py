@@ -22,7 +22,7 @@ class IndexConfig:
     kind: str = "flat"  # flat (exact), hnsw or ivf
     hnsw_m: int = 16  # HNSW: neighbours per node
     ef_construction: int = 100  # HNSW: candidate list size while building
-    ef_search: int = 128  # HNSW: candidate list size while searching
+    ef_search: int = 256  # HNSW: candidate list size while searching (recall@20 >= 0.95 on trained Beauty and Gowalla)
     nlist: int = 0  # IVF: number of cells; 0 means about 4 sqrt(n_items)
     nprobe: int = 64  # IVF: cells visited per query
     seed: int = 0  # IVF: k-means seed
