@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -71,10 +73,23 @@ def without(part: Interactions, users: np.ndarray) -> Interactions:
     return part.select(~np.isin(part.users, users))
 
 
+def source_digest(full: artifacts.Run, users: np.ndarray) -> str:
+    """What the hidden model derives from: the full run's split files and the hidden users."""
+    h = hashlib.sha256()
+    for name in ("train.csv", "valid.csv", "test.csv"):
+        h.update((full.path / "split" / name).read_bytes())
+    h.update(np.asarray(users, dtype=np.int64).tobytes())
+    return h.hexdigest()[:16]
+
+
 def ensure_hidden(full: artifacts.Run, users: np.ndarray, path: Path) -> None:
+    digest = source_digest(full, users)
     if complete(path):
-        print(f"reusing hidden model {path}")
-        return
+        if json.loads((path / "train.json").read_text()).get("source_digest") == digest:
+            print(f"reusing hidden model {path}")
+            return
+        print(f"{path} was trained from another split or other hidden users: retraining it")
+        shutil.rmtree(path)
     cfg = run_config(full)
     split = Split(without(full.split.train, users), without(full.split.valid, users), without(full.split.test, users))
     print(f"training the hidden model into {path}: {len(split.train)} training rows "
@@ -85,6 +100,7 @@ def ensure_hidden(full: artifacts.Run, users: np.ndarray, path: Path) -> None:
     fit_s = time.perf_counter() - t0
     metrics = evaluate_model(model, split)
     write_run(path, cfg, split, model, metrics, {"model": cfg.model, "hidden_users": int(len(users)),
+                                                 "source_digest": digest,
                                                  "seconds": {"fit": fit_s, "total": fit_s},
                                                  "best_epoch": model.result_.best_epoch,
                                                  "epochs_run": model.result_.epochs_run})
