@@ -382,6 +382,8 @@ def main() -> None:
     ap.add_argument("--doc-only", action="store_true", help="rewrite docs from the cache, compute nothing")
     ap.add_argument("--no-gowalla-timing", action="store_true", help="skip the Gowalla tuning-time measurement")
     ap.add_argument("--first-seed-only", action="store_true", help="skip phase 5 (every solver on the other seeds)")
+    ap.add_argument("--auto-t-only", action="store_true",
+                    help="phases 1-2 only (automatic T against the paper's T on every run, Gowalla tuning time)")
     ap.add_argument("--docs", default=str(ROOT / "docs"), help="folder for solvers.md and the plots")
     args = ap.parse_args()
     cache_path = Path(args.cache)
@@ -430,20 +432,20 @@ def main() -> None:
             save("gowalla_timing", gowalla_timing(runs))
             print("gowalla timing:", cache["gowalla_timing"], flush=True)
         # Phase 3, every solver, agreement and dense curves on the first run of each dataset.
-        for ds, paths in runs.items():
+        for ds, paths in ([] if args.auto_t_only else runs.items()):
             compute(ds, paths[0], list(STUDY) + ["agreement", "dense"], loaded)
             plot_dense(ds, cache[f"{paths[0].name}|dense"], Path(args.docs) / f"t_curve_{ds}.png", paths[0].name)
         # Phase 4, the propagate command on DirectAU embeddings, and `lightgode tune` on a copy of a run.
-        if "demo_propagate" not in cache and runs.get("amazon-beauty"):
+        if "demo_propagate" not in cache and runs.get("amazon-beauty") and not args.auto_t_only:
             value = demo_propagate(runs["amazon-beauty"][0])
             value["run"] = runs["amazon-beauty"][0].name
             save("demo_propagate", value)
             print("propagate demo:", value, flush=True)
-        if runs.get("amazon-beauty") and (runs["amazon-beauty"][0].name in stale
+        if runs.get("amazon-beauty") and not args.auto_t_only and (runs["amazon-beauty"][0].name in stale
                                           or not (Path(args.docs) / "t_curve.png").exists()):
             demo_tune(runs["amazon-beauty"][0], Path(args.docs) / "t_curve.png")
         # Phase 5, every solver on the remaining seeds.
-        for ds, paths in ([] if args.first_seed_only else runs.items()):
+        for ds, paths in ([] if args.first_seed_only or args.auto_t_only else runs.items()):
             for p in paths[1:]:
                 compute(ds, p, list(STUDY), loaded)
                 write_text(Path(args.docs) / "solvers.md", write_doc(cache, runs, Path(args.docs)))
