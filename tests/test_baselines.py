@@ -252,3 +252,14 @@ def test_analyses_write_tables_and_plots(beauty_slice, tmp_path):
     dists = [float(r[3].rstrip(" |")) for r in mf_rows]
     assert dists[1] > 0 and dists[-1] > dists[1]  # propagation moves embeddings away from E(0)
     assert (docs / "analysis_discrepancy_beauty_slice.png").stat().st_size > 1000
+
+
+def test_filter_runs_are_refused_by_recommend_in_one_line(beauty_slice, tmp_path, capsys):
+    from lightgode.cli import main
+    out = tmp_path / "gf"
+    rc = main(["train", "--data", str(beauty_slice), "--model", "gf-cf", "--rank", "16", "--out", str(out), "--quiet"])
+    assert rc == 0
+    capsys.readouterr()
+    assert main(["recommend", str(out), "--user", "0", "-k", "3"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "without embeddings" in err[0]

@@ -81,6 +81,10 @@ class Recommender:
         """Load a complete run (weights through safetensors, no pickle) and propagate it."""
         run = artifacts.load_run(run_dir)
         model = load_model(run, ode)
+        if not hasattr(model, "user_embeddings_"):
+            raise ConfigError(f"{run.path} is a {type(model).__name__} run, a training-free filter that scores "
+                              f"users without embeddings: recommendations and serving need an embedding model "
+                              f"(lightgode, directau, mf-bpr, lightgcn, mf-conv, pop)")
         seen = run.split.train.to_csr() + run.split.valid.to_csr()
         graph = None
         if hasattr(model, "E0_") and hasattr(model, "ode"):
