@@ -135,6 +135,8 @@ def test_bad_baseline_settings_raise():
         RunConfig().override({"baseline": {"conv_base": "svd"}})
     with pytest.raises(ConfigError, match="unknown model"):
         build_model(RunConfig(model="nope"))
+    with pytest.raises(ConfigError, match="unknown dataset"):
+        BenchmarkConfig(datasets=("no-such-dataset",))
 
 
 # --- every model on real data ---------------------------------------------------------------------------------
