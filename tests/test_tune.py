@@ -288,6 +288,17 @@ def test_propagate_round_trip_keeps_ids(tmp_path, capsys):
     np.testing.assert_array_equal(X2, X)
     listed = json.loads((tmp_path / "p2" / "COMPLETE").read_text())["files"]
     assert {"users.parquet", "items.parquet", "user_embedding.npy", "propagate.json"} <= set(listed)
+    # Parquet as `lightgode export` writes it (vector column named "embedding") is read the same way
+    import pandas as pd
+    for side in ("users", "items"):
+        pd.read_parquet(tmp_path / "p1" / f"{side}.parquet").rename(columns={"vector": "embedding"}).to_parquet(
+            tmp_path / f"{side}_export.parquet")
+    assert main(["propagate", "--split-dir", str(tmp_path / "split"), "--user-emb", str(tmp_path / "users_export.parquet"),
+                 "--item-emb", str(tmp_path / "items_export.parquet"), "--t", "0", "--out", str(tmp_path / "p3"),
+                 "--quiet"]) == 0
+    ids3, X3 = read_out(tmp_path / "p3", "user")
+    assert ids3 == ids
+    np.testing.assert_array_equal(X3, X)
 
 
 def test_propagate_auto_and_bad_input(tmp_path, capsys):

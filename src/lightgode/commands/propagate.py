@@ -65,7 +65,8 @@ def read_ids(path: str) -> np.ndarray:
 
 
 def read_vectors(path: str, ids_path: str | None) -> tuple[np.ndarray | None, np.ndarray]:
-    """(ids or None, float32 matrix (n, d)) from a .npy (+ id file) or a .parquet with id and vector."""
+    """(ids or None, float32 matrix (n, d)) from a .npy (+ id file) or a .parquet with id and vector
+    (``embedding`` is accepted for the vector column too: the name ``lightgode export`` writes)."""
     p = Path(path)
     if not p.is_file():
         raise DataError(f"embedding file not found: {p}")
@@ -76,12 +77,14 @@ def read_vectors(path: str, ids_path: str | None) -> tuple[np.ndarray | None, np
             df = pd.read_parquet(p)
         except Exception as exc:  # pyarrow raises several kinds for a damaged file
             raise DataError(f"cannot read {p}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
-        if "id" not in df.columns or "vector" not in df.columns:
-            raise DataError(f"{p} needs an 'id' column and a 'vector' list column, has {', '.join(map(str, df.columns))}")
+        col = next((c for c in ("vector", "embedding") if c in df.columns), None)
+        if "id" not in df.columns or col is None:
+            raise DataError(f"{p} needs an 'id' column and a 'vector' (or 'embedding') list column, has "
+                            f"{', '.join(map(str, df.columns))}")
         try:
-            X = np.stack([np.asarray(v, dtype=np.float32) for v in df["vector"]]) if len(df) else np.zeros((0, 0))
+            X = np.stack([np.asarray(v, dtype=np.float32) for v in df[col]]) if len(df) else np.zeros((0, 0))
         except (ValueError, TypeError):
-            raise DataError(f"{p}: every 'vector' must be a list of numbers of one length") from None
+            raise DataError(f"{p}: every '{col}' must be a list of numbers of one length") from None
         ids = df["id"].astype(str).to_numpy(dtype=str)
         if ids_path:
             raise ConfigError(f"{p} holds its ids; do not also give an id file")
