@@ -66,11 +66,10 @@ class BenchmarkConfig:
             raise ConfigError(f"unknown model {bad[0]!r}; choose from {', '.join(MODELS)}")
         if not self.models or not self.datasets or not self.seeds:
             raise ConfigError("the benchmark needs at least one dataset, model and seed")
-        from .data.datasets import DATASETS
-        unknown = [d for d in self.datasets if d not in DATASETS and not Path(d).exists()]
-        if unknown:
-            raise ConfigError(f"unknown dataset {unknown[0]!r}: neither a known name ({', '.join(DATASETS)}) "
-                              f"nor an existing file")
+        from .data.datasets import unknown_dataset
+        problem = next((m for m in map(unknown_dataset, self.datasets) if m is not None), None)
+        if problem is not None:
+            raise ConfigError(problem)
         if self.protocol == "lightgcn-gowalla" and set(self.datasets) != {"gowalla"}:
             raise ConfigError("the lightgcn-gowalla protocol runs on gowalla only")
         if not (self.max_train_minutes >= 0 and math.isfinite(self.max_train_minutes)):

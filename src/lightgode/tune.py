@@ -71,14 +71,10 @@ class TuneConfig:
                 if c is not None]
         return max(1, min(caps)) if caps else None
 
-    @property
-    def evaluations(self) -> int:
-        return self.grid + self.refine
-
 
 def maximize(f: Callable[[float], float], lo: float, hi: float, *, grid: int, refine: int,
              extend: int = 0) -> tuple[float, dict[float, float]]:
-    """Maximise a scalar function of one variable on [lo, hi] with ``grid + refine`` evaluations.
+    """Maximise a scalar function of one variable on [lo, hi] with ``grid + refine`` (+ ``extend``) evaluations.
 
     While the best grid point is the largest evaluated, up to ``extend`` more grid steps beyond ``hi`` are
     evaluated one at a time (a curve still rising at ``hi`` is followed instead of cut off).

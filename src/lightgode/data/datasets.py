@@ -28,6 +28,13 @@ DATASETS: dict[str, str | tuple[str, str]] = {
 BUNDLED = {"amazon-beauty": "amazon-beauty.txt.gz"}
 
 
+def unknown_dataset(name: str) -> str | None:
+    """Why ``name`` names no dataset (neither a known name nor an existing path), or None when it does."""
+    if name in DATASETS or Path(name).exists():
+        return None
+    return f"unknown dataset {name!r}: neither a known name ({', '.join(DATASETS)}) nor an existing file"
+
+
 def bundled_dir() -> Path:
     """The folder of the data files shipped inside the package."""
     return Path(__file__).resolve().parents[1] / "bundled"
@@ -134,9 +141,8 @@ def load_dataset(name_or_path, *, given_split: bool = False, data_dir=None, env_
     """
     name = str(name_or_path)
     if name not in DATASETS:
-        if not Path(name).exists():
-            raise DataError(f"unknown dataset {name!r}: neither a known name ({', '.join(DATASETS)}) "
-                            f"nor an existing file")
+        if (problem := unknown_dataset(name)) is not None:
+            raise DataError(problem)
         if given_split:
             raise DataError(f"given_split needs a dataset with fixed train/test files "
                             f"({', '.join(n for n in DATASETS if not isinstance(DATASETS[n], str))}); "
