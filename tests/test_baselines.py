@@ -11,7 +11,7 @@ import scipy.sparse as sp
 import torch
 
 from lightgode import artifacts
-from lightgode.benchmark import BenchmarkConfig, collect, run_benchmark, run_config, run_dir
+from lightgode.benchmark import BenchmarkConfig, aggregate, collect, run_benchmark, run_config, run_dir
 from lightgode.config import BaselineConfig, RunConfig, TrainConfig
 from lightgode.data.filters import filter_kcore
 from lightgode.data.interactions import Interactions
@@ -248,6 +248,15 @@ def test_analyses_write_tables_and_plots(beauty_slice, tmp_path):
                                                  "| LightGCN without conv at test", "| LightGCN"]
     assert rows[-1].endswith("| 100.0% |")
     assert main(["analyze", "discrepancy", "--runs-dir", str(runs), "--docs-dir", str(docs)]) == 0
+    # The report states the claims (accuracy and training time, LightGODE against LightGCN) from these runs.
+    from lightgode.benchmark_report import write_report
+
+    write_report(tmp_path / "runs", docs, "cmd")
+    agg = {r["model"]: r for r in aggregate(collect(tmp_path / "runs", "paper"))}
+    claim = next(line for line in (docs / "benchmark.md").read_text().splitlines()
+                 if line.startswith("- beauty_slice: LightGODE"))
+    ratio = agg["lightgode"]["fit_seconds"][0] / agg["lightgcn"]["fit_seconds"][0]
+    assert f"{agg['lightgcn']['test_ndcg@20'][0]:.4f}" in claim and f"(ratio {ratio:.3f}" in claim
     text = (docs / "analysis_discrepancy_beauty_slice.md").read_text()
     mf_rows = [line.split(" | ") for line in text.splitlines() if line.startswith("| mf-bpr + L layers")]
     assert len(mf_rows) == 11 and float(mf_rows[0][3].rstrip(" |")) == pytest.approx(0.0, abs=1e-6)

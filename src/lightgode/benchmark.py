@@ -233,6 +233,9 @@ def _execute_unlocked(spec: dict[str, Any]) -> None:
 
 
 def _child(spec: dict[str, Any], error_file: str) -> None:
+    # a spawned process starts with logging unconfigured: say one line per epoch so a run of hours shows progress
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    logging.getLogger(f"{__package__}.train").setLevel(logging.INFO)
     try:
         _execute(spec)
     except LightGODEError as exc:

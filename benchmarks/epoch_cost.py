@@ -1,0 +1,117 @@
+"""Training cost of LightGODE against LightGCN, epoch for epoch, in one process on one machine.
+
+Usage: .venv/bin/python benchmarks/epoch_cost.py [--datasets amazon-beauty amazon-toys-games] [--epochs 3]
+       -> prints and writes docs/epoch_cost.md
+
+Each model is trained with the benchmark's settings (paper protocol, seed 2020, ``--threads`` torch threads,
+default 1 as in ``lightgode benchmark``) for ``--epochs`` epochs, the two models alternating ``--repeats`` times so
+that machine noise hits both alike; the median seconds of a training epoch and of a validation pass are kept.
+The total training time of a complete run is then (train + validation) seconds per epoch x the epochs that
+model's complete benchmark runs ran (``runs/benchmark/paper/<dataset>/<model>/seed*``, mean over seeds), so the
+ratio combines the cost of an epoch measured here with the epoch counts early stopping chose there.
+Run it on an otherwise idle machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+import statistics
+from pathlib import Path
+
+from lightgode.benchmark import BenchmarkConfig, run_config
+from lightgode.pipeline import train_run
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = ("lightgode", "lightgcn")
+
+
+def epoch_seconds(dataset: str, model: str, epochs: int, threads: int) -> tuple[list[float], list[float]]:
+    """Seconds of each training epoch and of each validation pass of a short run."""
+    bench = BenchmarkConfig(datasets=(dataset,), models=(model,), threads=threads)
+    cfg = run_config(bench, dataset, model, 2020).override(
+        {"train": {"epochs": epochs, "patience": epochs + 1}, "baseline": {"max_train_seconds": 0.0}})
+    history: list[dict] = []
+    train_run(cfg, None, on_epoch=history.append)
+    if not history:
+        raise SystemExit(f"{dataset}/{model}: the run recorded no epoch history")
+    return [r["train_seconds"] for r in history], [r.get("valid_seconds", 0.0) for r in history]
+
+
+def benchmark_epochs(runs: Path, dataset: str, model: str) -> tuple[float, int]:
+    """Mean epochs run by the complete benchmark runs of (dataset, model), and how many runs there are."""
+    counts = []
+    for path in sorted((runs / "paper" / dataset / model).glob("seed*")):
+        info = path / "train.json"
+        if (path / "COMPLETE").is_file() and info.is_file():
+            counts.append(int(json.loads(info.read_text())["epochs_run"]))
+    return (statistics.mean(counts), len(counts)) if counts else (float("nan"), 0)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--datasets", nargs="+", default=["amazon-beauty", "amazon-toys-games"])
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--runs", type=Path, default=ROOT / "runs" / "benchmark")
+    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "epoch_cost.md")
+    args = ap.parse_args()
+
+    rows = []
+    for dataset in args.datasets:
+        train = {m: [] for m in MODELS}
+        valid = {m: [] for m in MODELS}
+        for rep in range(args.repeats):
+            for model in MODELS:
+                t, v = epoch_seconds(dataset, model, args.epochs, args.threads)
+                train[model] += t
+                valid[model] += v
+                print(f"{dataset} {model} repeat {rep + 1}: train s/epoch {statistics.median(t):.2f}, "
+                      f"validation s {statistics.median(v):.2f}", flush=True)
+        cost = {}
+        for model in MODELS:
+            per_epoch = statistics.median(train[model]) + statistics.median(valid[model])
+            epochs, n_runs = benchmark_epochs(args.runs, dataset, model)
+            cost[model] = (statistics.median(train[model]), statistics.median(valid[model]), epochs, n_runs,
+                           per_epoch * epochs)
+        rows.append((dataset, cost))
+
+    lines = [
+        "# Training cost: LightGODE against LightGCN",
+        "",
+        f"Machine: {platform.machine()}, {platform.processor() or 'cpu'}, torch threads {args.threads}; "
+        f"date {datetime.date.today().isoformat()}.",
+        f"Command: `.venv/bin/python benchmarks/epoch_cost.py --datasets {' '.join(args.datasets)} "
+        f"--epochs {args.epochs} --repeats {args.repeats} --threads {args.threads}`",
+        "",
+        "Seconds per epoch are medians over "
+        f"{args.epochs} epochs x {args.repeats} alternating repeats, measured in this one process; epochs run are "
+        "the mean over the complete benchmark runs of that model (`lightgode benchmark`, early stopping on "
+        "validation NDCG@20, patience 10, at most 300 epochs). Total = (train + validation) x epochs run.",
+        "",
+        "| dataset | model | train s/epoch | validation s/epoch | epochs run (runs) | total training s | "
+        "LightGODE / LightGCN |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for dataset, cost in rows:
+        ratio = cost["lightgode"][4] / cost["lightgcn"][4]
+        per_epoch = (cost["lightgode"][0]) / cost["lightgcn"][0]
+        for model in MODELS:
+            t, v, epochs, n_runs, total = cost[model]
+            cell = (f"{ratio:.3f} (1/{1 / ratio:.1f}); per training epoch {per_epoch:.3f}"
+                    if model == "lightgcn" else "")
+            lines.append(f"| {dataset} | {model} | {t:.2f} | {v:.2f} | {epochs:.0f} ({n_runs}) | {total:.0f} | "
+                         f"{cell} |")
+        print(f"{dataset}: LightGODE / LightGCN total training time {ratio:.3f}, per training epoch "
+              f"{per_epoch:.3f}")
+    tmp = args.out.with_suffix(".tmp")
+    tmp.write_text("\n".join(lines) + "\n")
+    tmp.replace(args.out)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
