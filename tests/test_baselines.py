@@ -247,6 +247,7 @@ def test_analyses_write_tables_and_plots(beauty_slice, tmp_path):
     assert [r.split(" | ")[0] for r in rows] == ["| MF (BPR)", "| MF + 3 layers at test",
                                                  "| LightGCN without conv at test", "| LightGCN"]
     assert rows[-1].endswith("| 100.0% |")
+    assert "- lightgcn: best epoch " in text and "of 3, reached the epoch limit" in text  # --quick: 3 epochs
     assert main(["analyze", "discrepancy", "--runs-dir", str(runs), "--docs-dir", str(docs)]) == 0
     # The report states the claims (accuracy and training time, LightGODE against LightGCN) from these runs.
     from lightgode.benchmark_report import write_report
