@@ -11,7 +11,8 @@ import scipy.sparse as sp
 import torch
 
 from lightgode import artifacts
-from lightgode.benchmark import BenchmarkConfig, aggregate, collect, run_benchmark, run_config, run_dir
+from lightgode.benchmark import (BenchmarkConfig, aggregate, collect, in_progress, run_benchmark, run_config,
+                                 run_dir)
 from lightgode.config import BaselineConfig, RunConfig, TrainConfig
 from lightgode.data.filters import filter_kcore
 from lightgode.data.interactions import Interactions
@@ -195,6 +196,9 @@ def test_benchmark_runs_resumes_and_round_trips(beauty_slice, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         train_run(cfg, killed, on_epoch=stop)
     assert not killed.exists()
+    pending = in_progress(tmp_path / "runs", "paper")  # the report lists it, from its checkpoint (epoch 1 saved)
+    assert [(r["model"], r["epoch"]) for r in pending] == [("mf-bpr", 1)]
+    assert 0 < pending[0]["best_valid_ndcg@20"] < 1
     first = run_benchmark(bench)
     assert len(first.done) == 4 and not first.skipped
     info = artifacts.read_json(killed / "train.json")
@@ -211,6 +215,7 @@ def test_benchmark_runs_resumes_and_round_trips(beauty_slice, tmp_path):
     assert (killed / "metrics.json").stat().st_mtime_ns == stamp
     rows = collect(tmp_path / "runs", "paper")
     assert {r["model"] for r in rows} == {"pop", "gf-cf", "mf-bpr", "mf-conv"}
+    assert not in_progress(tmp_path / "runs", "paper")
     # Every run reloads to the same test metrics.
     for r in rows:
         run = artifacts.load_run(run_dir(bench, str(beauty_slice), r["model"], 2020))

@@ -315,6 +315,31 @@ def collect(out_dir: Path, protocol: str) -> list[dict[str, Any]]:
     return rows
 
 
+def in_progress(out_dir: Path, protocol: str) -> list[dict[str, Any]]:
+    """Interrupted or running runs under ``<out_dir>/<protocol>``, from their checkpoints: dataset, model, seed,
+    epochs done, best epoch and its validation NDCG@20, mean training seconds per epoch. No test metrics: a run
+    reads test once, when it completes."""
+    from .checkpoint import Checkpoint
+    from .pipeline import checkpoint_dir
+
+    rows = []
+    for ckpt in sorted((Path(out_dir) / protocol).glob("*/*/seed*.ckpt")):
+        out = ckpt.with_name(ckpt.name[:-len(".ckpt")])
+        state = Checkpoint(ckpt / "state.safetensors")
+        if is_complete(out) or checkpoint_dir(out) != ckpt or not state.exists():
+            continue
+        try:
+            meta = state.metadata()
+        except RunDirError:
+            continue
+        history = meta.get("history") or [{}]
+        rows.append({"dataset": out.parent.parent.name, "model": out.parent.name, "seed": out.name[len("seed"):],
+                     "epoch": int(meta["epoch"]), "best_epoch": int(meta["best_epoch"]),
+                     "best_valid_ndcg@20": float(meta["best_valid"].get("ndcg@20", math.nan)),
+                     "seconds_per_epoch": float(np.mean([r.get("train_seconds", math.nan) for r in history]))})
+    return rows
+
+
 def settings_summary(config: dict[str, Any]) -> str:
     """The settings that matter for a model, as one short string (after validation selection)."""
     m, t, b, o = config.get("model"), config.get("train", {}), config.get("baseline", {}), config.get("ode", {})

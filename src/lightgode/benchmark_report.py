@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import atomic_path
-from .benchmark import PROTOCOLS, PUBLISHED_GOWALLA, aggregate, collect, model_settings  # noqa: F401
+from .benchmark import PROTOCOLS, PUBLISHED_GOWALLA, aggregate, collect, in_progress, model_settings  # noqa: F401
 
 CSV_COLUMNS = ("protocol", "dataset", "model", "seed", "test_recall@20", "test_ndcg@20", "valid_ndcg@20",
                "best_epoch", "epochs_run", "seconds_per_epoch", "fit_seconds", "inference_seconds", "peak_rss_mb",
@@ -45,6 +45,17 @@ def table(agg: list[dict[str, Any]], protocol: str) -> list[str]:
         lines += ["", "Published figures on this split (Recall@20 / NDCG@20), for comparison:", ""]
         lines += [f"- {m}: {rec:.4f} / {ndcg:.4f}" for m, (rec, ndcg) in PUBLISHED_GOWALLA.items()]
     return lines
+
+
+def running(rows: list[dict[str, Any]]) -> list[str]:
+    """Runs not in the table yet, with their progress (validation only: test is read when a run completes)."""
+    if not rows:
+        return []
+    lines = ["Not complete yet (interrupted or running; the same command continues them from their checkpoint):", ""]
+    lines += [f"- {r['dataset']} / {r['model']} / seed {r['seed']}: {r['epoch']} epochs done "
+              f"({r['seconds_per_epoch']:.1f} s each), best validation NDCG@20 {r['best_valid_ndcg@20']:.4f} "
+              f"at epoch {r['best_epoch']}" for r in rows]
+    return lines + [""]
 
 
 def claims(agg: list[dict[str, Any]]) -> list[str]:
@@ -112,14 +123,14 @@ def write_report(out_dir: Path, docs: Path, command: str) -> list[Path]:
           "process's peak RSS.", ""]
     paths: list[Path] = []
     for protocol in PROTOCOLS:
-        rows = collect(out_dir, protocol)
-        if not rows:
+        rows, pending = collect(out_dir, protocol), in_progress(out_dir, protocol)
+        if not rows and not pending:
             continue
         rows_all += rows
         agg = aggregate(rows)
         title = ("Paper protocol: 5-core, per-user random 8:1:1" if protocol == "paper"
                  else "LightGCN's fixed Gowalla split (validation: 10% of each user's training items)")
-        md += [f"## {title}", ""] + table(agg, protocol) + [""]
+        md += [f"## {title}", ""] + (table(agg, protocol) + [""] if rows else []) + running(pending)
         for p in plot(agg, protocol, docs):
             md += [f"![{p.stem}]({p.name})", ""]
             paths.append(p)

@@ -83,6 +83,19 @@ class Checkpoint:
             save_file(tensors, str(tmp), metadata={"lightgode": json.dumps(meta)})
         _fsync_dir(self.path.parent)
 
+    def metadata(self) -> dict[str, Any]:
+        """The JSON metadata alone (epoch, early-stopping state, history), without reading the tensors."""
+        from safetensors import safe_open
+
+        try:
+            with safe_open(str(self.path), framework="pt") as fh:
+                meta = json.loads((fh.metadata() or {})["lightgode"])
+        except Exception as exc:  # a damaged file raises several kinds
+            raise RunDirError(f"cannot read checkpoint {self.path}: {type(exc).__name__}") from None
+        if meta.get("format") != FORMAT:
+            raise RunDirError(f"{self.path} is not a lightgode checkpoint")
+        return meta
+
     def load(self) -> TrainState:
         try:
             tensors = load_file(str(self.path))
