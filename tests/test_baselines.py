@@ -216,6 +216,9 @@ def test_benchmark_runs_resumes_and_round_trips(beauty_slice, tmp_path):
     rows = collect(tmp_path / "runs", "paper")
     assert {r["model"] for r in rows} == {"pop", "gf-cf", "mf-bpr", "mf-conv"}
     assert not in_progress(tmp_path / "runs", "paper")
+    # the resumed run's training time counts the epochs done before the interruption too
+    resumed = next(r for r in rows if r["model"] == "mf-bpr")
+    assert resumed["fit_seconds"] >= info["seconds"]["train_epochs"] + info["seconds"]["validation"] > 0
     # Every run reloads to the same test metrics.
     for r in rows:
         run = artifacts.load_run(run_dir(bench, str(beauty_slice), r["model"], 2020))

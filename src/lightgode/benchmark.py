@@ -308,11 +308,19 @@ def collect(out_dir: Path, protocol: str) -> list[dict[str, Any]]:
             "test_recall@20": test.get("recall@20", math.nan), "test_ndcg@20": test.get("ndcg@20", math.nan),
             "valid_ndcg@20": valid.get("ndcg@20", math.nan),
             "best_epoch": info.get("best_epoch", 0), "epochs_run": info.get("epochs_run", 0),
-            "seconds_per_epoch": info.get("seconds_per_epoch", 0.0), "fit_seconds": sec.get("fit", math.nan),
+            "seconds_per_epoch": info.get("seconds_per_epoch", 0.0), "fit_seconds": training_seconds(sec),
             "inference_seconds": sec.get("evaluate", math.nan), "peak_rss_mb": info.get("peak_rss_mb", math.nan),
             "capped": bool(info.get("capped", False)), "settings": settings_summary(config),
         })
     return rows
+
+
+def training_seconds(sec: dict[str, float]) -> float:
+    """A run's training wall time: its fit, or where the run was resumed across processes, the sum of every
+    epoch's training and validation seconds from its history (the last process's fit alone would miss the
+    epochs done before the interruption)."""
+    epochs = sec.get("train_epochs", 0.0) + sec.get("validation", 0.0)
+    return max(sec["fit"], epochs) if "fit" in sec else (epochs or math.nan)
 
 
 def in_progress(out_dir: Path, protocol: str) -> list[dict[str, Any]]:
