@@ -12,7 +12,8 @@ import torch
 
 from lightgode import artifacts
 from lightgode.benchmark import (BenchmarkConfig, aggregate, collect, in_progress, run_benchmark, run_config,
-                                 run_dir)
+                                 run_dir, variants)
+from lightgode.benchmark_report import table
 from lightgode.config import BaselineConfig, RunConfig, TrainConfig
 from lightgode.data.filters import filter_kcore
 from lightgode.data.interactions import Interactions
@@ -283,3 +284,26 @@ def test_filter_runs_are_refused_by_recommend_in_one_line(beauty_slice, tmp_path
     assert main(["recommend", str(out), "--user", "0", "-k", "3"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "without embeddings" in err[0]
+
+
+def test_benchmark_grid_trains_each_point_and_keeps_the_best_on_validation(beauty_slice, tmp_path):
+    torch.set_num_threads(1)
+    bench = BenchmarkConfig(datasets=(str(beauty_slice),), models=("mf-bpr", "mf-conv", "pop"), seeds=(2020,),
+                            out_dir=tmp_path / "runs", quick=True, isolate=False,
+                            grid=(("lr", (1e-3, 5e-2)), ("reg", (1e-4,)), ("gamma", (2.0,))))
+    # the model's own lr (1e-3) and reg (1e-4) are the unnamed point; gamma does not apply to BPR models
+    assert variants(bench, str(beauty_slice), "mf-bpr") == [{}, {"lr": 5e-2}]
+    assert variants(bench, str(beauty_slice), "pop") == [{}]
+    done = run_benchmark(bench).done
+    assert sorted(p.name for p in done if p.parent.name == "mf-bpr") == ["seed2020", "seed2020-lr0.05"]
+    rows = collect(tmp_path / "runs", "paper")
+    bpr = {r["variant"]: r for r in rows if r["model"] == "mf-bpr"}
+    assert set(bpr) == {"", "lr0.05"} and bpr["lr0.05"]["settings"].startswith("lr 0.05,")
+    best = max(bpr.values(), key=lambda r: r["valid_ndcg@20"])
+    agg = {r["model"]: r for r in aggregate(rows)}
+    assert agg["mf-bpr"]["grid_points"] == 2 and agg["mf-bpr"]["test_ndcg@20"][0] == best["test_ndcg@20"]
+    conv = artifacts.read_json(run_dir(bench, str(beauty_slice), "mf-conv", 2020) / "train.json")
+    assert Path(conv["base_run"]).name == ("seed2020" + (f"-{best['variant']}" if best["variant"] else ""))
+    assert "(best of 2 grid points)" in "\n".join(table(aggregate(rows), "paper"))
+    with pytest.raises(ConfigError, match="cannot search"):
+        BenchmarkConfig(grid=(("dim", (32.0,)),))

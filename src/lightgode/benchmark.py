@@ -7,7 +7,10 @@ from its checkpoint, so a benchmark spanning days resumes where it stopped. ``mf
 
 Tuning is on validation only: each model's small grid of post-training settings (layers, T, filter weights) is
 picked on validation NDCG@20 inside ``fit``; trained settings come from :func:`model_settings` (documented in
-docs/benchmark.md). Test metrics are read once, at the best validation epoch.
+docs/benchmark.md). A grid of trained settings (``grid``: learning rate, BPR regularisation, DirectAU gamma)
+trains one run per point, ``seed<seed>-lr0.002`` and so on beside ``seed<seed>`` (the model's own settings); the
+report keeps, per seed, the point with the best validation NDCG@20, and ``mf-conv`` is built on the mf-bpr point
+so chosen. Test metrics are read once, at the best validation epoch.
 """
 
 from __future__ import annotations
@@ -37,6 +40,12 @@ RUN_ORDER = ("pop", "gf-cf", "bspm", "lightgode", "directau", "mf-bpr", "mf-conv
 PUBLISHED_GOWALLA = {"lightgcn": (0.1830, 0.1554), "gf-cf": (0.1849, 0.1518), "bspm": (0.1920, 0.1597)}
 """Published Recall@20 / NDCG@20 on the LightGCN Gowalla split (LightGCN, GF-CF and BSPM papers)."""
 
+GRID_FIELDS = {"lr": ("train", "lr"), "reg": ("baseline", "reg"), "gamma": ("train", "gamma")}
+"""Trained settings a benchmark grid may vary (``--grid lr=...``): where each lives in the run config."""
+GRID_MODELS = {"lr": ("mf-bpr", "lightgcn", "directau", "lightgode"), "reg": ("mf-bpr", "lightgcn"),
+               "gamma": ("directau", "lightgode")}
+"""The models each grid field applies to (mf-conv follows the mf-bpr run chosen on validation)."""
+
 CONV_LAYERS = tuple(range(1, 11))
 GF_CF_ALPHA = (0.0, 0.1, 0.3, 0.5, 1.0)
 BSPM_BETA = (0.0, 0.2, 0.5)
@@ -55,6 +64,7 @@ class BenchmarkConfig:
     threads: int = 1  # torch threads of every run (the same for all models)
     quick: bool = False  # a few epochs and small ranks: checks the machinery, not the models
     isolate: bool = True  # each run in its own process (clean peak memory); False runs in this process
+    grid: tuple[tuple[str, tuple[float, ...]], ...] = ()  # trained settings to search, e.g. (("lr", (5e-4, 2e-3)),)
 
     def __post_init__(self) -> None:
         from .models import MODELS
@@ -76,6 +86,13 @@ class BenchmarkConfig:
             raise ConfigError(f"max_train_minutes must be >= 0, got {self.max_train_minutes}")
         if self.threads < 1:
             raise ConfigError(f"threads must be >= 1, got {self.threads}")
+        for key, values in self.grid:
+            if key not in GRID_FIELDS:
+                raise ConfigError(f"cannot search {key!r}; a grid varies one of {', '.join(GRID_FIELDS)}")
+            if not values or not all(math.isfinite(v) and v > 0 for v in values):
+                raise ConfigError(f"grid values of {key} must be positive numbers, got {list(values)}")
+        if len({k for k, _ in self.grid}) != len(self.grid):
+            raise ConfigError("each grid field may be given once")
 
 
 def data_config(protocol: str, dataset: str, data_dir: str | None) -> DataConfig:
@@ -114,9 +131,40 @@ def model_settings(model: str, dataset: str, bench: BenchmarkConfig) -> dict[str
     return over
 
 
-def run_config(bench: BenchmarkConfig, dataset: str, model: str, seed: int) -> RunConfig:
+def run_config(bench: BenchmarkConfig, dataset: str, model: str, seed: int,
+               variant: dict[str, float] | None = None) -> RunConfig:
+    """The settings of one run; ``variant`` ({grid field: value}) replaces the model's own values."""
     cfg = RunConfig(data=data_config(bench.protocol, dataset, bench.data_dir), seed=seed, threads=bench.threads)
-    return cfg.override(model_settings(model, dataset, bench))
+    cfg = cfg.override(model_settings(model, dataset, bench))
+    over: dict[str, dict[str, float]] = {}
+    for key, value in (variant or {}).items():
+        section, name = GRID_FIELDS[key]
+        over.setdefault(section, {})[name] = value
+    return cfg.override(over) if over else cfg
+
+
+def _setting(cfg: RunConfig, key: str) -> float:
+    section, name = GRID_FIELDS[key]
+    return float(getattr(getattr(cfg, section), name))
+
+
+def variants(bench: BenchmarkConfig, dataset: str, model: str) -> list[dict[str, float]]:
+    """The grid points of a model: every combination of the grid values that apply to it, the model's own
+    setting first ([{}] when the grid has nothing for it). Points equal to the model's own settings are {}."""
+    own = run_config(bench, dataset, model, bench.seeds[0])
+    points: list[dict[str, float]] = [{}]
+    for key, values in bench.grid:
+        if model not in GRID_MODELS[key]:
+            continue
+        default = _setting(own, key)
+        options = [default] + [v for v in dict.fromkeys(values) if v != default]
+        points = [p | ({key: v} if v != default else {}) for p in points for v in options]
+    return points
+
+
+def variant_name(variant: dict[str, float]) -> str:
+    """The run-directory suffix of a grid point: '' for the model's own settings, else '-lr0.002' etc."""
+    return "".join(f"-{k}{v:g}" for k, v in sorted(variant.items()))
 
 
 def dataset_label(dataset: str) -> str:
@@ -126,8 +174,22 @@ def dataset_label(dataset: str) -> str:
     return dataset if dataset in DATASETS else Path(dataset).stem
 
 
-def run_dir(bench: BenchmarkConfig, dataset: str, model: str, seed: int) -> Path:
-    return Path(bench.out_dir) / bench.protocol / dataset_label(dataset) / model / f"seed{seed}"
+def run_dir(bench: BenchmarkConfig, dataset: str, model: str, seed: int,
+            variant: dict[str, float] | None = None) -> Path:
+    return (Path(bench.out_dir) / bench.protocol / dataset_label(dataset) / model
+            / f"seed{seed}{variant_name(variant or {})}")
+
+
+def best_variant(bench: BenchmarkConfig, dataset: str, model: str, seed: int) -> Path | None:
+    """The complete run of (dataset, model, seed) with the best validation NDCG@20 over the model's grid."""
+    best, best_value = None, -math.inf
+    for variant in variants(bench, dataset, model):
+        path = run_dir(bench, dataset, model, seed, variant)
+        if is_complete(path):
+            value = artifacts.read_json(path / "metrics.json").get("valid", {}).get("ndcg@20", -math.inf)
+            if value > best_value:
+                best, best_value = path, value
+    return best
 
 
 def is_complete(path: Path) -> bool:
@@ -255,6 +317,12 @@ def _run_isolated(spec: dict[str, Any]) -> None:
         raise LightGODEError(f"benchmark run {out} failed: {why}")
 
 
+def _conv_base(out: Path) -> Path | None:
+    """The mf-bpr run a complete mf-conv run was built on."""
+    base = artifacts.read_json(out / "train.json").get("base_run") if (out / "train.json").is_file() else None
+    return Path(base) if base else None
+
+
 @dataclass
 class BenchmarkProgress:
     done: list[Path] = field(default_factory=list)  # runs completed by this invocation
@@ -268,18 +336,18 @@ def run_benchmark(bench: BenchmarkConfig, *, report: Callable[[str], None] | Non
     order = sorted(bench.models, key=lambda m: RUN_ORDER.index(m) if m in RUN_ORDER else len(RUN_ORDER))
     for dataset in bench.datasets:
         for seed in bench.seeds:
-            for model in order:
-                out = run_dir(bench, dataset, model, seed)
-                if is_complete(out):
+            for model, variant in ((m, v) for m in order for v in variants(bench, dataset, m)):
+                out = run_dir(bench, dataset, model, seed, variant)
+                base = best_variant(bench, dataset, "mf-bpr", seed) if model == "mf-conv" else None
+                if is_complete(out) and not (base is not None and _conv_base(out) != base):
                     progress.skipped.append(out)
                     continue
-                spec: dict[str, Any] = {"config": run_config(bench, dataset, model, seed).to_dict(), "out": str(out)}
-                if model == "mf-conv":
-                    base = run_dir(bench, dataset, "mf-bpr", seed)
-                    if is_complete(base):
-                        spec["base"] = str(base)
+                cfg = run_config(bench, dataset, model, seed, variant)
+                spec: dict[str, Any] = {"config": cfg.to_dict(), "out": str(out)}
+                if base is not None:  # mf-conv on the mf-bpr grid point chosen on validation
+                    spec["base"] = str(base)
                 out.parent.mkdir(parents=True, exist_ok=True)
-                say(f"running {bench.protocol} / {dataset} / {model} / seed {seed}")
+                say(f"running {bench.protocol} / {dataset} / {model}{variant_name(variant)} / seed {seed}")
                 t0 = time.perf_counter()
                 if bench.isolate:
                     _run_isolated(spec)
@@ -304,7 +372,7 @@ def collect(out_dir: Path, protocol: str) -> list[dict[str, Any]]:
         sec = info.get("seconds", {})
         rows.append({
             "protocol": protocol, "dataset": path.parent.parent.name, "model": path.parent.name,
-            "seed": int(config.get("seed", 0)),
+            "seed": int(config.get("seed", 0)), "variant": path.name.partition("-")[2],
             "test_recall@20": test.get("recall@20", math.nan), "test_ndcg@20": test.get("ndcg@20", math.nan),
             "valid_ndcg@20": valid.get("ndcg@20", math.nan),
             "best_epoch": info.get("best_epoch", 0), "epochs_run": info.get("epochs_run", 0),
@@ -370,10 +438,20 @@ def settings_summary(config: dict[str, Any]) -> str:
     return common
 
 
-def aggregate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Mean and std over seeds per (dataset, model)."""
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+def select_variants(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per (dataset, model, seed), the grid point with the best validation NDCG@20 (test plays no part); each
+    kept row says in ``grid_points`` how many points it was chosen from."""
+    groups: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
     for r in rows:
+        groups.setdefault((r["dataset"], r["model"], r["seed"]), []).append(r)
+    return [max(rs, key=lambda r: -math.inf if math.isnan(r["valid_ndcg@20"]) else r["valid_ndcg@20"])
+            | {"grid_points": len(rs)} for rs in groups.values()]
+
+
+def aggregate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Mean and std over seeds per (dataset, model), after choosing each seed's grid point on validation."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in select_variants(rows):
         groups.setdefault((r["dataset"], r["model"]), []).append(r)
     out = []
     for (dataset, model), rs in groups.items():
@@ -385,7 +463,7 @@ def aggregate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     **{k: stat(k) for k in ("test_recall@20", "test_ndcg@20", "best_epoch", "epochs_run",
                                             "seconds_per_epoch", "fit_seconds", "inference_seconds",
                                             "peak_rss_mb")},
-                    "capped": any(r["capped"] for r in rs),
+                    "capped": any(r["capped"] for r in rs), "grid_points": max(r["grid_points"] for r in rs),
                     "settings": "; ".join(sorted({r["settings"] for r in rs}))})
     order = {m: i for i, m in enumerate(ALL_MODELS)}
     return sorted(out, key=lambda r: (r["dataset"], order.get(r["model"], 99)))

@@ -12,7 +12,7 @@ from typing import Any
 from .atomic import atomic_path
 from .benchmark import PROTOCOLS, PUBLISHED_GOWALLA, aggregate, collect, in_progress, model_settings  # noqa: F401
 
-CSV_COLUMNS = ("protocol", "dataset", "model", "seed", "test_recall@20", "test_ndcg@20", "valid_ndcg@20",
+CSV_COLUMNS = ("protocol", "dataset", "model", "seed", "variant", "test_recall@20", "test_ndcg@20", "valid_ndcg@20",
                "best_epoch", "epochs_run", "seconds_per_epoch", "fit_seconds", "inference_seconds", "peak_rss_mb",
                "capped", "settings")
 
@@ -39,7 +39,7 @@ def table(agg: list[dict[str, Any]], protocol: str) -> list[str]:
         lines.append(f"| {r['dataset']} | {r['model']} | {r['seeds']} | {_pm(r['test_recall@20'])} | "
                      f"{_pm(r['test_ndcg@20'])} | {epochs} | {_num(r['seconds_per_epoch'], '.2f')} | "
                      f"{_num(r['fit_seconds'])} | {_num(r['inference_seconds'])} | {_num(r['peak_rss_mb'], '.0f')} | "
-                     f"{r['settings']} |")
+                     f"{r['settings']}{grid_note(r)} |")
     lines += claims(agg)
     if protocol == "lightgcn-gowalla":
         lines += ["", "Published figures on this split (Recall@20 / NDCG@20), for comparison:", ""]
@@ -56,6 +56,10 @@ def running(rows: list[dict[str, Any]]) -> list[str]:
               f"({r['seconds_per_epoch']:.1f} s each), best validation NDCG@20 {r['best_valid_ndcg@20']:.4f} "
               f"at epoch {r['best_epoch']}" for r in rows]
     return lines + [""]
+
+
+def grid_note(row: dict[str, Any]) -> str:
+    return f" (best of {row['grid_points']} grid points)" if row.get("grid_points", 1) > 1 else ""
 
 
 def claims(agg: list[dict[str, Any]]) -> list[str]:

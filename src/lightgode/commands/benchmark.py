@@ -26,6 +26,10 @@ def register(sub) -> None:
     p.add_argument("--max-train-minutes", type=float, default=20.0,
                    help="wall-time cap of mf-bpr and lightgcn training per run (default 20; 0: none)")
     p.add_argument("--threads", type=int, default=1, help="torch threads of every run (default 1)")
+    p.add_argument("--grid", nargs="+", default=[], metavar="FIELD=V1,V2",
+                   help="trained settings to search on validation, one run per point: lr=5e-4,1e-3,2e-3 "
+                        "(BPR models, DirectAU, LightGODE), reg=... (mf-bpr, lightgcn), gamma=... (directau, "
+                        "lightgode); each seed keeps its best validation point")
     p.add_argument("--quick", action="store_true", help="3 epochs and rank 8: checks the machinery only")
     p.add_argument("--report-only", action="store_true", help="write the report from existing runs, train nothing")
     p.set_defaults(func=run)
@@ -38,17 +42,33 @@ def run(args: argparse.Namespace) -> int:
 
     if args.seeds < 1:
         raise ConfigError(f"--seeds must be >= 1, got {args.seeds}")
+    grid = tuple(parse_grid(item) for item in args.grid)
     bench = BenchmarkConfig(datasets=tuple(args.datasets), models=tuple(dict.fromkeys(args.models)),
                             seeds=tuple(2020 + i for i in range(args.seeds)), protocol=args.protocol,
                             out_dir=Path(args.out_dir), data_dir=args.data_dir or args.env_data_dir,
-                            max_train_minutes=args.max_train_minutes, threads=args.threads, quick=args.quick)
+                            max_train_minutes=args.max_train_minutes, threads=args.threads, quick=args.quick,
+                            grid=grid)
     if not args.report_only:
         progress = run_benchmark(bench, report=lambda msg: print(msg, flush=True))
         print(f"{len(progress.done)} runs done, {len(progress.skipped)} already complete")
     command = (f"lightgode benchmark --protocol {args.protocol} --datasets {' '.join(args.datasets)} "
                f"--models {' '.join(bench.models)} --seeds {args.seeds} --max-train-minutes {args.max_train_minutes:g}"
-               f"{' --quick' if args.quick else ''}")
+               f"{' --grid ' + ' '.join(args.grid) if args.grid else ''}{' --quick' if args.quick else ''}")
     paths = write_report(Path(args.out_dir), Path(args.docs_dir), command)
     for path in paths:
         print(f"wrote {path}")
     return 0
+
+
+def parse_grid(item: str) -> tuple[str, tuple[float, ...]]:
+    """'lr=5e-4,1e-3' -> ('lr', (0.0005, 0.001)); a malformed item is a one-line ConfigError."""
+    from ..errors import ConfigError
+
+    key, sep, values = item.partition("=")
+    try:
+        parsed = tuple(float(v) for v in values.split(","))
+    except ValueError:
+        parsed = ()
+    if not sep or not key or not parsed:
+        raise ConfigError(f"--grid takes FIELD=V1,V2,... (e.g. lr=5e-4,1e-3), got {item!r}")
+    return key.strip(), parsed
