@@ -307,3 +307,39 @@ def test_benchmark_grid_trains_each_point_and_keeps_the_best_on_validation(beaut
     assert "(best of 2 grid points)" in "\n".join(table(aggregate(rows), "paper"))
     with pytest.raises(ConfigError, match="cannot search"):
         BenchmarkConfig(grid=(("dim", (32.0,)),))
+
+
+@pytest.fixture(scope="module")
+def gowalla_slice(tmp_path_factory, shared_datasets) -> Path:
+    """A data folder whose 'gowalla' is the first 300 users of LightGCN's Gowalla train/test files."""
+    root = tmp_path_factory.mktemp("gowalla_data")
+    (root / "gowalla").mkdir()
+    for name in ("train.txt", "test.txt"):
+        lines = (shared_datasets / "gowalla" / name).read_text().splitlines()[:300]
+        (root / "gowalla" / name).write_text("\n".join(lines) + "\n")
+    return root
+
+
+def test_benchmark_refit_retrains_the_chosen_run_on_the_whole_training_file(gowalla_slice, tmp_path):
+    torch.set_num_threads(1)
+    bench = BenchmarkConfig(datasets=("gowalla",), models=("gf-cf", "mf-bpr"), seeds=(2020,),
+                            protocol="lightgcn-gowalla", data_dir=str(gowalla_slice), out_dir=tmp_path / "runs",
+                            quick=True, isolate=False, refit=True)
+    first = run_benchmark(bench)
+    assert sorted(p.name for p in first.done) == ["seed2020", "seed2020", "seed2020.refit", "seed2020.refit"]
+    for model in ("gf-cf", "mf-bpr"):
+        chosen = run_dir(bench, "gowalla", model, 2020)
+        refit = chosen.with_name("seed2020.refit")
+        sizes, refit_sizes = (artifacts.read_json(p / "train.json")["dataset"] for p in (chosen, refit))
+        assert refit_sizes["valid"] == 0 and refit_sizes["train"] == sizes["train"] + sizes["valid"]
+        assert refit_sizes["test"] == sizes["test"]  # the same fixed test file
+        config = artifacts.read_json(refit / "config.json")
+        assert config["baseline"] == artifacts.read_json(chosen / "config.json")["baseline"]  # chosen settings
+        if model == "mf-bpr":
+            assert config["train"]["epochs"] == max(artifacts.read_json(chosen / "train.json")["best_epoch"], 1)
+            assert artifacts.read_json(refit / "train.json")["epochs_run"] == config["train"]["epochs"]
+    models = {r["model"] for r in aggregate(collect(tmp_path / "runs", "lightgcn-gowalla"))}
+    assert models == {"gf-cf", "mf-bpr", "gf-cf (refit)", "mf-bpr (refit)"}
+    assert not run_benchmark(bench).done  # all current: nothing redone
+    with pytest.raises(ConfigError, match="lightgcn-gowalla protocol only"):
+        BenchmarkConfig(refit=True)

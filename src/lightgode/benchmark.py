@@ -15,10 +15,12 @@ so chosen. Test metrics are read once, at the best validation epoch.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import multiprocessing
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,6 +67,7 @@ class BenchmarkConfig:
     quick: bool = False  # a few epochs and small ranks: checks the machinery, not the models
     isolate: bool = True  # each run in its own process (clean peak memory); False runs in this process
     grid: tuple[tuple[str, tuple[float, ...]], ...] = ()  # trained settings to search, e.g. (("lr", (5e-4, 2e-3)),)
+    refit: bool = False  # lightgcn-gowalla: also retrain each chosen run on the whole training file
 
     def __post_init__(self) -> None:
         from .models import MODELS
@@ -91,6 +94,8 @@ class BenchmarkConfig:
                 raise ConfigError(f"cannot search {key!r}; a grid varies one of {', '.join(GRID_FIELDS)}")
             if not values or not all(math.isfinite(v) and v > 0 for v in values):
                 raise ConfigError(f"grid values of {key} must be positive numbers, got {list(values)}")
+        if self.refit and self.protocol != "lightgcn-gowalla":
+            raise ConfigError("refit needs a fixed test set: it applies to the lightgcn-gowalla protocol only")
         if len({k for k, _ in self.grid}) != len(self.grid):
             raise ConfigError("each grid field may be given once")
 
@@ -317,6 +322,29 @@ def _run_isolated(spec: dict[str, Any]) -> None:
         raise LightGODEError(f"benchmark run {out} failed: {why}")
 
 
+REFIT_SUFFIX = ".refit"
+REFIT_MODELS = ("pop", "mf-bpr", "directau", "lightgcn", "lightgode", "gf-cf", "bspm")
+"""Models refit on the whole training file (mf-conv has no refit: it is layers on an mf-bpr run)."""
+
+
+def refit_config(selected: Path) -> RunConfig:
+    """The settings of a chosen run (grid point, filter or layer settings picked on validation), trained on every
+    training interaction, without validation, for the number of epochs early stopping chose."""
+    config = {k: v for k, v in artifacts.read_json(selected / "config.json").items() if k != "versions"}
+    best_epoch = int(artifacts.read_json(selected / "train.json").get("best_epoch", 0))
+    epochs = max(best_epoch, 1)
+    return RunConfig.from_dict(config).override({"data": {"ratios": (1.0, 0.0, 0.0)},
+                                                 "train": {"epochs": epochs, "patience": epochs}})
+
+
+def _refit_is_current(out: Path, cfg: RunConfig) -> bool:
+    """Whether a complete refit run was made from these settings (not from a grid point since superseded)."""
+    if not is_complete(out):
+        return False
+    done = {k: v for k, v in artifacts.read_json(out / "config.json").items() if k != "versions"}
+    return done == json.loads(json.dumps(cfg.to_dict()))  # as written: tuples become lists
+
+
 def _conv_base(out: Path) -> Path | None:
     """The mf-bpr run a complete mf-conv run was built on."""
     base = artifacts.read_json(out / "train.json").get("base_run") if (out / "train.json").is_file() else None
@@ -355,7 +383,34 @@ def run_benchmark(bench: BenchmarkConfig, *, report: Callable[[str], None] | Non
                     _execute(spec)
                 say(f"finished {out} in {time.perf_counter() - t0:.0f} s")
                 progress.done.append(out)
+            if bench.refit:
+                for model in (m for m in order if m in REFIT_MODELS):
+                    _refit(bench, dataset, model, seed, progress, say)
     return progress
+
+
+def _refit(bench: BenchmarkConfig, dataset: str, model: str, seed: int, progress: "BenchmarkProgress",
+           say: Callable[[str], None]) -> None:
+    """Retrain the run chosen on validation on the whole training file (``seed<N>.refit``)."""
+    chosen = best_variant(bench, dataset, model, seed)
+    if chosen is None:
+        return
+    cfg = refit_config(chosen)
+    out = run_dir(bench, dataset, model, seed).with_name(f"seed{seed}{REFIT_SUFFIX}")
+    if _refit_is_current(out, cfg):
+        progress.skipped.append(out)
+        return
+    if is_complete(out):  # made from another grid point, since superseded
+        shutil.rmtree(out)
+    say(f"refitting {chosen} on all training interactions ({cfg.train.epochs} epochs)")
+    t0 = time.perf_counter()
+    spec = {"config": cfg.to_dict(), "out": str(out)}
+    if bench.isolate:
+        _run_isolated(spec)
+    else:
+        _execute(spec)
+    say(f"finished {out} in {time.perf_counter() - t0:.0f} s")
+    progress.done.append(out)
 
 
 def collect(out_dir: Path, protocol: str) -> list[dict[str, Any]]:
@@ -370,8 +425,10 @@ def collect(out_dir: Path, protocol: str) -> list[dict[str, Any]]:
         config = artifacts.read_json(path / "config.json")
         test, valid = metrics.get("test", {}), metrics.get("valid", {})
         sec = info.get("seconds", {})
+        refit = path.name.endswith(REFIT_SUFFIX)
         rows.append({
-            "protocol": protocol, "dataset": path.parent.parent.name, "model": path.parent.name,
+            "protocol": protocol, "dataset": path.parent.parent.name,
+            "model": path.parent.name + (" (refit)" if refit else ""),
             "seed": int(config.get("seed", 0)), "variant": path.name.partition("-")[2],
             "test_recall@20": test.get("recall@20", math.nan), "test_ndcg@20": test.get("ndcg@20", math.nan),
             "valid_ndcg@20": valid.get("ndcg@20", math.nan),
@@ -466,4 +523,5 @@ def aggregate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     "capped": any(r["capped"] for r in rs), "grid_points": max(r["grid_points"] for r in rs),
                     "settings": "; ".join(sorted({r["settings"] for r in rs}))})
     order = {m: i for i, m in enumerate(ALL_MODELS)}
-    return sorted(out, key=lambda r: (r["dataset"], order.get(r["model"], 99)))
+    return sorted(out, key=lambda r: (r["dataset"], r["model"].endswith("(refit)"),
+                                      order.get(r["model"].split()[0], 99)))
