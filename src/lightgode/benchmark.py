@@ -376,13 +376,7 @@ def run_benchmark(bench: BenchmarkConfig, *, report: Callable[[str], None] | Non
                     spec["base"] = str(base)
                 out.parent.mkdir(parents=True, exist_ok=True)
                 say(f"running {bench.protocol} / {dataset} / {model}{variant_name(variant)} / seed {seed}")
-                t0 = time.perf_counter()
-                if bench.isolate:
-                    _run_isolated(spec)
-                else:
-                    _execute(spec)
-                say(f"finished {out} in {time.perf_counter() - t0:.0f} s")
-                progress.done.append(out)
+                _run_spec(bench, spec, progress, say)
             if bench.refit:
                 for model in (m for m in order if m in REFIT_MODELS):
                     _refit(bench, dataset, model, seed, progress, say)
@@ -403,14 +397,19 @@ def _refit(bench: BenchmarkConfig, dataset: str, model: str, seed: int, progress
     if is_complete(out):  # made from another grid point, since superseded
         shutil.rmtree(out)
     say(f"refitting {chosen} on all training interactions ({cfg.train.epochs} epochs)")
+    _run_spec(bench, {"config": cfg.to_dict(), "out": str(out)}, progress, say)
+
+
+def _run_spec(bench: BenchmarkConfig, spec: dict[str, Any], progress: "BenchmarkProgress",
+              say: Callable[[str], None]) -> None:
+    """Run one spec (in its own process unless ``bench.isolate`` is off) and record it as done."""
     t0 = time.perf_counter()
-    spec = {"config": cfg.to_dict(), "out": str(out)}
     if bench.isolate:
         _run_isolated(spec)
     else:
         _execute(spec)
-    say(f"finished {out} in {time.perf_counter() - t0:.0f} s")
-    progress.done.append(out)
+    say(f"finished {spec['out']} in {time.perf_counter() - t0:.0f} s")
+    progress.done.append(Path(spec["out"]))
 
 
 def collect(out_dir: Path, protocol: str) -> list[dict[str, Any]]:

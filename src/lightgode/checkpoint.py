@@ -97,16 +97,11 @@ class Checkpoint:
         return meta
 
     def load(self) -> TrainState:
+        meta = self.metadata()
         try:
             tensors = load_file(str(self.path))
-            from safetensors import safe_open
-
-            with safe_open(str(self.path), framework="pt") as fh:
-                meta = json.loads((fh.metadata() or {})["lightgode"])
         except Exception as exc:  # a damaged file raises several kinds
             raise RunDirError(f"cannot read checkpoint {self.path}: {type(exc).__name__}") from None
-        if meta.get("format") != FORMAT:
-            raise RunDirError(f"{self.path} is not a lightgode checkpoint")
         model = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
         best = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")} if meta["has_best"] else None
         opt: dict[int, dict[str, torch.Tensor]] = {}
