@@ -49,8 +49,8 @@ GRID_MODELS = {"lr": ("mf-bpr", "lightgcn", "directau", "lightgode"), "reg": ("m
 """The models each grid field applies to (mf-conv follows the mf-bpr run chosen on validation)."""
 
 CONV_LAYERS = tuple(range(1, 11))
-GF_CF_ALPHA = (0.0, 0.1, 0.3, 0.5, 1.0)
-BSPM_BETA = (0.0, 0.2, 0.5)
+GF_CF_ALPHA = (0.0, 0.1, 0.3, 0.5, 1.0, 2.0, 4.0)
+BSPM_BETA = (0.0, 0.2, 0.5, 1.0)
 BSPM_T_SHARP = (1.0, 2.5)
 
 
@@ -113,8 +113,8 @@ def model_settings(model: str, dataset: str, bench: BenchmarkConfig) -> dict[str
     - BPR models (mf-bpr, lightgcn, mf-conv's base): LightGCN's reference settings, Adam lr 1e-3, batch 2048,
       reg 1e-4, dim 64, 3 layers for lightgcn; mf-conv picks L in 1..10 on validation.
     - directau / lightgode: the paper's settings (T, gamma, weight decay per dataset), batch 256, lr 1e-3.
-    - gf-cf: rank 256, alpha picked in {0, 0.1, 0.3, 0.5, 1}; bspm: rank 256, T_b 1 (one Euler step),
-      sharpening RK4 one step, beta in {0, 0.2, 0.5} x T_s in {1, 2.5} picked on validation.
+    - gf-cf: rank 256, alpha picked in {0, 0.1, 0.3, 0.5, 1, 2, 4}; bspm: rank 256, T_b 1 (one Euler step),
+      sharpening RK4 one step, beta in {0, 0.2, 0.5, 1} x T_s in {1, 2.5} picked on validation.
     """
     cap = bench.max_train_minutes * 60.0
     over: dict[str, Any] = {"model": model}
