@@ -343,3 +343,13 @@ def test_benchmark_refit_retrains_the_chosen_run_on_the_whole_training_file(gowa
     assert not run_benchmark(bench).done  # all current: nothing redone
     with pytest.raises(ConfigError, match="lightgcn-gowalla protocol only"):
         BenchmarkConfig(refit=True)
+
+
+def test_bpr_embeddings_follow_init_std_or_xavier():
+    gen = torch.Generator().manual_seed(0)
+    ref = MFEmbeddings(3000, 1000, 64, generator=gen, init_std=0.1)
+    assert float(ref.user.detach().std()) == pytest.approx(0.1, rel=0.02)
+    xavier = MFEmbeddings(3000, 1000, 64, generator=gen)
+    assert float(xavier.user.detach().std()) == pytest.approx((2.0 / (3000 + 64)) ** 0.5, rel=0.02)
+    with pytest.raises(ConfigError, match="init_std"):
+        BaselineConfig(init_std=-1.0)

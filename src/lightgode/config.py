@@ -88,6 +88,7 @@ class BaselineConfig:
     steps_sharp: int = 1  # bspm: steps of the sharpening ODE
     sharp_solver: str = "rk4"  # bspm: fixed-step solver of the sharpening ODE, euler or rk4 (BSPM's Gowalla setting)
     max_train_seconds: float = 0.0  # mf-bpr / lightgcn: wall-time cap of training (0: none); capped runs are marked
+    init_std: float = 0.0  # mf-bpr / lightgcn: embeddings drawn from N(0, init_std) (LightGCN's code: 0.1); 0: Xavier
 
     def __post_init__(self) -> None:
         for name in ("layers", "alpha", "idl_beta", "t_sharp"):
@@ -100,7 +101,7 @@ class BaselineConfig:
                   ("reg", 0 <= self.reg < math.inf), ("conv_base", self.conv_base in ("mf-bpr", "directau")),
                   ("alpha", all(0 <= x < math.inf for x in self.alpha)), ("rank", self.rank >= 1),
                   ("idl_beta", all(0 <= x < math.inf for x in self.idl_beta)),
-                  ("t_blur", 0 <= self.t_blur < math.inf), ("steps_blur", self.steps_blur >= 1),
+                  ("t_blur", 0 <= self.t_blur < math.inf), ("init_std", 0 <= self.init_std < math.inf), ("steps_blur", self.steps_blur >= 1),
                   ("t_sharp", all(0 <= x < math.inf for x in self.t_sharp)), ("steps_sharp", self.steps_sharp >= 1),
                   ("sharp_solver", self.sharp_solver in ("euler", "rk4")),
                   ("max_train_seconds", 0 <= self.max_train_seconds < math.inf)]

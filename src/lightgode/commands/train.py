@@ -18,7 +18,7 @@ FLAG_SECTIONS = {
     "train": ("dim", "lr", "weight_decay", "gamma", "batch_size", "epochs", "patience"),
     "ode": ("t", "solver", "steps"),
     "eval": ("ks", "eval_batch_size"),
-    "baseline": ("layers", "reg", "conv_base", "alpha", "rank"),
+    "baseline": ("layers", "reg", "conv_base", "alpha", "rank", "init_std"),
 }
 
 
@@ -54,6 +54,8 @@ def register(sub) -> None:
     t.add_argument("--layers", type=int, nargs="+", help="lightgcn: propagation layers (default 3); mf-conv: "
                    "post-training layers, several are chosen from on validation")
     t.add_argument("--reg", type=positive_float, help="mf-bpr/lightgcn: L2 weight on the batch embeddings (1e-4)")
+    t.add_argument("--init-std", type=positive_float,
+                   help="mf-bpr/lightgcn: draw embeddings from N(0, std) (LightGCN's code: 0.1; default Xavier)")
     t.add_argument("--conv-base", choices=("mf-bpr", "directau"), help="mf-conv: the MF trained first")
     t.add_argument("--alpha", type=positive_float, nargs="+", help="gf-cf: ideal low-pass weight(s) (0.3)")
     t.add_argument("--rank", type=int, help="gf-cf/bspm: truncated SVD rank (default 256)")

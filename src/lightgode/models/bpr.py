@@ -58,8 +58,8 @@ class BPRMF(MFEmbeddings):
     """
 
     def __init__(self, n_users: int, n_items: int, dim: int, reg: float, sampler: NegativeSampler, *,
-                 generator: torch.Generator) -> None:
-        super().__init__(n_users, n_items, dim, generator=generator)
+                 generator: torch.Generator, init_std: float = 0.0) -> None:
+        super().__init__(n_users, n_items, dim, generator=generator, init_std=init_std)
         self.reg, self.sampler, self.generator = reg, sampler, generator
 
     def batch_loss(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
@@ -135,7 +135,7 @@ class MFBPR(EmbeddingEstimator):
     def _module(self, train: Interactions) -> torch.nn.Module:
         gen = torch.Generator().manual_seed(self.seed)
         return BPRMF(train.n_users, train.n_items, self.train_config.dim, self.baseline.reg,
-                     NegativeSampler(train), generator=gen)
+                     NegativeSampler(train), generator=gen, init_std=self.baseline.init_std)
 
     def fit(self, train: Interactions, valid: Interactions | None = None, *, show_progress: bool = False,
             on_epoch=None, checkpoint=None):

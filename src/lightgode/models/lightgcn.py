@@ -50,8 +50,8 @@ class LightGCNModule(BPRMF):
     """Embedding tables trained through ``layers`` rounds of propagation on ``A_hat`` (torch sparse CSR)."""
 
     def __init__(self, n_users: int, n_items: int, dim: int, reg: float, sampler: NegativeSampler,
-                 A_hat: torch.Tensor, layers: int, *, generator: torch.Generator) -> None:
-        super().__init__(n_users, n_items, dim, reg, sampler, generator=generator)
+                 A_hat: torch.Tensor, layers: int, *, generator: torch.Generator, init_std: float = 0.0) -> None:
+        super().__init__(n_users, n_items, dim, reg, sampler, generator=generator, init_std=init_std)
         self.A_hat, self.layers = A_hat, layers
 
     def batch_loss(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
@@ -114,7 +114,8 @@ class LightGCN(MFBPR):
     def _module(self, train: Interactions) -> torch.nn.Module:
         gen = torch.Generator().manual_seed(self.seed)
         return LightGCNModule(train.n_users, train.n_items, self.train_config.dim, self.baseline.reg,
-                              NegativeSampler(train), self.A_hat_, self.layers, generator=gen)
+                              NegativeSampler(train), self.A_hat_, self.layers, generator=gen,
+                              init_std=self.baseline.init_std)
 
     def _final_embeddings(self) -> torch.Tensor:
         if not self.conv_at_test:

@@ -9,21 +9,22 @@ from ..losses import directau, directau_with_grad
 
 
 class MFEmbeddings(nn.Module):
-    """User and item embedding tables, Xavier-normal initialised.
+    """User and item embedding tables, Xavier-normal initialised (or N(0, ``init_std``) when it is > 0).
 
     ``E0()`` stacks them as [users; items], shape (n_users + n_items, dim), the node order of the graph.
     Subclasses define ``batch_loss(users, items)``; ``compute_grads`` runs autograd on it unless a
     subclass supplies exact gradients more cheaply.
     """
 
-    def __init__(self, n_users: int, n_items: int, dim: int, *, generator: torch.Generator | None = None) -> None:
+    def __init__(self, n_users: int, n_items: int, dim: int, *, generator: torch.Generator | None = None,
+                 init_std: float = 0.0) -> None:
         super().__init__()
         self.n_users, self.n_items = n_users, n_items
         self.user = nn.Parameter(torch.empty(n_users, dim))
         self.item = nn.Parameter(torch.empty(n_items, dim))
         for w in (self.user, self.item):
             # Xavier normal for an embedding table (fan_in = rows, fan_out = dim), as torch's xavier_normal_.
-            std = (2.0 / (w.shape[0] + w.shape[1])) ** 0.5
+            std = init_std if init_std > 0 else (2.0 / (w.shape[0] + w.shape[1])) ** 0.5
             with torch.no_grad():
                 w.normal_(0.0, std, generator=generator)
 
