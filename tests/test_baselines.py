@@ -338,8 +338,11 @@ def test_benchmark_refit_retrains_the_chosen_run_on_the_whole_training_file(gowa
         if model == "mf-bpr":
             assert config["train"]["epochs"] == max(artifacts.read_json(chosen / "train.json")["best_epoch"], 1)
             assert artifacts.read_json(refit / "train.json")["epochs_run"] == config["train"]["epochs"]
-    models = {r["model"] for r in aggregate(collect(tmp_path / "runs", "lightgcn-gowalla"))}
-    assert models == {"gf-cf", "mf-bpr", "gf-cf (refit)", "mf-bpr (refit)"}
+    agg = aggregate(collect(tmp_path / "runs", "lightgcn-gowalla"))
+    assert {r["model"] for r in agg} == {"gf-cf", "mf-bpr", "gf-cf (refit)", "mf-bpr (refit)"}
+    refit_ndcg = next(r["test_ndcg@20"][0] for r in agg if r["model"] == "gf-cf (refit)")
+    assert f"- gf-cf (refit) NDCG@20 {refit_ndcg:.4f} against published gf-cf 0.1518" in "\n".join(
+        table(agg, "lightgcn-gowalla"))
     assert not run_benchmark(bench).done  # all current: nothing redone
     with pytest.raises(ConfigError, match="lightgcn-gowalla protocol only"):
         BenchmarkConfig(refit=True)
