@@ -356,3 +356,16 @@ def test_bpr_embeddings_follow_init_std_or_xavier():
     assert float(xavier.user.detach().std()) == pytest.approx((2.0 / (3000 + 64)) ** 0.5, rel=0.02)
     with pytest.raises(ConfigError, match="init_std"):
         BaselineConfig(init_std=-1.0)
+
+
+def test_report_flags_a_refit_made_from_a_superseded_grid_point():
+    def row(model, settings):
+        stat = (0.1, 0.0)
+        return {"dataset": "gowalla", "model": model, "seeds": 1, "test_recall@20": stat, "test_ndcg@20": stat,
+                "best_epoch": stat, "epochs_run": stat, "seconds_per_epoch": stat, "fit_seconds": stat,
+                "inference_seconds": stat, "peak_rss_mb": stat, "capped": False, "settings": settings}
+
+    current = table([row("lightgode", "gamma 5.0"), row("lightgode (refit)", "gamma 5.0")], "lightgcn-gowalla")
+    stale = table([row("lightgode", "gamma 5.0"), row("lightgode (refit)", "gamma 10.0")], "lightgcn-gowalla")
+    assert not any("stale" in line for line in current)
+    assert sum("stale" in line for line in stale) == 1

@@ -32,14 +32,18 @@ def table(agg: list[dict[str, Any]], protocol: str) -> list[str]:
     lines = ["| dataset | model | seeds | test Recall@20 | test NDCG@20 | epochs to best (run) | s/epoch | "
              "training wall s | inference s | peak MiB | settings (chosen on validation) |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
+    chosen = {(r["dataset"], r["model"]): r["settings"] for r in agg}
     for r in agg:
         epochs = f"{_num(r['best_epoch'], '.0f')} ({_num(r['epochs_run'], '.0f')})"
+        base = chosen.get((r["dataset"], r["model"].removesuffix(" (refit)")))
+        stale = (" **stale: refit of a grid point since superseded; rerun with --refit**"
+                 if r["model"].endswith(" (refit)") and base is not None and base != r["settings"] else "")
         if r["capped"]:
             epochs += " **capped**"
         lines.append(f"| {r['dataset']} | {r['model']} | {r['seeds']} | {_pm(r['test_recall@20'])} | "
                      f"{_pm(r['test_ndcg@20'])} | {epochs} | {_num(r['seconds_per_epoch'], '.2f')} | "
                      f"{_num(r['fit_seconds'])} | {_num(r['inference_seconds'])} | {_num(r['peak_rss_mb'], '.0f')} | "
-                     f"{r['settings']}{grid_note(r)} |")
+                     f"{r['settings']}{grid_note(r)}{stale} |")
     lines += claims(agg)
     if protocol == "lightgcn-gowalla":
         lines += ["", "Published figures on this split (Recall@20 / NDCG@20; trained on the whole training file, "
