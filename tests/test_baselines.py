@@ -12,7 +12,7 @@ import torch
 
 from lightgode import artifacts
 from lightgode.benchmark import (BenchmarkConfig, aggregate, collect, in_progress, run_benchmark, run_config,
-                                 run_dir, variants)
+                                 run_dir, training_seconds, variants)
 from lightgode.benchmark_report import table
 from lightgode.config import BaselineConfig, RunConfig, TrainConfig
 from lightgode.data.filters import filter_kcore
@@ -220,6 +220,8 @@ def test_benchmark_runs_resumes_and_round_trips(beauty_slice, tmp_path):
     # the resumed run's training time counts the epochs done before the interruption too
     resumed = next(r for r in rows if r["model"] == "mf-bpr")
     assert resumed["fit_seconds"] >= info["seconds"]["train_epochs"] + info["seconds"]["validation"] > 0
+    assert training_seconds({"fit": 1.0, "train_epochs": 3.0, "validation": 1.0}) == 4.0  # earlier processes
+    assert training_seconds({"fit": 5.0, "train_epochs": 3.0, "validation": 1.0}) == 5.0
     # Every run reloads to the same test metrics.
     for r in rows:
         run = artifacts.load_run(run_dir(bench, str(beauty_slice), r["model"], 2020))

@@ -332,9 +332,8 @@ def refit_config(selected: Path) -> RunConfig:
     training interaction, without validation, for the number of epochs early stopping chose."""
     config = {k: v for k, v in artifacts.read_json(selected / "config.json").items() if k != "versions"}
     best_epoch = int(artifacts.read_json(selected / "train.json").get("best_epoch", 0))
-    epochs = max(best_epoch, 1)
-    return RunConfig.from_dict(config).override({"data": {"ratios": (1.0, 0.0, 0.0)},
-                                                 "train": {"epochs": epochs, "patience": epochs}})
+    epochs = max(best_epoch, 1)  # no validation: trains exactly this many epochs
+    return RunConfig.from_dict(config).override({"data": {"ratios": (1.0, 0.0, 0.0)}, "train": {"epochs": epochs}})
 
 
 def _refit_is_current(out: Path, cfg: RunConfig) -> bool:
@@ -452,13 +451,12 @@ def in_progress(out_dir: Path, protocol: str) -> list[dict[str, Any]]:
     epochs done, best epoch and its validation NDCG@20, mean training seconds per epoch. No test metrics: a run
     reads test once, when it completes."""
     from .checkpoint import Checkpoint
-    from .pipeline import checkpoint_dir
 
     rows = []
     for ckpt in sorted((Path(out_dir) / protocol).glob("*/*/seed*.ckpt")):
-        out = ckpt.with_name(ckpt.name[:-len(".ckpt")])
+        out = ckpt.with_name(ckpt.name.removesuffix(".ckpt"))
         state = Checkpoint(ckpt / "state.safetensors")
-        if is_complete(out) or checkpoint_dir(out) != ckpt or not state.exists():
+        if is_complete(out) or not state.exists():
             continue
         try:
             meta = state.metadata()

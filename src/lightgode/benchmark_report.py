@@ -55,7 +55,7 @@ def table(agg: list[dict[str, Any]], protocol: str) -> list[str]:
 
 def against_published(agg: list[dict[str, Any]]) -> list[str]:
     """Our refit rows (whole training file, settings chosen on validation) against the published NDCG@20."""
-    ours = {r["model"][:-len(" (refit)")]: r for r in agg if r["model"].endswith(" (refit)")}
+    ours = {r["model"].removesuffix(" (refit)"): r for r in agg if r["model"].endswith(" (refit)")}
     lines = []
     for model, r in sorted(ours.items()):
         ndcg = r["test_ndcg@20"][0]
