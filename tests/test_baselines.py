@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import scipy.sparse as sp
 import torch
 
 from lightgode import artifacts
+from lightgode.atomic import write_json
 from lightgode.benchmark import (BenchmarkConfig, aggregate, collect, in_progress, run_benchmark, run_config,
                                  run_dir, training_seconds, variants)
 from lightgode.benchmark_report import table
@@ -348,6 +350,49 @@ def test_benchmark_refit_retrains_the_chosen_run_on_the_whole_training_file(gowa
     assert not run_benchmark(bench).done  # all current: nothing redone
     with pytest.raises(ConfigError, match="lightgcn-gowalla protocol only"):
         BenchmarkConfig(refit=True)
+
+
+def test_benchmark_chooses_lightgode_t_on_validation_without_retraining(gowalla_slice, tmp_path):
+    torch.set_num_threads(1)
+    bench = BenchmarkConfig(datasets=("gowalla",), models=("lightgode",), seeds=(2020,),
+                            protocol="lightgcn-gowalla", data_dir=str(gowalla_slice), out_dir=tmp_path / "runs",
+                            quick=True, isolate=False, refit=True)
+    first = run_benchmark(bench)
+    assert [p.name for p in first.done] == ["seed2020", "seed2020.tuned", "seed2020.refit", "seed2020.refit.tuned"]
+    own = run_dir(bench, "gowalla", "lightgode", 2020)
+    tuned, refit, refit_tuned = (own.with_name(own.name + s) for s in (".tuned", ".refit", ".refit.tuned"))
+    search = json.loads((tuned / "tune.json").read_text())
+    t = artifacts.read_json(tuned / "config.json")["ode"]["t"]
+    assert t == search["t"] and len(search["points"]) >= 9
+    # the chosen T is the best validation point of the search, and the run's metrics are at that T
+    assert max(p["metrics"]["ndcg@20"] for p in search["points"]) == search["value"]
+    run = artifacts.load_run(tuned)
+    assert run.metrics["valid"]["ndcg@20"] == pytest.approx(search["value"], rel=1e-6)
+    assert evaluate_model(load_model(run), run.split)["test"] == pytest.approx(run.metrics["test"], abs=1e-6)
+    # E0 is the source's: only the propagation changed
+    src = artifacts.load_run(own)
+    assert torch.equal(run.user_embedding, src.user_embedding) and src.config["ode"]["t"] == 3.0
+    # the refit is propagated with the T chosen on the 90% run (it has no validation of its own)
+    assert artifacts.read_json(refit_tuned / "config.json")["ode"]["t"] == t
+    assert not (refit_tuned / "tune.json").exists() and "valid" not in artifacts.read_json(refit_tuned / "metrics.json")
+    info = artifacts.read_json(tuned / "train.json")
+    assert info["seconds"]["fit"] == pytest.approx(artifacts.read_json(own / "train.json")["seconds"]["fit"]
+                                                   + info["seconds"]["post_training"])
+    rows = collect(tmp_path / "runs", "lightgcn-gowalla")
+    assert {r["model"] for r in rows} == {"lightgode", "lightgode (T on validation)", "lightgode (refit)",
+                                          "lightgode (refit, T on validation)"}
+    assert f"T {t:.3g}" in next(r["settings"] for r in rows if r["model"] == "lightgode (T on validation)")
+    text = "\n".join(table(aggregate(rows), "lightgcn-gowalla"))
+    assert "- lightgode (refit, T on validation) NDCG@20 " in text
+    assert not run_benchmark(bench).done  # all current
+    # a source redone to the same results leaves its derived run current; one whose results changed does not
+    (refit / artifacts.MARKER).unlink()
+    assert [p.name for p in run_benchmark(bench).done] == ["seed2020.refit"]
+    info = artifacts.read_json(refit_tuned / "train.json")
+    info["derived_from"]["digest"] = "0" * len(info["derived_from"]["digest"])  # made from other results
+    write_json(refit_tuned / "train.json", info)
+    assert artifacts.check_complete(refit_tuned)
+    assert [p.name for p in run_benchmark(bench).done] == ["seed2020.refit.tuned"]
 
 
 def test_bpr_embeddings_follow_init_std_or_xavier():

@@ -11,6 +11,9 @@ docs/benchmark.md). A grid of trained settings (``grid``: learning rate, BPR reg
 trains one run per point, ``seed<seed>-lr0.002`` and so on beside ``seed<seed>`` (the model's own settings); the
 report keeps, per seed, the point with the best validation NDCG@20, and ``mf-conv`` is built on the mf-bpr point
 so chosen. Test metrics are read once, at the best validation epoch.
+
+LightGODE's horizon T costs no retraining, so besides the paper's T each chosen LightGODE run gets a copy with T
+chosen on validation (``seed<seed>.tuned``, rows "lightgode (T on validation)"), as mf-conv chooses its layers.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import multiprocessing
 import os
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -52,6 +55,9 @@ CONV_LAYERS = tuple(range(1, 11))
 GF_CF_ALPHA = (0.0, 0.1, 0.3, 0.5, 1.0, 2.0, 4.0)
 BSPM_BETA = (0.0, 0.2, 0.5, 1.0)
 BSPM_T_SHARP = (1.0, 2.5)
+TUNE_T = {"t_max": 16.0, "grid": 9, "refine": 4, "extend": 4}
+"""The search of LightGODE's T on validation (tune.TuneConfig): T in 0, 2, ..., 16, up to 24 while the curve still
+rises, then 4 bisections around the best point; about 15 validation passes, no retraining."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,6 +74,7 @@ class BenchmarkConfig:
     isolate: bool = True  # each run in its own process (clean peak memory); False runs in this process
     grid: tuple[tuple[str, tuple[float, ...]], ...] = ()  # trained settings to search, e.g. (("lr", (5e-4, 2e-3)),)
     refit: bool = False  # lightgcn-gowalla: also retrain each chosen run on the whole training file
+    tune_t: bool = True  # lightgode: also a row with T chosen on validation (E0 fixed: no retraining)
 
     def __post_init__(self) -> None:
         from .models import MODELS
@@ -287,8 +294,12 @@ def _execute(spec: dict[str, Any]) -> None:
 def _execute_unlocked(spec: dict[str, Any]) -> None:
     from .pipeline import checkpoint_dir, resume_config, train_run
 
-    cfg = RunConfig.from_dict(spec["config"])
     out = Path(spec["out"])
+    if spec.get("tune_from"):
+        _tune_copy(Path(spec["tune_from"]), out, Path(spec["t_from"]) if spec.get("t_from") else None,
+                   spec["sources"])
+        return
+    cfg = RunConfig.from_dict(spec["config"])
     base = spec.get("base")
     if base:
         _run_mf_conv_on_base(cfg, out, Path(base))
@@ -323,6 +334,10 @@ def _run_isolated(spec: dict[str, Any]) -> None:
 
 
 REFIT_SUFFIX = ".refit"
+TUNED_SUFFIX = ".tuned"
+LABELS = {"": "", REFIT_SUFFIX: " (refit)", TUNED_SUFFIX: " (T on validation)",
+          REFIT_SUFFIX + TUNED_SUFFIX: " (refit, T on validation)"}
+"""Row labels of the derived runs, by run-directory suffix ("seed2020.refit" -> "<model> (refit)")."""
 REFIT_MODELS = ("pop", "mf-bpr", "directau", "lightgcn", "lightgode", "gf-cf", "bspm")
 """Models refit on the whole training file (mf-conv has no refit: it is layers on an mf-bpr run)."""
 
@@ -376,10 +391,82 @@ def run_benchmark(bench: BenchmarkConfig, *, report: Callable[[str], None] | Non
                 out.parent.mkdir(parents=True, exist_ok=True)
                 say(f"running {bench.protocol} / {dataset} / {model}{variant_name(variant)} / seed {seed}")
                 _run_spec(bench, spec, progress, say)
+            tune = bench.tune_t and "lightgode" in bench.models
+            if tune:
+                _tune_t(bench, dataset, seed, progress, say)
             if bench.refit:
                 for model in (m for m in order if m in REFIT_MODELS):
                     _refit(bench, dataset, model, seed, progress, say)
+                if tune:
+                    _tune_t(bench, dataset, seed, progress, say, refit=True)
     return progress
+
+
+def _digest(run: Path) -> str:
+    """A fingerprint of a complete run's settings and results (a derived run is redone when its source changes)."""
+    import hashlib
+
+    return hashlib.sha256((run / "config.json").read_bytes() + (run / "metrics.json").read_bytes()).hexdigest()[:16]
+
+
+def _tune_t(bench: BenchmarkConfig, dataset: str, seed: int, progress: "BenchmarkProgress",
+            say: Callable[[str], None], *, refit: bool = False) -> None:
+    """LightGODE with T chosen on validation, from the run chosen on validation (``seed<N>.tuned``); with
+    ``refit``, the refit run propagated with that T (``seed<N>.refit.tuned``: the refit has no validation)."""
+    own = run_dir(bench, dataset, "lightgode", seed)
+    tuned = own.with_name(own.name + TUNED_SUFFIX)
+    if refit:
+        source, t_from, out = own.with_name(own.name + REFIT_SUFFIX), tuned, own.with_name(
+            own.name + REFIT_SUFFIX + TUNED_SUFFIX)
+    else:
+        source, t_from, out = best_variant(bench, dataset, "lightgode", seed), None, tuned
+    if source is None or not is_complete(source) or (t_from is not None and not is_complete(t_from)):
+        return
+    sources = {"run": str(source), "digest": _digest(source)}
+    if t_from is not None:
+        sources |= {"t_from": str(t_from), "t_digest": _digest(t_from)}
+    if is_complete(out) and artifacts.read_json(out / "train.json").get("derived_from") == sources:
+        progress.skipped.append(out)
+        return
+    spec = {"out": str(out), "tune_from": str(source), "t_from": str(t_from) if t_from else None, "sources": sources}
+    say(f"choosing T on validation for {source}" if t_from is None else f"propagating {source} with the T of {t_from}")
+    _run_spec(bench, spec, progress, say)
+
+
+def _tune_copy(source: Path, out: Path, t_from: Path | None, sources: dict[str, str]) -> None:
+    """Write ``out``: the LightGODE run ``source`` with T chosen on its validation (``t_from`` None) or with the T
+    of the run ``t_from``; E0 is the source's, only the propagation and the evaluation are redone."""
+    import torch
+
+    from .pipeline import evaluate_model, load_model, run_config
+    from .tune import TuneConfig, tune_split, write_tuned_run
+
+    run = artifacts.load_run(source)
+    cfg = run_config(run)
+    torch.set_num_threads(cfg.threads)
+    t0 = time.perf_counter()
+    config, result = dict(run.config), None
+    if t_from is None:
+        E0 = torch.cat([run.user_embedding, run.item_embedding], dim=0)
+        result = tune_split(E0, run.split, ode=cfg.ode, eval_config=cfg.eval,
+                            config=TuneConfig(metric=cfg.eval.valid_metric, seed=cfg.seed, **TUNE_T))
+        ode = result.ode
+    else:
+        ode = run_config(artifacts.load_run(t_from)).ode
+        config["ode"] = {**config.get("ode", {}), **asdict(ode)}
+    t_search = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    metrics = evaluate_model(load_model(run, ode), run.split)
+    t_eval = time.perf_counter() - t1
+    info = dict(run.info)
+    sec = dict(info.get("seconds", {}))
+    info["seconds"] = sec | {"fit": float(sec.get("fit", 0.0)) + t_search, "post_training": t_search,
+                             "evaluate": t_eval}
+    info["derived_from"] = sources
+    if result is not None:
+        info["tune"] = {k: v for k, v in result.to_dict().items() if k != "points"}
+    write_tuned_run(source, config, metrics, result, out=out, info=info,
+                    title=f"{cfg.data.data} seed {cfg.seed}, T on validation")
 
 
 def _refit(bench: BenchmarkConfig, dataset: str, model: str, seed: int, progress: "BenchmarkProgress",
@@ -423,10 +510,9 @@ def collect(out_dir: Path, protocol: str) -> list[dict[str, Any]]:
         config = artifacts.read_json(path / "config.json")
         test, valid = metrics.get("test", {}), metrics.get("valid", {})
         sec = info.get("seconds", {})
-        refit = path.name.endswith(REFIT_SUFFIX)
+        suffix = max((s for s in LABELS if path.name.endswith(s)), key=len)  # grid values hold dots too
         rows.append({
-            "protocol": protocol, "dataset": path.parent.parent.name,
-            "model": path.parent.name + (" (refit)" if refit else ""),
+            "protocol": protocol, "dataset": path.parent.parent.name, "model": path.parent.name + LABELS[suffix],
             "seed": int(config.get("seed", 0)), "variant": path.name.partition("-")[2],
             "test_recall@20": test.get("recall@20", math.nan), "test_ndcg@20": test.get("ndcg@20", math.nan),
             "valid_ndcg@20": valid.get("ndcg@20", math.nan),
@@ -488,7 +574,7 @@ def settings_summary(config: dict[str, Any]) -> str:
         return common
     common += f", gamma {t.get('gamma')}, wd {t.get('weight_decay')}"
     if m == "lightgode":
-        common += f", T {o.get('t')}"
+        common += f", T {float(o.get('t', math.nan)):.3g}"
     return common
 
 

@@ -262,35 +262,47 @@ def _link_or_copy(src: str, dst: str) -> None:
 
 
 def write_tuned_run(run_dir: str | Path, config: dict[str, Any] | None, metrics: dict[str, Any],
-                    result: TuneResult, *, title: str = "") -> None:
-    """Replace a complete run directory by one whose config.json and metrics.json carry the tuned T, plus
-    tune.json and t_curve.png; the run is complete or untouched (staged in ``<run>.partial``, then renamed).
+                    result: TuneResult | None, *, title: str = "", out: str | Path | None = None,
+                    info: dict[str, Any] | None = None) -> None:
+    """Write a complete run directory whose config.json and metrics.json carry a new T: by default it replaces
+    ``run_dir``; with ``out``, ``run_dir`` is left as it is and the new run goes to ``out`` (which it replaces).
+    The result is complete or absent (staged in ``<out>.partial``, then renamed).
 
     Parameters
     ----------
     config : the run's config.json content (None: read it); its ``ode`` section is updated with ``result.ode``
-    metrics : the run's metrics recomputed at the tuned T
+    metrics : the run's metrics recomputed at the new T
+    result : the search (written as tune.json and t_curve.png); None when ``config`` already holds the T
+    info : replaces train.json (None: kept)
     """
     import shutil
 
     from .artifacts import MARKER, check_complete, finalize, partial_dir, write_metrics
     from .atomic import write_json
 
-    out = check_complete(run_dir)
+    src = check_complete(run_dir)
+    dst = Path(out) if out is not None else src
     if config is None:
         from .artifacts import read_json
-        config = read_json(out / "config.json")
-    staging = partial_dir(out)
+        config = read_json(src / "config.json")
+    staging = partial_dir(dst)
     shutil.rmtree(staging, ignore_errors=True)
     try:
-        shutil.copytree(out, staging, copy_function=_link_or_copy)
+        shutil.copytree(src, staging, copy_function=_link_or_copy)
         (staging / MARKER).unlink()
+        if result is None:  # a search copied from the source would describe another T
+            for stale in ("tune.json", "t_curve.png"):
+                (staging / stale).unlink(missing_ok=True)
         config = dict(config)
-        config["ode"] = {**config.get("ode", {}), **asdict(result.ode)}
+        if result is not None:
+            config["ode"] = {**config.get("ode", {}), **asdict(result.ode)}
         write_json(staging / "config.json", config)
         write_metrics(staging, metrics)
-        write_tune_files(staging, result, title=title)
-        finalize(staging, out)
+        if info is not None:
+            write_json(staging / "train.json", info)
+        if result is not None:
+            write_tune_files(staging, result, title=title)
+        finalize(staging, dst)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -34,6 +34,9 @@ def register(sub) -> None:
                    help="lightgcn-gowalla: also retrain each run chosen on validation on the whole training file "
                         "for the epochs early stopping chose (rows '<model> (refit)'), comparable with published "
                         "figures that train on all of it")
+    p.add_argument("--no-tune-t", dest="tune_t", action="store_false",
+                   help="skip the LightGODE rows with T chosen on validation (default: the paper's T and, beside it, "
+                        "T searched on validation with E0 fixed, rows 'lightgode (T on validation)')")
     p.add_argument("--quick", action="store_true", help="3 epochs and rank 8: checks the machinery only")
     p.add_argument("--report-only", action="store_true", help="write the report from existing runs, train nothing")
     p.set_defaults(func=run)
@@ -51,13 +54,14 @@ def run(args: argparse.Namespace) -> int:
                             seeds=tuple(2020 + i for i in range(args.seeds)), protocol=args.protocol,
                             out_dir=Path(args.out_dir), data_dir=args.data_dir or args.env_data_dir,
                             max_train_minutes=args.max_train_minutes, threads=args.threads, quick=args.quick,
-                            grid=grid, refit=args.refit)
+                            grid=grid, refit=args.refit, tune_t=args.tune_t)
     if not args.report_only:
         progress = run_benchmark(bench, report=lambda msg: print(msg, flush=True))
         print(f"{len(progress.done)} runs done, {len(progress.skipped)} already complete")
     command = (f"lightgode benchmark --protocol {args.protocol} --datasets {' '.join(args.datasets)} "
                f"--models {' '.join(bench.models)} --seeds {args.seeds} --max-train-minutes {args.max_train_minutes:g}"
                f"{' --grid ' + ' '.join(args.grid) if args.grid else ''}{' --refit' if args.refit else ''}"
+               f"{'' if args.tune_t else ' --no-tune-t'}"
                f"{' --quick' if args.quick else ''}")
     paths = write_report(Path(args.out_dir), Path(args.docs_dir), command)
     for path in paths:
