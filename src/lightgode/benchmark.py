@@ -23,7 +23,6 @@ import logging
 import math
 import multiprocessing
 import os
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -480,8 +479,7 @@ def _refit(bench: BenchmarkConfig, dataset: str, model: str, seed: int, progress
     if _refit_is_current(out, cfg):
         progress.skipped.append(out)
         return
-    if is_complete(out):  # made from another grid point, since superseded
-        shutil.rmtree(out)
+    # a refit made from other settings stays in place until its replacement is complete (then renamed over it)
     say(f"refitting {chosen} on all training interactions ({cfg.train.epochs} epochs)")
     _run_spec(bench, {"config": cfg.to_dict(), "out": str(out)}, progress, say)
 
