@@ -13,8 +13,8 @@ import torch
 
 from lightgode import artifacts
 from lightgode.atomic import write_json
-from lightgode.benchmark import (BenchmarkConfig, aggregate, collect, in_progress, run_benchmark, run_config,
-                                 run_dir, training_seconds, variants)
+from lightgode.benchmark import (BenchmarkConfig, _refit_is_current, aggregate, collect, in_progress, refit_config,
+                                 run_benchmark, run_config, run_dir, training_seconds, variants)
 from lightgode.benchmark_report import table
 from lightgode.config import BaselineConfig, RunConfig, TrainConfig
 from lightgode.data.filters import filter_kcore
@@ -348,6 +348,10 @@ def test_benchmark_refit_retrains_the_chosen_run_on_the_whole_training_file(gowa
     assert f"- gf-cf (refit) NDCG@20 {refit_ndcg:.4f} against published gf-cf 0.1518" in "\n".join(
         table(agg, "lightgcn-gowalla"))
     assert not run_benchmark(bench).done  # all current: nothing redone
+    refit, cfg = run_dir(bench, "gowalla", "mf-bpr", 2020).with_name("seed2020.refit"), refit_config(
+        run_dir(bench, "gowalla", "mf-bpr", 2020))
+    assert _refit_is_current(refit, replace(cfg, train=replace(cfg.train, patience=1)))  # no part without validation
+    assert not _refit_is_current(refit, replace(cfg, train=replace(cfg.train, lr=0.01)))  # other settings
     with pytest.raises(ConfigError, match="lightgcn-gowalla protocol only"):
         BenchmarkConfig(refit=True)
 

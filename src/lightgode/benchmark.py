@@ -18,13 +18,12 @@ chosen on validation (``seed<seed>.tuned``, rows "lightgode (T on validation)"),
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import multiprocessing
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -355,7 +354,12 @@ def _refit_is_current(out: Path, cfg: RunConfig) -> bool:
     if not is_complete(out):
         return False
     done = {k: v for k, v in artifacts.read_json(out / "config.json").items() if k != "versions"}
-    return done == json.loads(json.dumps(cfg.to_dict()))  # as written: tuples become lists
+    try:  # through RunConfig: a setting added since, at its default, does not make the refit stale
+        made = RunConfig.from_dict(done)
+    except ConfigError:
+        return False
+    # patience plays no part without validation (refits made before it was left alone had it at 1)
+    return replace(made, train=replace(made.train, patience=cfg.train.patience)) == cfg
 
 
 def _conv_base(out: Path) -> Path | None:
