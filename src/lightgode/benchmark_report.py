@@ -71,8 +71,10 @@ def running(rows: list[dict[str, Any]]) -> list[str]:
         return []
     lines = ["Not complete yet (interrupted or running; the same command continues them from their checkpoint):", ""]
     lines += [f"- {r['dataset']} / {r['model']} / seed {r['seed']}: {r['epoch']} epochs done "
-              f"({r['seconds_per_epoch']:.1f} s each), best validation NDCG@20 {r['best_valid_ndcg@20']:.4f} "
-              f"at epoch {r['best_epoch']}" for r in rows]
+              f"({r['seconds_per_epoch']:.1f} s each), " + (
+                  "no validation (a refit trains a set number of epochs)" if math.isnan(r["best_valid_ndcg@20"])
+                  else f"best validation NDCG@20 {r['best_valid_ndcg@20']:.4f} at epoch {r['best_epoch']}")
+              for r in rows]
     return lines + [""]
 
 
