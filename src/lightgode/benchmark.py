@@ -608,5 +608,11 @@ def aggregate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     "capped": any(r["capped"] for r in rs), "grid_points": max(r["grid_points"] for r in rs),
                     "settings": "; ".join(sorted({r["settings"] for r in rs}))})
     order = {m: i for i, m in enumerate(ALL_MODELS)}
-    return sorted(out, key=lambda r: (r["dataset"], r["model"].endswith("(refit)"),
-                                      order.get(r["model"].split()[0], 99)))
+    labels = list(LABELS.values())
+
+    def key(r: dict[str, Any]) -> tuple[str, bool, int, int]:  # refits after the rest; a model's rows together
+        name, _, label = r["model"].partition(" ")
+        return (r["dataset"], "(refit" in label, order.get(name, 99),
+                labels.index(" " + label) if label and " " + label in labels else 0)
+
+    return sorted(out, key=key)
