@@ -446,7 +446,8 @@ def _tune_copy(source: Path, out: Path, t_from: Path | None, sources: dict[str, 
 
     run = artifacts.load_run(source)
     cfg = run_config(run)
-    torch.set_num_threads(cfg.threads)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
     t0 = time.perf_counter()
     config, result = dict(run.config), None
     if t_from is None:
