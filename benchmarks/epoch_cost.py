@@ -20,8 +20,7 @@ import platform
 import statistics
 from pathlib import Path
 
-from lightgode import artifacts
-from lightgode.benchmark import BenchmarkConfig, is_complete, run_config
+from lightgode.benchmark import BenchmarkConfig, collect, run_config, select_variants
 from lightgode.pipeline import train_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,9 +40,10 @@ def epoch_seconds(dataset: str, model: str, epochs: int, threads: int) -> tuple[
 
 
 def benchmark_epochs(runs: Path, dataset: str, model: str) -> tuple[float, int]:
-    """Mean epochs run by the complete benchmark runs of (dataset, model), and how many runs there are."""
-    counts = [int(artifacts.read_json(path / "train.json")["epochs_run"])
-              for path in sorted((runs / "paper" / dataset / model).glob("seed*")) if is_complete(path)]
+    """Mean epochs run by the benchmark's runs of (dataset, model), one per seed (the grid point chosen on
+    validation; derived copies such as the T-on-validation rows are not counted again), and how many there are."""
+    counts = [int(r["epochs_run"]) for r in select_variants(collect(runs, "paper"))
+              if r["dataset"] == dataset and r["model"] == model]
     return (statistics.mean(counts), len(counts)) if counts else (float("nan"), 0)
 
 

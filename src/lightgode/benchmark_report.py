@@ -141,7 +141,8 @@ def write_report(out_dir: Path, docs: Path, command: str) -> list[Path]:
     rows_all: list[dict[str, Any]] = []
     md = ["# Side-by-side benchmark", "",
           f"Machine: {platform.machine()}, 2 cores shared with other jobs; date {date.today().isoformat()}.",
-          f"Command: `{command}` (resumable: complete runs are skipped; `--report-only` rewrites this page).",
+          f"Written by: `{command}` (resumable: complete runs are skipped; `--report-only` rewrites this page "
+          "from the runs on disk; the commands that made them are listed at the end).",
           "", "Every model goes through the same split, full-ranking evaluation (training items masked; validation "
           "items also masked at test) and run directory; early stopping and every choice of setting use "
           "validation NDCG@20 only, test is read once. Training wall time includes the per-epoch validation. "

@@ -63,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
                f"{' --grid ' + ' '.join(args.grid) if args.grid else ''}{' --refit' if args.refit else ''}"
                f"{'' if args.tune_t else ' --no-tune-t'}"
                f"{' --quick' if args.quick else ''}")
+    if args.report_only:  # the runs were made by other invocations: say so rather than name one that made none
+        command = "lightgode benchmark --report-only"
     paths = write_report(Path(args.out_dir), Path(args.docs_dir), command)
     for path in paths:
         print(f"wrote {path}")
