@@ -65,9 +65,12 @@ class Checkpoint:
             for name, t in state.best_state.items():
                 tensors[f"best.{name}"] = t
         opt_state = state.optimizer["state"]
+        scalars = []  # optimiser entries kept as Python numbers (SparseAdam's step): restored as such
         for idx, entries in opt_state.items():
             for key, value in entries.items():
                 tensors[f"opt.{idx}.{key}"] = value if torch.is_tensor(value) else torch.tensor(value)
+                if not torch.is_tensor(value):
+                    scalars.append(f"{idx}.{key}")
         tensors["rng.torch"] = state.torch_rng
         if state.module_rng is not None:
             tensors["rng.module"] = state.module_rng
@@ -75,7 +78,7 @@ class Checkpoint:
             "format": FORMAT, "epoch": state.epoch, "best_value": state.best_value, "best_epoch": state.best_epoch,
             "best_valid": state.best_valid, "bad_epochs": state.bad_epochs, "history": state.history,
             "param_groups": state.optimizer["param_groups"], "numpy_rng": state.numpy_rng,
-            "has_best": state.best_state is not None, "extra": state.extra,
+            "has_best": state.best_state is not None, "extra": state.extra, "opt_scalars": scalars,
         }
         tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -104,11 +107,12 @@ class Checkpoint:
             raise RunDirError(f"cannot read checkpoint {self.path}: {type(exc).__name__}") from None
         model = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
         best = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")} if meta["has_best"] else None
-        opt: dict[int, dict[str, torch.Tensor]] = {}
+        opt: dict[int, dict[str, Any]] = {}
+        scalars = set(meta.get("opt_scalars", []))
         for k, v in tensors.items():
             if k.startswith("opt."):
                 _, idx, key = k.split(".", 2)
-                opt.setdefault(int(idx), {})[key] = v
+                opt.setdefault(int(idx), {})[key] = v.item() if f"{idx}.{key}" in scalars else v
         return TrainState(
             epoch=int(meta["epoch"]), model=model, optimizer={"state": opt, "param_groups": meta["param_groups"]},
             best_state=best, best_value=float(meta["best_value"]), best_epoch=int(meta["best_epoch"]),

@@ -23,6 +23,12 @@ PAPER_SETTINGS: dict[str, dict[str, float]] = {
 }
 
 
+OPTIMIZERS = ("adam", "sparse-adam")
+"""adam: torch's Adam on dense gradients, every row's moments and weights move each step (the reference code).
+sparse-adam: torch's SparseAdam, only the rows in the batch are updated (lazy moments): a different optimiser,
+much cheaper per step on large tables."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class DataConfig:
     data: str = "amazon-beauty"  # a named dataset or a path to an interaction file
@@ -57,6 +63,7 @@ class TrainConfig:
     batch_size: int = 256  # observed pairs per step
     epochs: int = 300  # maximum number of epochs
     patience: int = 10  # epochs without validation improvement before stopping
+    optimizer: str = "adam"  # "adam" (dense, as the paper) or "sparse-adam" (only the batch's rows; DirectAU only)
 
     def __post_init__(self) -> None:
         checks = [("dim", self.dim > 0 and int(self.dim) == self.dim), ("lr", 0 < self.lr < math.inf),
@@ -67,6 +74,10 @@ class TrainConfig:
         for name, ok in checks:
             if not ok:
                 raise ConfigError(f"impossible value for {name}: {getattr(self, name)}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+        if self.optimizer == "sparse-adam" and self.weight_decay > 0:
+            raise ConfigError("sparse-adam applies no weight decay; set weight_decay to 0 or use adam")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 from .checkpoint import Checkpoint, TrainState
 from .config import TrainConfig
-from .errors import FitError, RunDirError
+from .errors import ConfigError, FitError, RunDirError
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +68,7 @@ def fit(
     i_all = torch.from_numpy(np.asarray(items, dtype=np.int64))
     n = len(u_all)
     params = [p for p in model.parameters() if p.requires_grad]
-    # One fused kernel per step: the same Adam (with coupled L2 weight decay) as the reference, fewer passes.
-    opt = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay, fused=True)
+    opt = _optimizer(model, params, config)
     best_value, best_epoch, best_valid, best_state = -math.inf, 0, {}, None
     history: list[dict[str, float]] = []
     bad_epochs = 0
@@ -138,6 +137,17 @@ def fit(
     if best_state is not None:
         model.load_state_dict(best_state)
     return TrainResult(best_epoch, best_valid, len(history), history)
+
+
+def _optimizer(model: Trainable, params: list[torch.Tensor], config: TrainConfig) -> torch.optim.Optimizer:
+    if config.optimizer == "sparse-adam":
+        if not hasattr(model, "use_sparse_grads"):
+            raise ConfigError(f"optimizer sparse-adam needs row-sparse gradients, which {type(model).__name__} does "
+                              f"not give (only single-process DirectAU training: lightgode, directau); use adam")
+        model.use_sparse_grads()
+        return torch.optim.SparseAdam(params, lr=config.lr)
+    # One fused kernel per step: the same Adam (with coupled L2 weight decay) as the reference, fewer passes.
+    return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay, fused=True)
 
 
 def _restore(model: Trainable, opt: torch.optim.Optimizer, gen: np.random.Generator,

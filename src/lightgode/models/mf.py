@@ -49,6 +49,11 @@ class DirectAUMF(MFEmbeddings):
                  generator: torch.Generator | None = None) -> None:
         super().__init__(n_users, n_items, dim, generator=generator)
         self.gamma = gamma
+        self.sparse_grads = False  # set by use_sparse_grads: gradients as sparse COO rows (for SparseAdam)
+
+    def use_sparse_grads(self) -> None:
+        """Give each step's gradient as the batch's rows only (a sparse COO tensor), for ``torch.optim.SparseAdam``."""
+        self.sparse_grads = True
 
     def batch_loss(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         return directau(self.user[users], self.item[items], self.gamma)
@@ -57,6 +62,9 @@ class DirectAUMF(MFEmbeddings):
         # Same gradient as autograd on batch_loss, without allocating a fresh dense gradient each step.
         loss, g_u, g_i = directau_with_grad(self.user.detach()[users], self.item.detach()[items], self.gamma)
         for p, idx, g in ((self.user, users, g_u), (self.item, items, g_i)):
+            if self.sparse_grads:  # repeated rows are summed when the optimiser coalesces
+                p.grad = torch.sparse_coo_tensor(idx.unsqueeze(0), g, p.shape, check_invariants=False)
+                continue
             if p.grad is None:
                 p.grad = torch.zeros_like(p)
             else:
