@@ -13,6 +13,15 @@ from lightgode.models.mf import DirectAUMF
 from lightgode.train import fit
 
 
+@pytest.fixture(scope="module")
+def data(tmp_path_factory, shared_datasets):
+    """The first 2,500 lines of Amazon-Beauty."""
+    lines = (shared_datasets / "amazon-beauty" / "Beauty.txt").read_text().splitlines()[:2500]
+    path = tmp_path_factory.mktemp("data") / "slice.txt"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
 def _model(seed: int = 0) -> DirectAUMF:
     return DirectAUMF(30, 20, 8, 1.0, generator=torch.Generator().manual_seed(seed))
 
@@ -48,10 +57,7 @@ def test_sparse_adam_moves_only_the_batch_rows_while_adam_moves_all():
     assert moved_in_b["adam"] == {0, 3, 7, 10, 12}  # dense: the first batch's rows move on with their moments
 
 
-def test_sparse_adam_trains_and_resumes(tmp_path, shared_datasets, capsys):
-    lines = (shared_datasets / "amazon-beauty" / "Beauty.txt").read_text().splitlines()[:2500]
-    data = tmp_path / "slice.txt"
-    data.write_text("\n".join(lines) + "\n")
+def test_sparse_adam_trains_and_beats_popularity(tmp_path, data):
     args = ["train", "--data", str(data), "--optimizer", "sparse-adam", "--epochs", "15", "--patience", "15",
             "--lr", "0.01", "--batch-size", "128", "--threads", "1", "--quiet"]
     assert main([*args, "--out", str(tmp_path / "a")]) == 0
@@ -85,10 +91,7 @@ def test_sparse_adam_resumes_exactly_from_a_checkpoint(tmp_path):
     assert torch.equal(resumed.user, whole.user) and torch.equal(resumed.item, whole.item)
 
 
-def test_sparse_adam_refusals(tmp_path, shared_datasets, capsys):
-    lines = (shared_datasets / "amazon-beauty" / "Beauty.txt").read_text().splitlines()[:1500]
-    data = tmp_path / "slice.txt"
-    data.write_text("\n".join(lines) + "\n")
+def test_sparse_adam_refusals(tmp_path, data, capsys):
     with pytest.raises(ConfigError, match="weight decay"):
         TrainConfig(optimizer="sparse-adam", weight_decay=1e-4)
     with pytest.raises(ConfigError, match="unknown optimizer"):
