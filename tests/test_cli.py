@@ -2,6 +2,7 @@ import csv
 import json
 
 import pytest
+from conftest import beauty_slice_file
 
 from lightgode.cli import main
 
@@ -9,10 +10,7 @@ from lightgode.cli import main
 @pytest.fixture(scope="module")
 def slice_file(tmp_path_factory, shared_datasets):
     # a slice of real Beauty: the first 1,500 users
-    lines = (shared_datasets / "amazon-beauty" / "Beauty.txt").read_text().splitlines()[:1500]
-    f = tmp_path_factory.mktemp("data") / "beauty_slice.txt"
-    f.write_text("\n".join(lines) + "\n")
-    return f
+    return beauty_slice_file(tmp_path_factory, shared_datasets, 1500)
 
 
 @pytest.fixture(scope="module")

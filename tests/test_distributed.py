@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import beauty_slice_file
 import scipy.sparse as sp
 import torch
 
@@ -39,10 +40,7 @@ def _worker_module():
 
 @pytest.fixture(scope="module")
 def beauty_slice(tmp_path_factory, shared_datasets):
-    lines = (shared_datasets / "amazon-beauty" / "Beauty.txt").read_text().splitlines()[:1500]
-    f = tmp_path_factory.mktemp("data") / "beauty_slice.txt"
-    f.write_text("\n".join(lines) + "\n")
-    return f
+    return beauty_slice_file(tmp_path_factory, shared_datasets, 1500)
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ import sys
 import time
 
 import pytest
+from conftest import beauty_slice_file
 import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
@@ -20,10 +21,7 @@ ARGS = ["--epochs", "14", "--patience", "14", "--lr", "0.01", "--t", "1.0", "--b
 
 @pytest.fixture(scope="module")
 def slice_file(tmp_path_factory, shared_datasets):
-    lines = (shared_datasets / "amazon-beauty" / "Beauty.txt").read_text().splitlines()[:2500]
-    f = tmp_path_factory.mktemp("data") / "beauty_slice.txt"
-    f.write_text("\n".join(lines) + "\n")
-    return f
+    return beauty_slice_file(tmp_path_factory, shared_datasets, 2500)
 
 
 @pytest.fixture(scope="module")

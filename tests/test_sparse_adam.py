@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+from conftest import beauty_slice_file
 import torch
 
 from lightgode.cli import main
@@ -16,10 +17,7 @@ from lightgode.train import fit
 @pytest.fixture(scope="module")
 def data(tmp_path_factory, shared_datasets):
     """The first 2,500 lines of Amazon-Beauty."""
-    lines = (shared_datasets / "amazon-beauty" / "Beauty.txt").read_text().splitlines()[:2500]
-    path = tmp_path_factory.mktemp("data") / "slice.txt"
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    return beauty_slice_file(tmp_path_factory, shared_datasets, 2500)
 
 
 def _model(seed: int = 0) -> DirectAUMF:
