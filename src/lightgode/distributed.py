@@ -178,11 +178,7 @@ class DataParallelDirectAU:
         self.bytes_sent += g_u.numel() * 8 * ctx.active
         d = U.shape[1]
         for p, idx, grad in ((m.user, users, g[:, :d]), (m.item, items, g[:, d:])):
-            if p.grad is None:
-                p.grad = torch.zeros_like(p)
-            else:
-                p.grad.zero_()
-            p.grad.index_add_(0, idx, grad)
+            m.row_grads.set(p, idx, grad)
         return loss
 
     def _global_shard(self, u: torch.Tensor, i: torch.Tensor, lo: int, hi: int, gamma: float
