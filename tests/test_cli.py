@@ -65,6 +65,17 @@ def test_evaluate_with_other_t_and_recommend(run_dir, tmp_path, capsys):
     assert main(["info", str(run_dir)]) == 0
 
 
+def test_a_runs_config_file_reproduces_the_run(run_dir, tmp_path, capsys):
+    again = tmp_path / "again"
+    assert main(["train", "--config", str(run_dir / "config.json"), "--out", str(again), "--quiet"]) == 0
+    for name in ("config.json", "metrics.json"):
+        assert json.loads((again / name).read_text()) == json.loads((run_dir / name).read_text()), name
+    (tmp_path / "bad.json").write_text(json.dumps({"train": {"lr": 0.01, "colour": 1}}))
+    assert main(["train", "--config", str(tmp_path / "bad.json"), "--out", str(tmp_path / "o")]) == 2
+    assert "unknown setting train.colour" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
 @pytest.mark.parametrize("argv", [
     ["train", "--data", "/no/such/file.txt"],
     ["train", "--t", "-1"],

@@ -172,7 +172,11 @@ def paper_overrides(dataset: str) -> dict[str, Any]:
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:
-    """Read a JSON or TOML config file into an ``override`` dict."""
+    """Read a JSON or TOML config file into an ``override`` dict.
+
+    A run's ``config.json`` can be given as it is: its ``versions`` record (package versions, provenance) is not
+    a setting and is skipped.
+    """
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"config file not found: {p}")
@@ -187,4 +191,5 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"cannot parse config file {p}: {str(exc).splitlines()[0]}") from None
     if not isinstance(d, dict):
         raise ConfigError(f"config file {p} must hold a table of settings")
+    d.pop("versions", None)
     return d
