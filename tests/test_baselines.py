@@ -82,14 +82,15 @@ def test_negative_sampler_avoids_training_items():
     assert abs(counts[3] - counts[4]) < 300  # uniform over the unseen items
 
 
-def test_lightgcn_hand_gradient_equals_autograd():
+@pytest.mark.parametrize("layers", [0, 1, 3])
+def test_lightgcn_hand_gradient_equals_autograd(layers):
     rng = np.random.default_rng(0)
     users, items = rng.integers(0, 7, 30), rng.integers(0, 9, 30)
     train = _inter(users, items, 7, 9)
     A = to_torch(normalized_adjacency(7, 9, users, items))
     grads = []
     for hand in (True, False):
-        m = LightGCNModule(7, 9, 4, 0.1, NegativeSampler(train), A, 3,
+        m = LightGCNModule(7, 9, 4, 0.1, NegativeSampler(train), A, layers,
                            generator=torch.Generator().manual_seed(1))
         u, i = torch.from_numpy(users[:12]).long(), torch.from_numpy(items[:12]).long()
         loss = m.compute_grads(u, i) if hand else MFEmbeddings.compute_grads(m, u, i)

@@ -3,10 +3,16 @@
 E(l+1) = Â E(l) over the normalised user-item graph, final embeddings the layer mean (E(0) + ... + E(L)) / (L + 1),
 BPR on the final embeddings plus L2 on the batch's layer-0 rows. The sparse product's backward pass uses Â's
 symmetry (the gradient of Â X is Â G), one sparse CSR product per layer each way.
+
+A training step needs the final embeddings of the batch's rows only, and its gradient starts on those rows: the
+last forward product and the first backward product use Â's batch rows alone (about a sixth of Â's non-zeros
+for a 2,048-pair batch on Gowalla), so a step costs about 2L - 2 full products instead of 2L.
 """
 
 from __future__ import annotations
 
+import numpy as np
+import scipy.sparse as sp
 import torch
 
 from ..data.interactions import Interactions
@@ -37,15 +43,6 @@ def layer_mean(A_hat: torch.Tensor, E0: torch.Tensor, layers: int) -> torch.Tens
     return total / (layers + 1)
 
 
-def _layer_sum_backward(A_hat: torch.Tensor, G: torch.Tensor, layers: int) -> torch.Tensor:
-    """(G + Â G + ... + Â^L G) by Horner's rule, L sparse products (Â symmetric)."""
-    acc = G
-    for _ in range(layers):
-        acc = A_hat @ acc
-        acc.add_(G)
-    return acc
-
-
 class LightGCNModule(BPRMF):
     """Embedding tables trained through ``layers`` rounds of propagation on ``A_hat`` (torch sparse CSR)."""
 
@@ -53,6 +50,9 @@ class LightGCNModule(BPRMF):
                  A_hat: torch.Tensor, layers: int, *, generator: torch.Generator, init_std: float = 0.0) -> None:
         super().__init__(n_users, n_items, dim, reg, sampler, generator=generator, init_std=init_std)
         self.A_hat, self.layers = A_hat, layers
+        # The same matrix as scipy CSR (shared memory) for the batch-row products of compute_grads.
+        self._A_sp = sp.csr_matrix((A_hat.values().numpy(), A_hat.col_indices().numpy(), A_hat.crow_indices().numpy()),
+                                   shape=tuple(A_hat.shape))
 
     def batch_loss(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         neg = self.sampler.sample(users, self.generator)
@@ -63,23 +63,46 @@ class LightGCNModule(BPRMF):
                 + bpr_reg_loss(self.user[users], self.item[items], self.item[neg], self.reg))
 
     def compute_grads(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        """The gradient of ``batch_loss`` by hand: one forward propagation, the BPR terms' row gradients
-        scattered into G, then G pulled back through the layer mean by Horner's rule. Tested against autograd."""
+        """The gradient of ``batch_loss`` by hand. Tested against autograd.
+
+        Forward: layers 1..L-1 in full, layer L on the batch's rows S only (Â[S] E(L-1)). The BPR terms' row
+        gradients G live on S; the pull-back (G + Â G + ... + Â^L G) / (L + 1) by Horner's rule starts with
+        Â G = Â[S]^T G[S] (Â symmetric), then L - 1 full products.
+        """
         neg = self.sampler.sample(users, self.generator)
         nu, L = self.n_users, self.layers
         with torch.no_grad():
             E0 = torch.cat([self.user, self.item], dim=0)
-            E = layer_mean(self.A_hat, E0, L)
             pi, ni = nu + items, nu + neg
-            u, p, n = E[users], E[pi], E[ni]
+            S, inv = torch.unique(torch.cat([users, pi, ni]), return_inverse=True)
+            b = users.shape[0]
+            iu, ip, ineg = inv[:b], inv[b:2 * b], inv[2 * b:]
+            A_S = self._A_sp[S.numpy()] if L > 0 else None
+            E, total = E0, E0[S]
+            for layer in range(1, L + 1):
+                if layer < L:
+                    E = self.A_hat @ E
+                    total = total + E[S]
+                else:
+                    total = total + torch.from_numpy(np.asarray(A_S @ E.numpy()))
+            E_S = total / (L + 1)
+            u, p, n = E_S[iu], E_S[ip], E_S[ineg]
             x = (u * (p - n)).sum(1)
-            b = x.shape[0]
             c = (-torch.sigmoid(-x) / b)[:, None]
-            G = torch.zeros_like(E0)
-            G.index_add_(0, users, c * (p - n))
-            G.index_add_(0, pi, c * u)
-            G.index_add_(0, ni, -c * u)
-            grad = _layer_sum_backward(self.A_hat, G, L).div_(L + 1)
+            G_S = torch.zeros_like(E_S)
+            G_S.index_add_(0, iu, c * (p - n))
+            G_S.index_add_(0, ip, c * u)
+            G_S.index_add_(0, ineg, -c * u)
+            if L > 0:
+                acc = torch.from_numpy(np.asarray(A_S.T @ G_S.numpy()))
+                acc[S] += G_S
+                for _ in range(L - 1):
+                    acc = self.A_hat @ acc
+                    acc[S] += G_S
+            else:
+                acc = torch.zeros_like(E0)
+                acc[S] = G_S
+            grad = acc.div_(L + 1)
             u0, p0, n0 = E0[users], E0[pi], E0[ni]
             k = self.reg / b
             grad.index_add_(0, users, k * u0)
