@@ -82,6 +82,7 @@ def test_a_runs_config_file_reproduces_the_run(run_dir, tmp_path, capsys):
     ["train", "--solver", "magic"],
     ["train", "--ks", "0"],
     ["train", "--format", "xml"],
+    ["train", "--valid-every", "0"],
 ])
 def test_bad_train_input_exits_2_with_one_line(argv, capsys, tmp_path):
     with pytest.raises(SystemExit) as e:

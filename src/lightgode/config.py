@@ -63,6 +63,7 @@ class TrainConfig:
     batch_size: int = 256  # observed pairs per step
     epochs: int = 300  # maximum number of epochs
     patience: int = 10  # epochs without validation improvement before stopping
+    valid_every: int = 1  # validate every N epochs (and after the last); patience still counts epochs
     optimizer: str = "adam"  # "adam" (dense, as the paper) or "sparse-adam" (only the batch's rows; DirectAU only)
 
     def __post_init__(self) -> None:
@@ -70,7 +71,8 @@ class TrainConfig:
                   ("weight_decay", 0 <= self.weight_decay < math.inf), ("gamma", 0 <= self.gamma < math.inf),
                   ("batch_size", self.batch_size >= 2 and int(self.batch_size) == self.batch_size),
                   ("epochs", self.epochs >= 1 and int(self.epochs) == self.epochs),
-                  ("patience", self.patience >= 1 and int(self.patience) == self.patience)]
+                  ("patience", self.patience >= 1 and int(self.patience) == self.patience),
+                  ("valid_every", self.valid_every >= 1 and int(self.valid_every) == self.valid_every)]
         for name, ok in checks:
             if not ok:
                 raise ConfigError(f"impossible value for {name}: {getattr(self, name)}")

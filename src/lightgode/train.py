@@ -58,7 +58,9 @@ def fit(
     """Train ``model`` on observed (user, item) pairs with Adam, early stopping on ``valid_metric``.
 
     Each epoch visits every pair once in a fresh seeded random order, in batches of ``config.batch_size``.
-    After training, the model holds the state of its best validation epoch.
+    Validation runs after every ``config.valid_every``-th epoch and after the last; training stops once
+    ``config.patience`` epochs have passed since the best validated epoch. After training, the model holds the
+    state of its best validation epoch.
 
     With ``checkpoint``, the whole loop state is saved after every ``checkpoint.every`` epochs and, when the
     checkpoint file exists at the start, training continues from it exactly.
@@ -105,32 +107,34 @@ def fit(
             raise FitError(f"training diverged at epoch {epoch}: {what}; try a smaller learning rate ({kept}"
                            f"{', whose checkpoint stays on disk' if checkpoint is not None and best_state else ''})")
         row: dict[str, float] = {"epoch": epoch, "loss": mean_loss, "train_seconds": train_seconds}
-        if validate is not None:
+        validated = validate is not None and (epoch % config.valid_every == 0 or epoch == config.epochs)
+        value: float | None = None
+        if validated:
             t1 = time.perf_counter()
             metrics = validate()
             row.update({f"valid_{k}": v for k, v in metrics.items()})
             row["valid_seconds"] = time.perf_counter() - t1
             value = metrics[valid_metric]
-        else:
+        elif validate is None:
             metrics, value = {}, -mean_loss
         history.append(row)
         if on_epoch is not None:
             on_epoch(row)
-        if value > best_value:
-            best_value, best_epoch, best_valid, bad_epochs = value, epoch, metrics, 0
-            best_state = copy.deepcopy(model.state_dict())
-        else:
-            bad_epochs += 1
-        stop = validate is not None and bad_epochs >= config.patience
+        if value is not None:
+            if value > best_value:
+                best_value, best_epoch, best_valid = value, epoch, metrics
+                best_state = copy.deepcopy(model.state_dict())
+            bad_epochs = epoch - best_epoch  # epochs since the best, whether or not each one was validated
+        stop = validated and bad_epochs >= config.patience
         if checkpoint is not None and (epoch % checkpoint.every == 0 or stop or epoch == config.epochs):
             checkpoint.save(TrainState(
                 epoch=epoch, model=model.state_dict(), optimizer=opt.state_dict(), best_state=best_state,
                 best_value=best_value, best_epoch=best_epoch, best_valid=best_valid, bad_epochs=bad_epochs,
                 history=history, numpy_rng=gen.bit_generator.state, torch_rng=torch.get_rng_state(),
                 module_rng=module_gen.get_state() if module_gen is not None else None))
-        epochs.set_postfix(loss=f"{mean_loss:.4f}", **({valid_metric: f"{value:.4f}"} if validate else {}),
-                           best=best_epoch)
-        log.info("epoch %d loss %.5f %s", epoch, mean_loss, f"{valid_metric} {value:.5f}" if validate else "")
+        shown = {valid_metric: f"{value:.4f}"} if validated else {}
+        epochs.set_postfix(loss=f"{mean_loss:.4f}", **shown, best=best_epoch)
+        log.info("epoch %d loss %.5f %s", epoch, mean_loss, f"{valid_metric} {value:.5f}" if validated else "")
         if stop:
             model.load_state_dict(best_state)
             return TrainResult(best_epoch, best_valid, epoch, history, stopped_early=True)
