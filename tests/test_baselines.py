@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from dataclasses import replace
 from pathlib import Path
 
@@ -213,8 +214,17 @@ def test_benchmark_runs_resumes_and_round_trips(beauty_slice, tmp_path):
     stamp = (killed / "metrics.json").stat().st_mtime_ns
     again = run_benchmark(bench)
     assert not again.done and len(again.skipped) == 4
-    (run_dir(bench, str(beauty_slice), "gf-cf", 2020) / artifacts.MARKER).unlink()
-    third = run_benchmark(bench)
+    gf = run_dir(bench, str(beauty_slice), "gf-cf", 2020)
+    (gf / artifacts.MARKER).unlink()
+    holder = subprocess.Popen(["sleep", "60"])  # another live process holds the damaged run's lock: left to it
+    try:
+        gf.with_name(gf.name + ".lock").write_text(str(holder.pid))
+        held = run_benchmark(bench)
+        assert not held.done and len(held.skipped) == 3
+    finally:
+        holder.kill()
+        holder.wait()
+    third = run_benchmark(bench)  # the lock's process is gone: the run is redone
     assert [p.parent.name for p in third.done] == ["gf-cf"]
     assert (killed / "metrics.json").stat().st_mtime_ns == stamp
     rows = collect(tmp_path / "runs", "paper")

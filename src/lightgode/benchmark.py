@@ -491,7 +491,12 @@ def _refit(bench: BenchmarkConfig, dataset: str, model: str, seed: int, progress
 
 def _run_spec(bench: BenchmarkConfig, spec: dict[str, Any], progress: "BenchmarkProgress",
               say: Callable[[str], None]) -> None:
-    """Run one spec (in its own process unless ``bench.isolate`` is off) and record it as done."""
+    """Run one spec (in its own process unless ``bench.isolate`` is off) and record it as done; a run another
+    process is training is left to it (``_execute`` checks again, for the race between the two)."""
+    out = Path(spec["out"])
+    if _held_elsewhere(out.with_name(out.name + ".lock")):
+        say(f"{out} is being trained by another process; left to it")
+        return
     t0 = time.perf_counter()
     if bench.isolate:
         _run_isolated(spec)
