@@ -4,11 +4,16 @@ Usage: .venv/bin/python benchmarks/step_cost.py [--dataset gowalla] [--protocol 
 Prints ms per step and the implied seconds per epoch (steps of the benchmark's batch size over the training
 pairs), with the benchmark's settings and one torch thread. For datasets where a full LightGCN run is too long
 to make here (Gowalla), this is what the cost estimate in docs/benchmark_notes.md rests on.
+
+``--compare-full`` also times LightGCN's gradient computed with every propagation in full (2L sparse products
+over all of Â, as before the batch-row restriction of ``LightGCNModule.compute_grads``), alternating with the
+library's step in one process, after checking on one batch that both give the same gradient.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 
 import numpy as np
@@ -17,6 +22,60 @@ import torch
 from lightgode.benchmark import BenchmarkConfig, run_config
 from lightgode.models import build_model
 from lightgode.pipeline import prepare_split
+
+
+def full_propagation_grads(module, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+    """LightGCN's BPR gradient w.r.t. E0 with L full products forward and L full products back (no restriction)."""
+    from lightgode.models.lightgcn import layer_mean
+
+    neg = module.sampler.sample(users, module.generator)
+    nu, L, A = module.n_users, module.layers, module.A_hat
+    with torch.no_grad():
+        E0 = torch.cat([module.user, module.item], dim=0)
+        E = layer_mean(A, E0, L)
+        pi, ni = nu + items, nu + neg
+        u, p, n = E[users], E[pi], E[ni]
+        c = (-torch.sigmoid(-(u * (p - n)).sum(1)) / len(users))[:, None]
+        G = torch.zeros_like(E0)
+        G.index_add_(0, users, c * (p - n))
+        G.index_add_(0, pi, c * u)
+        G.index_add_(0, ni, -c * u)
+        acc = G
+        for _ in range(L):
+            acc = A @ acc + G
+        grad = acc / (L + 1)
+        k = module.reg / len(users)
+        grad.index_add_(0, users, k * E0[users])
+        grad.index_add_(0, pi, k * E0[pi])
+        grad.index_add_(0, ni, k * E0[ni])
+    return grad
+
+
+def compare_full(protocol: str, dataset: str, steps: int, repeats: int = 3) -> tuple[float, float]:
+    """Median seconds per LightGCN gradient: (library step, full propagation), alternating in one process."""
+    cfg = run_config(BenchmarkConfig(datasets=(dataset,), protocol=protocol), dataset, "lightgcn", 2020)
+    train = prepare_split(cfg.data, cfg.seed).train
+    est = build_model(cfg)
+    est.n_users_ = train.n_users
+    est._prepare_graph(train)
+    module = est._module(train)
+    users, items = (torch.from_numpy(a.astype(np.int64)) for a in (train.users, train.items))
+    perm, bs = torch.randperm(len(users)), cfg.train.batch_size
+    state = module.generator.get_state()
+    module.compute_grads(users[perm[:bs]], items[perm[:bs]])
+    module.generator.set_state(state)
+    ref = full_propagation_grads(module, users[perm[:bs]], items[perm[:bs]])
+    got = torch.cat([module.user.grad, module.item.grad])
+    if not torch.allclose(got, ref, rtol=1e-4, atol=1e-7):
+        raise SystemExit(f"the two gradients differ (max abs {float((got - ref).abs().max()):.3g})")
+    times: dict[str, list[float]] = {"library": [], "full": []}
+    for _ in range(repeats):
+        for name, f in (("library", module.compute_grads), ("full", lambda u, i: full_propagation_grads(module, u, i))):
+            t0 = time.perf_counter()
+            for s in range(0, bs * steps, bs):
+                f(users[perm[s:s + bs]], items[perm[s:s + bs]])
+            times[name].append((time.perf_counter() - t0) / steps)
+    return statistics.median(times["library"]), statistics.median(times["full"])
 
 
 def step_seconds(protocol: str, dataset: str, model: str, steps: int) -> tuple[float, int, int]:
@@ -48,8 +107,15 @@ def main() -> None:
     ap.add_argument("--dataset", default="gowalla")
     ap.add_argument("--protocol", default="lightgcn-gowalla")
     ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--compare-full", action="store_true",
+                    help="also time LightGCN's gradient with every propagation over all of the graph")
     args = ap.parse_args()
     torch.set_num_threads(1)
+    if args.compare_full:
+        lib, full = compare_full(args.protocol, args.dataset, args.steps)
+        print(f"{args.dataset} ({args.protocol}) lightgcn gradient: {1000 * lib:.1f} ms with the batch's rows, "
+              f"{1000 * full:.1f} ms with full propagations ({full / lib:.2f}x; medians of 3 alternating "
+              f"repeats of {args.steps} steps, no optimiser step)", flush=True)
     for model in ("lightgcn", "lightgode"):
         sec, bs, n = step_seconds(args.protocol, args.dataset, model, args.steps)
         batches = -(-n // bs)
