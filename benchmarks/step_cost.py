@@ -24,6 +24,20 @@ from lightgode.models import build_model
 from lightgode.pipeline import prepare_split
 
 
+def training_module(protocol: str, dataset: str, model: str):
+    """(run config, training interactions, trainable module) of ``model`` with the benchmark's settings, seed 2020."""
+    cfg = run_config(BenchmarkConfig(datasets=(dataset,), protocol=protocol), dataset, model, 2020)
+    train = prepare_split(cfg.data, cfg.seed).train
+    if model == "lightgcn":
+        est = build_model(cfg)
+        est.n_users_ = train.n_users
+        est._prepare_graph(train)
+        return cfg, train, est._module(train)
+    from lightgode.models.mf import DirectAUMF
+    return cfg, train, DirectAUMF(train.n_users, train.n_items, cfg.train.dim, cfg.train.gamma,
+                                  generator=torch.Generator().manual_seed(cfg.seed))
+
+
 def full_propagation_grads(module, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
     """LightGCN's BPR gradient w.r.t. E0 with L full products forward and L full products back (no restriction)."""
     from lightgode.models.lightgcn import layer_mean
@@ -53,12 +67,7 @@ def full_propagation_grads(module, users: torch.Tensor, items: torch.Tensor) -> 
 
 def compare_full(protocol: str, dataset: str, steps: int, repeats: int = 3) -> tuple[float, float]:
     """Median seconds per LightGCN gradient: (library step, full propagation), alternating in one process."""
-    cfg = run_config(BenchmarkConfig(datasets=(dataset,), protocol=protocol), dataset, "lightgcn", 2020)
-    train = prepare_split(cfg.data, cfg.seed).train
-    est = build_model(cfg)
-    est.n_users_ = train.n_users
-    est._prepare_graph(train)
-    module = est._module(train)
+    cfg, train, module = training_module(protocol, dataset, "lightgcn")
     users, items = (torch.from_numpy(a.astype(np.int64)) for a in (train.users, train.items))
     perm, bs = torch.randperm(len(users)), cfg.train.batch_size
     state = module.generator.get_state()
@@ -80,17 +89,7 @@ def compare_full(protocol: str, dataset: str, steps: int, repeats: int = 3) -> t
 
 def step_seconds(protocol: str, dataset: str, model: str, steps: int) -> tuple[float, int, int]:
     """(seconds per step, batch size, training pairs) with the benchmark's settings for ``model``."""
-    cfg = run_config(BenchmarkConfig(datasets=(dataset,), protocol=protocol), dataset, model, 2020)
-    train = prepare_split(cfg.data, cfg.seed).train
-    est = build_model(cfg)
-    if model == "lightgcn":
-        est.n_users_ = train.n_users
-        est._prepare_graph(train)
-        module = est._module(train)
-    else:
-        from lightgode.models.mf import DirectAUMF
-        module = DirectAUMF(train.n_users, train.n_items, cfg.train.dim, cfg.train.gamma,
-                            generator=torch.Generator().manual_seed(cfg.seed))
+    cfg, train, module = training_module(protocol, dataset, model)
     opt = torch.optim.Adam(list(module.parameters()), lr=cfg.train.lr, fused=True)
     users, items = (torch.from_numpy(a.astype(np.int64)) for a in (train.users, train.items))
     perm, bs = torch.randperm(len(users)), cfg.train.batch_size
