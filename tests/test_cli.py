@@ -2,9 +2,10 @@ import csv
 import json
 
 import pytest
-from conftest import beauty_slice_file
 
 from lightgode.cli import main
+
+from conftest import beauty_slice_file
 
 
 @pytest.fixture(scope="module")

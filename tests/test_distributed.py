@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import beauty_slice_file
 import scipy.sparse as sp
 import torch
 
@@ -26,6 +25,8 @@ from lightgode.ode import ODEConfig, propagate
 from lightgode.sharded import (adjacency_block, edge_degrees, full_ranking_sharded, partition_rows,
                                propagate_sharded, sharded_graph)
 from lightgode.train import fit
+
+from conftest import beauty_slice_file
 
 WORKER = Path(__file__).with_name("dist_worker.py")
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]

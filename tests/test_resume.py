@@ -8,12 +8,13 @@ import sys
 import time
 
 import pytest
-from conftest import beauty_slice_file
 import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 
 from lightgode.cli import main
+
+from conftest import beauty_slice_file
 
 ARGS = ["--epochs", "14", "--patience", "14", "--lr", "0.01", "--t", "1.0", "--batch-size", "128",
         "--threads", "1", "--quiet"]

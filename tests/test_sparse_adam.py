@@ -4,7 +4,6 @@ import json
 
 import numpy as np
 import pytest
-from conftest import beauty_slice_file
 import torch
 
 from lightgode.cli import main
@@ -12,6 +11,8 @@ from lightgode.config import TrainConfig
 from lightgode.errors import ConfigError
 from lightgode.models.mf import DirectAUMF
 from lightgode.train import fit
+
+from conftest import beauty_slice_file
 
 
 @pytest.fixture(scope="module")
