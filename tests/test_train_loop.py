@@ -61,3 +61,79 @@ def test_validation_every_n_epochs_and_after_the_last():
 def test_valid_every_must_be_a_positive_integer(bad):
     with pytest.raises(ConfigError, match="valid_every"):
         TrainConfig(valid_every=bad)
+
+
+class Recorder(OneWeight):
+    """Records the (user, item) pairs of every step."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def compute_grads(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        self.batches.append((users.numpy().copy(), items.numpy().copy()))
+        return super().compute_grads(users, items)
+
+
+def record(sampling: str, users: np.ndarray, items: np.ndarray, epochs: int, seed: int = 0):
+    model = Recorder()
+    fit(model, users, items, TrainConfig(batch_size=8, epochs=epochs, sampling=sampling), seed=seed)
+    return model.batches
+
+
+def skewed_pairs():
+    """User 0 has 10 items, users 1..9 one each, user 10 none (absent): 19 pairs."""
+    users = np.array([0] * 10 + list(range(1, 10)), dtype=np.int64)
+    items = np.array(list(range(10)) + list(range(9)), dtype=np.int64)
+    return users, items
+
+
+def test_pair_sampling_visits_every_pair_once_per_epoch():
+    users, items = skewed_pairs()
+    batches = record("pairs", users, items, epochs=1)
+    seen = sorted(zip(*map(np.concatenate, zip(*batches))))
+    assert seen == sorted(zip(users, items))
+
+
+def test_user_sampling_draws_users_uniformly_then_their_items():
+    users, items = skewed_pairs()
+    batches = record("users", users, items, epochs=1000)
+    u, i = map(np.concatenate, zip(*batches))
+    assert len(u) == 1000 * len(users)  # as many draws per epoch as pairs, in batches of 8
+    assert [len(b[0]) for b in batches[:3]] == [8, 8, 3]
+    owned = set(zip(users.tolist(), items.tolist()))
+    assert all(pair in owned for pair in zip(u.tolist(), i.tolist()))  # only a user's own items
+    share = np.bincount(u, minlength=11) / len(u)
+    assert share[10] == 0  # a user without pairs is never drawn
+    np.testing.assert_allclose(share[:10], 0.1, atol=0.01)  # uniform over users, not over pairs (user 0: 0.53)
+    mine = np.bincount(i[u == 0], minlength=10) / (u == 0).sum()
+    np.testing.assert_allclose(mine, 0.1, atol=0.035)  # user 0's items uniformly
+    assert [b[0].tolist() for b in batches[:6]] == [b[0].tolist() for b in record("users", users, items, 2)]
+    assert [b[0].tolist() for b in batches[:6]] != [b[0].tolist() for b in record("users", users, items, 2, seed=1)]
+
+
+def test_unknown_sampling_is_refused():
+    with pytest.raises(ConfigError, match="sampling"):
+        TrainConfig(sampling="items")
+
+
+def test_user_sampling_resumes_with_the_same_draws(tmp_path):
+    from lightgode.checkpoint import Checkpoint
+
+    users, items = skewed_pairs()
+    cfg = TrainConfig(batch_size=8, epochs=4, sampling="users")
+    whole = Recorder()
+    fit(whole, users, items, cfg, seed=3)
+
+    def stop(row):
+        if row["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    ckpt = Checkpoint(tmp_path / "state.safetensors")
+    with pytest.raises(KeyboardInterrupt):
+        fit(Recorder(), users, items, cfg, seed=3, checkpoint=ckpt, on_epoch=stop)
+    resumed = Recorder()
+    fit(resumed, users, items, cfg, seed=3, checkpoint=ckpt)
+    again = whole.batches[3:]  # from epoch 2 on (3 steps an epoch): the interrupt came before epoch 2's checkpoint
+    assert [b[0].tolist() for b in resumed.batches] == [b[0].tolist() for b in again]
+    assert [b[1].tolist() for b in resumed.batches] == [b[1].tolist() for b in again]

@@ -28,6 +28,11 @@ OPTIMIZERS = ("adam", "sparse-adam")
 sparse-adam: torch's SparseAdam, only the rows in the batch are updated (lazy moments): a different optimiser,
 much cheaper per step on large tables."""
 
+SAMPLINGS = ("pairs", "users")
+"""pairs: each epoch visits every training (user, item) pair once, in a seeded random order (RecBole, DirectAU).
+users: each step draws its users uniformly at random (with replacement) among users with training items, and one
+of each user's items uniformly: LightGCN's and NGCF's reference sampler; an epoch is as many draws as pairs."""
+
 
 @dataclass(frozen=True, kw_only=True)
 class DataConfig:
@@ -65,6 +70,7 @@ class TrainConfig:
     patience: int = 10  # epochs without validation improvement before stopping
     valid_every: int = 1  # validate every N epochs (and after the last); patience still counts epochs
     optimizer: str = "adam"  # "adam" (dense, as the paper) or "sparse-adam" (only the batch's rows; DirectAU only)
+    sampling: str = "pairs"  # "pairs" (every pair once per epoch) or "users" (LightGCN's user-uniform draws)
 
     def __post_init__(self) -> None:
         checks = [("dim", self.dim > 0 and int(self.dim) == self.dim), ("lr", 0 < self.lr < math.inf),
@@ -78,6 +84,8 @@ class TrainConfig:
                 raise ConfigError(f"impossible value for {name}: {getattr(self, name)}")
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+        if self.sampling not in SAMPLINGS:
+            raise ConfigError(f"unknown sampling {self.sampling!r}; choose one of {', '.join(SAMPLINGS)}")
         if self.optimizer == "sparse-adam" and self.weight_decay > 0:
             raise ConfigError("sparse-adam applies no weight decay; set weight_decay to 0 or use adam")
 

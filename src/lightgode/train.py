@@ -57,7 +57,9 @@ def fit(
 ) -> TrainResult:
     """Train ``model`` on observed (user, item) pairs with Adam, early stopping on ``valid_metric``.
 
-    Each epoch visits every pair once in a fresh seeded random order, in batches of ``config.batch_size``.
+    Each epoch visits every pair once in a fresh seeded random order (``config.sampling`` "pairs"), or draws as
+    many pairs user-first, as LightGCN's reference does ("users", :func:`epoch_order`), in batches of
+    ``config.batch_size``.
     Validation runs after every ``config.valid_every``-th epoch and after the last; training stops once
     ``config.patience`` epochs have passed since the best validated epoch. After training, the model holds the
     state of its best validation epoch.
@@ -88,9 +90,10 @@ def fit(
             return TrainResult(best_epoch, best_valid, state.epoch, history, stopped_early=True)
     epochs = tqdm(range(first_epoch, config.epochs + 1), desc="epochs", unit="epoch", disable=not show_progress,
                   initial=first_epoch - 1, total=config.epochs)
+    order = epoch_order(u_all.numpy(), config.sampling)
     for epoch in epochs:
         t0 = time.perf_counter()
-        perm = torch.from_numpy(gen.permutation(n))
+        perm = torch.from_numpy(order(gen))
         total = torch.zeros((), dtype=torch.float64)
         for start in range(0, n, config.batch_size):
             idx = perm[start:start + config.batch_size]
@@ -141,6 +144,29 @@ def fit(
     if best_state is not None:
         model.load_state_dict(best_state)
     return TrainResult(best_epoch, best_valid, len(history), history)
+
+
+def epoch_order(users: np.ndarray, sampling: str) -> Callable[[np.random.Generator], np.ndarray]:
+    """How an epoch picks its pairs: a function of the seeded generator giving one epoch's pair indices, in order.
+
+    ``pairs``: a permutation of all pairs. ``users``: as many draws as pairs, each a user drawn uniformly (with
+    replacement) among users with pairs, then one of that user's pairs uniformly (LightGCN's reference sampler).
+    """
+    n = len(users)
+    if sampling == "pairs" or n == 0:
+        return lambda gen: gen.permutation(n)
+    by_user = np.argsort(users, kind="stable")
+    counts = np.bincount(users) if n else np.zeros(0, dtype=np.int64)
+    active = np.flatnonzero(counts)
+    starts = (np.cumsum(counts) - counts)[active]
+    degree = counts[active]
+
+    def draw(gen: np.random.Generator) -> np.ndarray:
+        pick = gen.integers(0, len(active), size=n)
+        offset = np.minimum((gen.random(n) * degree[pick]).astype(np.int64), degree[pick] - 1)
+        return by_user[starts[pick] + offset]
+
+    return draw
 
 
 def _optimizer(model: Trainable, params: list[torch.Tensor], config: TrainConfig) -> torch.optim.Optimizer:

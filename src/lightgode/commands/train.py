@@ -15,7 +15,8 @@ from .common import add_ode_args, add_progress_args, format_metrics, positive_fl
 FLAG_SECTIONS = {
     "data": ("data", "format", "data_dir", "user_col", "item_col", "rating_col", "rating_threshold",
              "timestamp_col", "kcore", "split", "ratios"),
-    "train": ("dim", "lr", "weight_decay", "gamma", "batch_size", "epochs", "patience", "valid_every", "optimizer"),
+    "train": ("dim", "lr", "weight_decay", "gamma", "batch_size", "epochs", "patience", "valid_every", "optimizer",
+              "sampling"),
     "ode": ("t", "solver", "steps"),
     "eval": ("ks", "eval_batch_size"),
     "baseline": ("layers", "reg", "conv_base", "alpha", "rank", "init_std"),
@@ -47,6 +48,9 @@ def register(sub) -> None:
     t.add_argument("--dim", type=int, help="embedding dimension (default 64)")
     t.add_argument("--lr", type=positive_float, help="Adam learning rate (default 1e-3)")
     t.add_argument("--weight-decay", type=positive_float, help="Adam weight decay")
+    t.add_argument("--sampling", choices=("pairs", "users"),
+                   help="pairs (default: every training pair once per epoch, in random order) or users (LightGCN's "
+                        "reference sampler: uniform users, then one of each user's items)")
     t.add_argument("--optimizer", choices=("adam", "sparse-adam"),
                    help="adam (default, as the paper: every row moves each step) or sparse-adam (only the batch's "
                         "rows are updated, lazy moments; lightgode and directau only, no weight decay): faster "
