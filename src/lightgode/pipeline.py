@@ -238,16 +238,20 @@ def load_model(run: artifacts.Run, ode: ODEConfig | None = None) -> LightGODE:
     Baselines (``models.BASELINES``) come back through their ``from_stored``; ``ode`` does not apply to them.
     Training-free filters rebuild their operators from the stored split and have ``score_fn`` but no embeddings.
     """
+    return model_from_weights(run_config(run), run.user_embedding, run.item_embedding, run.split.train, ode)
+
+
+def model_from_weights(cfg: RunConfig, user: torch.Tensor, item: torch.Tensor, train: Interactions,
+                       ode: ODEConfig | None = None):
+    """A fitted model of ``cfg.model`` from its stored weights (E0 for the embedding models) and training split;
+    :func:`load_model` for a run directory, or a checkpoint's weights for a run still training."""
     from .graph import normalized_adjacency
     from .models import BASELINES
 
-    cfg = run_config(run)
     if cfg.model in BASELINES:
-        return BASELINES[cfg.model].from_stored(run.user_embedding, run.item_embedding, run.split.train, cfg)
+        return BASELINES[cfg.model].from_stored(user, item, train, cfg)
     ode = ode or cfg.ode
     if cfg.model == "directau" and ode is cfg.ode:
         ode = replace(ode, t=0.0)
-    train = run.split.train
     A_hat = normalized_adjacency(train.n_users, train.n_items, train.users, train.items)
-    E0 = torch.cat([run.user_embedding, run.item_embedding], dim=0)
-    return LightGODE.from_embeddings(E0, train.n_users, A_hat, ode, cfg.eval)
+    return LightGODE.from_embeddings(torch.cat([user, item], dim=0), train.n_users, A_hat, ode, cfg.eval)
