@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from dataclasses import replace
 from pathlib import Path
@@ -14,8 +15,8 @@ import torch
 
 from lightgode import artifacts
 from lightgode.atomic import write_json
-from lightgode.benchmark import (BenchmarkConfig, _refit_is_current, aggregate, collect, in_progress, refit_config,
-                                 run_benchmark, run_config, run_dir, training_seconds, variants)
+from lightgode.benchmark import (BenchmarkConfig, _refit_is_current, aggregate, changed_settings, collect, in_progress,
+                                 refit_config, run_benchmark, run_config, run_dir, training_seconds, variants)
 from lightgode.benchmark_report import table
 from lightgode.config import BaselineConfig, RunConfig, TrainConfig
 from lightgode.data.filters import filter_kcore
@@ -240,6 +241,48 @@ def test_benchmark_runs_resumes_and_round_trips(beauty_slice, tmp_path):
         run = artifacts.load_run(run_dir(bench, str(beauty_slice), r["model"], 2020))
         metrics = evaluate_model(load_model(run), run.split)
         assert metrics["test"]["ndcg@20"] == pytest.approx(run.metrics["test"]["ndcg@20"], abs=1e-6), r["model"]
+
+
+def test_changed_settings_names_the_first_difference_and_ignores_what_does_not_change_a_run():
+    bench = BenchmarkConfig(datasets=("amazon-beauty",), threads=1)
+    cfg = run_config(bench, "amazon-beauty", "lightgcn", 2020)
+    assert cfg.train.sampling == "users"  # the BPR models train with LightGCN's sampler
+    made = cfg.to_dict() | {"versions": {"torch": "x"}, "threads": 2}
+    made["baseline"] = made["baseline"] | {"max_train_seconds": 600.0, "layers": [2]}  # cap; a chosen value
+    assert changed_settings(made, cfg) is None
+    made["train"] = {k: v for k, v in made["train"].items() if k != "sampling"}  # written before the field existed
+    assert changed_settings(made, cfg) == "train.sampling: pairs -> users"
+    assert changed_settings(made | {"seed": 7}, cfg) == "seed: 7 -> 2020"
+    assert changed_settings({"train": {"lr": -1}}, cfg).startswith("unreadable settings")
+
+
+def test_benchmark_retrains_runs_and_checkpoints_made_with_other_settings(beauty_slice, tmp_path):
+    torch.set_num_threads(1)
+    bench = BenchmarkConfig(datasets=(str(beauty_slice),), models=("mf-bpr",), seeds=(2020,),
+                            out_dir=tmp_path / "runs", quick=True, isolate=False)
+    cfg = run_config(bench, str(beauty_slice), "mf-bpr", 2020)
+    old = cfg.override({"train": {"sampling": "pairs"}})
+    out = run_dir(bench, str(beauty_slice), "mf-bpr", 2020)
+    out.parent.mkdir(parents=True)
+    train_run(old, out)
+    said: list[str] = []
+    first = run_benchmark(bench, report=said.append)
+    assert first.done == [out] and any("other settings (train.sampling: pairs -> users)" in m for m in said)
+    assert artifacts.read_json(out / "config.json")["train"]["sampling"] == "users"
+    assert run_benchmark(bench).skipped == [out]
+    # an interrupted run of the old settings is not resumed with them: it starts again with the benchmark's
+
+    def stop(row):
+        if row["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    shutil.rmtree(out)
+    with pytest.raises(KeyboardInterrupt):
+        train_run(old, out, on_epoch=stop)
+    assert in_progress(tmp_path / "runs", "paper")[0]["epoch"] == 1
+    assert run_benchmark(bench).done == [out]
+    assert artifacts.read_json(out / "config.json")["train"]["sampling"] == "users"
+    assert artifacts.read_json(out / "train.json")["epochs_run"] == 3
 
 
 def test_benchmark_command_writes_report(beauty_slice, tmp_path):

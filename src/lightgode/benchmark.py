@@ -116,7 +116,8 @@ def model_settings(model: str, dataset: str, bench: BenchmarkConfig) -> dict[str
     """The override dict of one model's settings in the benchmark (before validation-grid selection).
 
     - BPR models (mf-bpr, lightgcn, mf-conv's base): LightGCN's reference settings, Adam lr 1e-3, batch 2048,
-      reg 1e-4, dim 64, 3 layers for lightgcn; mf-conv picks L in 1..10 on validation.
+      reg 1e-4, dim 64, 3 layers for lightgcn, its sampler (uniform users, then one of each user's items);
+      Xavier initialisation; mf-conv picks L in 1..10 on validation.
     - directau / lightgode: the paper's settings (T, gamma, weight decay per dataset), batch 256, lr 1e-3.
     - gf-cf: rank 256, alpha picked in {0, 0.1, 0.3, 0.5, 1, 2, 4}; bspm: rank 256, T_b 1 (one Euler step),
       sharpening RK4 one step, beta in {0, 0.2, 0.5, 1} x T_s in {1, 2.5} picked on validation.
@@ -126,7 +127,7 @@ def model_settings(model: str, dataset: str, bench: BenchmarkConfig) -> dict[str
     if model in ("lightgode", "directau"):
         over |= paper_overrides(dataset)
     if model in ("mf-bpr", "lightgcn", "mf-conv"):
-        over["train"] = {"batch_size": 2048, "lr": 1e-3, "weight_decay": 0.0}
+        over["train"] = {"batch_size": 2048, "lr": 1e-3, "weight_decay": 0.0, "sampling": "users"}
         over["baseline"] = {"reg": 1e-4, "layers": [3], "max_train_seconds": cap}
     if model == "mf-conv":
         over["baseline"] |= {"layers": list(CONV_LAYERS), "conv_base": "mf-bpr"}
@@ -302,9 +303,10 @@ def _execute_unlocked(spec: dict[str, Any]) -> None:
     if base:
         _run_mf_conv_on_base(cfg, out, Path(base))
         return
-    if (checkpoint_dir(out) / "config.json").is_file():
+    ckpt_config = checkpoint_dir(out) / "config.json"
+    if ckpt_config.is_file() and changed_settings(artifacts.read_json(ckpt_config), cfg) is None:
         train_run(resume_config(out), out, overwrite=True, resume=True)
-    else:
+    else:  # no checkpoint, or one of other settings (removed: the run starts again)
         train_run(cfg, out, overwrite=True)
 
 
@@ -368,6 +370,39 @@ def _conv_base(out: Path) -> Path | None:
     return Path(base) if base else None
 
 
+SELECTED_FIELDS = ("alpha", "idl_beta", "t_sharp", "layers")
+"""Baseline settings a run stores after choosing them on validation (the benchmark gives the candidates)."""
+
+
+def _comparable(cfg: RunConfig) -> dict[str, Any]:
+    """What makes two runs of a spec the same run: every setting but the candidates chosen from on validation,
+    the wall-time cap and the thread count (they change neither the model nor its results' meaning)."""
+    d = cfg.to_dict()
+    d["baseline"] = {k: v for k, v in d["baseline"].items() if k not in SELECTED_FIELDS + ("max_train_seconds",)}
+    d.pop("threads", None)
+    return d
+
+
+def changed_settings(made: dict[str, Any], cfg: RunConfig) -> str | None:
+    """None when a run's stored settings (``config.json`` as written, or a checkpoint's) are the benchmark's
+    ``cfg``; else the first difference, "train.sampling: pairs -> users". A setting added to the configs since
+    the run was made counts at its default."""
+    try:
+        old = _comparable(RunConfig.from_dict({k: v for k, v in made.items() if k != "versions"}))
+    except ConfigError as exc:
+        return f"unreadable settings ({exc})"
+    new = _comparable(cfg)
+    for section in sorted(set(old) | set(new)):
+        a, b = old.get(section), new.get(section)
+        if isinstance(a, dict) and isinstance(b, dict):
+            for key in sorted(set(a) | set(b)):
+                if a.get(key) != b.get(key):
+                    return f"{section}.{key}: {a.get(key)} -> {b.get(key)}"
+        elif a != b:
+            return f"{section}: {a} -> {b}"
+    return None
+
+
 @dataclass
 class BenchmarkProgress:
     done: list[Path] = field(default_factory=list)  # runs completed by this invocation
@@ -384,10 +419,13 @@ def run_benchmark(bench: BenchmarkConfig, *, report: Callable[[str], None] | Non
             for model, variant in ((m, v) for m in order for v in variants(bench, dataset, m)):
                 out = run_dir(bench, dataset, model, seed, variant)
                 base = best_variant(bench, dataset, "mf-bpr", seed) if model == "mf-conv" else None
-                if is_complete(out) and not (base is not None and _conv_base(out) != base):
-                    progress.skipped.append(out)
-                    continue
                 cfg = run_config(bench, dataset, model, seed, variant)
+                if is_complete(out) and not (base is not None and _conv_base(out) != base):
+                    changed = changed_settings(artifacts.read_json(out / "config.json"), cfg)
+                    if changed is None:
+                        progress.skipped.append(out)
+                        continue
+                    say(f"{out} was made with other settings ({changed}); training it again")
                 spec: dict[str, Any] = {"config": cfg.to_dict(), "out": str(out)}
                 if base is not None:  # mf-conv on the mf-bpr grid point chosen on validation
                     spec["base"] = str(base)
@@ -576,7 +614,7 @@ def settings_summary(config: dict[str, Any]) -> str:
                 f"T_s {b.get('t_sharp', [None])[0]} ({b.get('sharp_solver')})")
     common = f"lr {t.get('lr')}, batch {t.get('batch_size')}"
     if m in ("mf-bpr", "lightgcn", "mf-conv"):
-        common += f", reg {b.get('reg')}"
+        common += f", reg {b.get('reg')}, {t.get('sampling', 'pairs')} sampling"
         if m != "mf-bpr":
             common += f", L {b.get('layers', [None])[0]}"
         return common
