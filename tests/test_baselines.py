@@ -244,9 +244,10 @@ def test_benchmark_runs_resumes_and_round_trips(beauty_slice, tmp_path):
 
 
 def test_changed_settings_names_the_first_difference_and_ignores_what_does_not_change_a_run():
-    bench = BenchmarkConfig(datasets=("amazon-beauty",), threads=1)
-    cfg = run_config(bench, "amazon-beauty", "lightgcn", 2020)
-    assert cfg.train.sampling == "users"  # the BPR models train with LightGCN's sampler
+    assert run_config(BenchmarkConfig(), "amazon-beauty", "lightgcn", 2020).train.sampling == "pairs"
+    bench = BenchmarkConfig(datasets=("gowalla",), protocol="lightgcn-gowalla", threads=1)
+    cfg = run_config(bench, "gowalla", "lightgcn", 2020)
+    assert cfg.train.sampling == "users"  # on LightGCN's split, LightGCN's own sampler
     made = cfg.to_dict() | {"versions": {"torch": "x"}, "threads": 2}
     made["baseline"] = made["baseline"] | {"max_train_seconds": 600.0, "layers": [2]}  # cap; a chosen value
     assert changed_settings(made, cfg) is None
@@ -261,14 +262,14 @@ def test_benchmark_retrains_runs_and_checkpoints_made_with_other_settings(beauty
     bench = BenchmarkConfig(datasets=(str(beauty_slice),), models=("mf-bpr",), seeds=(2020,),
                             out_dir=tmp_path / "runs", quick=True, isolate=False)
     cfg = run_config(bench, str(beauty_slice), "mf-bpr", 2020)
-    old = cfg.override({"train": {"sampling": "pairs"}})
+    old = cfg.override({"train": {"sampling": "users"}})
     out = run_dir(bench, str(beauty_slice), "mf-bpr", 2020)
     out.parent.mkdir(parents=True)
     train_run(old, out)
     said: list[str] = []
     first = run_benchmark(bench, report=said.append)
-    assert first.done == [out] and any("other settings (train.sampling: pairs -> users)" in m for m in said)
-    assert artifacts.read_json(out / "config.json")["train"]["sampling"] == "users"
+    assert first.done == [out] and any("other settings (train.sampling: users -> pairs)" in m for m in said)
+    assert artifacts.read_json(out / "config.json")["train"]["sampling"] == "pairs"
     assert run_benchmark(bench).skipped == [out]
     # an interrupted run of the old settings is not resumed with them: it starts again with the benchmark's
 
@@ -281,7 +282,7 @@ def test_benchmark_retrains_runs_and_checkpoints_made_with_other_settings(beauty
         train_run(old, out, on_epoch=stop)
     assert in_progress(tmp_path / "runs", "paper")[0]["epoch"] == 1
     assert run_benchmark(bench).done == [out]
-    assert artifacts.read_json(out / "config.json")["train"]["sampling"] == "users"
+    assert artifacts.read_json(out / "config.json")["train"]["sampling"] == "pairs"
     assert artifacts.read_json(out / "train.json")["epochs_run"] == 3
 
 
