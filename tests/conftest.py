@@ -18,3 +18,26 @@ def beauty_slice_file(tmp_path_factory, shared_datasets: Path, lines: int) -> Pa
     path = tmp_path_factory.mktemp("data") / "beauty_slice.txt"
     path.write_text("\n".join(text) + "\n")
     return path
+
+
+def stop_at(epoch: int):
+    """An ``on_epoch`` callback that interrupts training as ``epoch`` ends (before that epoch's checkpoint)."""
+    def stop(row):
+        if row["epoch"] == epoch:
+            raise KeyboardInterrupt
+    return stop
+
+
+def fit_whole_and_resumed(make_model, users, items, config, seed: int, path: Path, *, make_resumed=None):
+    """One model trained without a break; another interrupted as epoch 2 ends, and a third (``make_resumed()``,
+    default ``make_model()``) resumed from that checkpoint: (whole, resumed, the resumed fit's TrainResult)."""
+    from lightgode.checkpoint import Checkpoint
+    from lightgode.train import fit
+
+    whole = make_model()
+    fit(whole, users, items, config, seed=seed)
+    ckpt = Checkpoint(path / "state.safetensors")
+    with pytest.raises(KeyboardInterrupt):
+        fit(make_model(), users, items, config, seed=seed, checkpoint=ckpt, on_epoch=stop_at(2))
+    resumed = (make_resumed or make_model)()
+    return whole, resumed, fit(resumed, users, items, config, seed=seed, checkpoint=ckpt)

@@ -35,6 +35,8 @@ from lightgode.models.lightgcn import LightGCNModule, layer_mean
 from lightgode.models.mf import MFEmbeddings
 from lightgode.pipeline import evaluate_model, load_model, train_run
 
+from conftest import stop_at
+
 EVAL = EvalConfig(ks=(20,), batch_size=512, valid_metric="ndcg@20")
 
 
@@ -194,13 +196,8 @@ def test_benchmark_runs_resumes_and_round_trips(beauty_slice, tmp_path):
     cfg = run_config(bench, str(beauty_slice), "mf-bpr", 2020)
     killed = run_dir(bench, str(beauty_slice), "mf-bpr", 2020)
     killed.parent.mkdir(parents=True)
-
-    def stop(row):
-        if row["epoch"] == 2:
-            raise KeyboardInterrupt
-
     with pytest.raises(KeyboardInterrupt):
-        train_run(cfg, killed, on_epoch=stop)
+        train_run(cfg, killed, on_epoch=stop_at(2))
     assert not killed.exists()
     pending = in_progress(tmp_path / "runs", "paper")  # the report lists it, from its checkpoint (epoch 1 saved)
     assert [(r["model"], r["epoch"]) for r in pending] == [("mf-bpr", 1)]
@@ -272,14 +269,9 @@ def test_benchmark_retrains_runs_and_checkpoints_made_with_other_settings(beauty
     assert artifacts.read_json(out / "config.json")["train"]["sampling"] == "pairs"
     assert run_benchmark(bench).skipped == [out]
     # an interrupted run of the old settings is not resumed with them: it starts again with the benchmark's
-
-    def stop(row):
-        if row["epoch"] == 2:
-            raise KeyboardInterrupt
-
     shutil.rmtree(out)
     with pytest.raises(KeyboardInterrupt):
-        train_run(old, out, on_epoch=stop)
+        train_run(old, out, on_epoch=stop_at(2))
     assert in_progress(tmp_path / "runs", "paper")[0]["epoch"] == 1
     assert run_benchmark(bench).done == [out]
     assert artifacts.read_json(out / "config.json")["train"]["sampling"] == "pairs"

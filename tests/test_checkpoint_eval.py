@@ -11,7 +11,7 @@ from lightgode.cli import main
 from lightgode.config import RunConfig
 from lightgode.pipeline import train_run
 
-from conftest import beauty_slice_file
+from conftest import beauty_slice_file, stop_at
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "checkpoint_eval.py"
 
@@ -30,14 +30,9 @@ def test_an_interrupted_runs_checkpoint_scores_as_the_run_at_that_epoch(tmp_path
     config = json.loads((whole / "config.json").read_text())
     cfg = RunConfig.from_dict({k: v for k, v in config.items() if k != "versions"})
     cfg = cfg.override({"train": {"epochs": 5}})
-
-    def stop(row):
-        if row["epoch"] == 3:  # before epoch 3's checkpoint: the checkpoint holds epoch 2
-            raise KeyboardInterrupt
-
     cut = tmp_path / "cut"
-    with pytest.raises(KeyboardInterrupt):
-        train_run(cfg, cut, on_epoch=stop)
+    with pytest.raises(KeyboardInterrupt):  # as epoch 3 ends, before its checkpoint: the checkpoint holds epoch 2
+        train_run(cfg, cut, on_epoch=stop_at(3))
     table = tmp_path / "progress.md"
     proc = subprocess.run([sys.executable, str(SCRIPT), str(cut), "--append", str(table)], capture_output=True,
                           text=True, timeout=300)

@@ -10,9 +10,8 @@ from lightgode.cli import main
 from lightgode.config import TrainConfig
 from lightgode.errors import ConfigError
 from lightgode.models.mf import DirectAUMF
-from lightgode.train import fit
 
-from conftest import beauty_slice_file
+from conftest import beauty_slice_file, fit_whole_and_resumed
 
 
 @pytest.fixture(scope="module")
@@ -69,23 +68,12 @@ def test_sparse_adam_trains_and_beats_popularity(tmp_path, data):
 
 
 def test_sparse_adam_resumes_exactly_from_a_checkpoint(tmp_path):
-    from lightgode.checkpoint import Checkpoint
-
     rng = np.random.default_rng(0)
     users, items = rng.integers(0, 30, 200), rng.integers(0, 20, 200)
     cfg = TrainConfig(epochs=4, batch_size=32, lr=0.01, optimizer="sparse-adam")
-    whole = _model()
-    fit(whole, users, items, cfg, seed=1)
-
-    def stop(row):
-        if row["epoch"] == 2:
-            raise KeyboardInterrupt
-
-    ckpt = Checkpoint(tmp_path / "state.safetensors")
-    with pytest.raises(KeyboardInterrupt):
-        fit(_model(), users, items, cfg, seed=1, checkpoint=ckpt, on_epoch=stop)
-    resumed = _model(seed=99)  # its own weights are replaced by the checkpoint's
-    result = fit(resumed, users, items, cfg, seed=1, checkpoint=ckpt)
+    # the resumed model starts from other weights: the checkpoint's replace them
+    whole, resumed, result = fit_whole_and_resumed(_model, users, items, cfg, 1, tmp_path,
+                                                   make_resumed=lambda: _model(seed=99))
     assert result.epochs_run == 4
     assert torch.equal(resumed.user, whole.user) and torch.equal(resumed.item, whole.item)
 

@@ -8,6 +8,8 @@ from lightgode.config import TrainConfig
 from lightgode.errors import ConfigError
 from lightgode.train import fit
 
+from conftest import fit_whole_and_resumed
+
 
 class OneWeight(torch.nn.Module):
     """A single weight that every step pushes by Adam; its value tells the epochs apart."""
@@ -118,22 +120,9 @@ def test_unknown_sampling_is_refused():
 
 
 def test_user_sampling_resumes_with_the_same_draws(tmp_path):
-    from lightgode.checkpoint import Checkpoint
-
     users, items = skewed_pairs()
     cfg = TrainConfig(batch_size=8, epochs=4, sampling="users")
-    whole = Recorder()
-    fit(whole, users, items, cfg, seed=3)
-
-    def stop(row):
-        if row["epoch"] == 2:
-            raise KeyboardInterrupt
-
-    ckpt = Checkpoint(tmp_path / "state.safetensors")
-    with pytest.raises(KeyboardInterrupt):
-        fit(Recorder(), users, items, cfg, seed=3, checkpoint=ckpt, on_epoch=stop)
-    resumed = Recorder()
-    fit(resumed, users, items, cfg, seed=3, checkpoint=ckpt)
+    whole, resumed, _ = fit_whole_and_resumed(Recorder, users, items, cfg, 3, tmp_path)
     again = whole.batches[3:]  # from epoch 2 on (3 steps an epoch): the interrupt came before epoch 2's checkpoint
     assert [b[0].tolist() for b in resumed.batches] == [b[0].tolist() for b in again]
     assert [b[1].tolist() for b in resumed.batches] == [b[1].tolist() for b in again]
