@@ -244,7 +244,7 @@ def test_changed_settings_names_the_first_difference_and_ignores_what_does_not_c
     assert run_config(BenchmarkConfig(), "amazon-beauty", "lightgcn", 2020).train.sampling == "pairs"
     bench = BenchmarkConfig(datasets=("gowalla",), protocol="lightgcn-gowalla", threads=1)
     cfg = run_config(bench, "gowalla", "lightgcn", 2020)
-    assert cfg.train.sampling == "users"  # on LightGCN's split, LightGCN's own sampler
+    assert (cfg.train.sampling, cfg.train.epochs) == ("users", 1000)  # on LightGCN's split, as LightGCN's code
     made = cfg.to_dict() | {"versions": {"torch": "x"}, "threads": 2}
     made["baseline"] = made["baseline"] | {"max_train_seconds": 600.0, "layers": [2]}  # cap; a chosen value
     assert changed_settings(made, cfg) is None
