@@ -156,7 +156,7 @@ def epoch_order(users: np.ndarray, sampling: str) -> Callable[[np.random.Generat
     if sampling == "pairs" or n == 0:
         return lambda gen: gen.permutation(n)
     by_user = np.argsort(users, kind="stable")
-    counts = np.bincount(users) if n else np.zeros(0, dtype=np.int64)
+    counts = np.bincount(users)
     active = np.flatnonzero(counts)
     starts = (np.cumsum(counts) - counts)[active]
     degree = counts[active]
