@@ -3,9 +3,10 @@
 Usage: .venv/bin/python benchmarks/checkpoint_eval.py RUN_DIR [--threads 1] [--append docs/FILE.md]
 
 RUN_DIR is the ``--out`` of ``lightgode train`` (or a benchmark run directory); its settings and weights come
-from ``RUN_DIR.ckpt``. The weights are those of the checkpoint's last epoch, not of a best epoch, so this is a
-learning-curve reading for runs that take many sessions (LightGCN on Gowalla), not a selection: a run reads its
-test metrics once, when it completes. ``--append`` adds one table row to a markdown file.
+from ``RUN_DIR.ckpt``, as for ``lightgode evaluate RUN_DIR --checkpoint``. The weights are those of the
+checkpoint's last epoch, not of a best epoch, so this is a learning-curve reading for runs that take many
+sessions (LightGCN on Gowalla), not a selection: a run reads its test metrics once, when it completes.
+``--append`` adds one table row to a markdown file.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 import torch
 
 from lightgode.checkpoint import Checkpoint
-from lightgode.pipeline import checkpoint_dir, evaluate_model, model_from_weights, prepare_split, resume_config
+from lightgode.pipeline import checkpoint_dir, checkpoint_model, evaluate_model, resume_config
 
 HEADER = ("| date | run | epoch | train loss | valid Recall@20 / NDCG@20 | test Recall@20 / NDCG@20 |\n"
           "|---|---|---|---|---|---|\n")
@@ -32,19 +33,18 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     cfg = resume_config(args.run_dir)
-    state = Checkpoint(checkpoint_dir(args.run_dir) / "state.safetensors").load()
-    split = prepare_split(cfg.data, cfg.seed)
-    model = model_from_weights(cfg, state.model["user"], state.model["item"], split.train)
+    model, split, epoch = checkpoint_model(args.run_dir)
     metrics = evaluate_model(model, split)
-    loss = state.history[-1]["loss"] if state.history else float("nan")
+    history = Checkpoint(checkpoint_dir(args.run_dir) / "state.safetensors").load().history
+    loss = history[-1]["loss"] if history else float("nan")
 
     def pair(part: str) -> str:
         m = metrics.get(part)
         return f"{m['recall@20']:.4f} / {m['ndcg@20']:.4f}" if m else "-"
 
-    row = (f"| {datetime.date.today()} | {args.run_dir} | {state.epoch} | {loss:.5f} | {pair('valid')} | "
+    row = (f"| {datetime.date.today()} | {args.run_dir} | {epoch} | {loss:.5f} | {pair('valid')} | "
            f"{pair('test')} |")
-    print(f"{cfg.model} on {cfg.data.data}, epoch {state.epoch} ({platform.machine()}, {args.threads} thread(s))")
+    print(f"{cfg.model} on {cfg.data.data}, epoch {epoch} ({platform.machine()}, {args.threads} thread(s))")
     print(HEADER + row)
     if args.append:
         old = args.append.read_text() if args.append.is_file() else HEADER

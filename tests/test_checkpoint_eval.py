@@ -1,4 +1,5 @@
-"""benchmarks/checkpoint_eval.py: the metrics of a run still training, read from its last checkpoint."""
+"""A run still training, scored from its last checkpoint: `lightgode evaluate --checkpoint` and
+benchmarks/checkpoint_eval.py (the same, plus a row of a markdown table)."""
 
 import json
 import subprocess
@@ -17,22 +18,36 @@ SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "checkpoint_eval.p
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory, shared_datasets):
-    return beauty_slice_file(tmp_path_factory, shared_datasets, 1500)
-
-
-def test_an_interrupted_runs_checkpoint_scores_as_the_run_at_that_epoch(tmp_path, data):
-    args = ["--model", "mf-bpr", "--epochs", "2", "--patience", "5", "--lr", "0.01", "--batch-size", "256",
-            "--threads", "1", "--quiet"]
-    whole = tmp_path / "whole"
-    assert main(["train", "--data", str(data), *args, "--out", str(whole)]) == 0
+def runs(tmp_path_factory, shared_datasets):
+    """(a complete 2-epoch mf-bpr run, the same run with 5 epochs interrupted as epoch 3 ended)."""
+    data = beauty_slice_file(tmp_path_factory, shared_datasets, 1500)
+    root = tmp_path_factory.mktemp("runs")
+    whole, cut = root / "whole", root / "cut"
+    assert main(["train", "--data", str(data), "--model", "mf-bpr", "--epochs", "2", "--patience", "5", "--lr", "0.01",
+                 "--batch-size", "256", "--threads", "1", "--quiet", "--out", str(whole)]) == 0
     assert json.loads((whole / "train.json").read_text())["best_epoch"] == 2  # its weights are epoch 2's
     config = json.loads((whole / "config.json").read_text())
-    cfg = RunConfig.from_dict({k: v for k, v in config.items() if k != "versions"})
-    cfg = cfg.override({"train": {"epochs": 5}})
-    cut = tmp_path / "cut"
+    cfg = RunConfig.from_dict({k: v for k, v in config.items() if k != "versions"}).override({"train": {"epochs": 5}})
     with pytest.raises(KeyboardInterrupt):  # as epoch 3 ends, before its checkpoint: the checkpoint holds epoch 2
         train_run(cfg, cut, on_epoch=stop_at(3))
+    return whole, cut
+
+
+def test_evaluate_checkpoint_scores_a_running_run_as_the_run_at_that_epoch(runs, capsys):
+    whole, cut = runs
+    capsys.readouterr()
+    assert main(["evaluate", str(cut), "--checkpoint", "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got["checkpoint_epoch"] == 2
+    assert got["test"] == pytest.approx(json.loads((whole / "metrics.json").read_text())["test"], abs=1e-9)
+    assert main(["evaluate", str(cut)]) == 2  # not complete: only --checkpoint reads it
+    assert main(["evaluate", str(whole), "--checkpoint"]) == 2  # complete: no checkpoint left
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all(line.startswith("lightgode: error:") for line in err)
+
+
+def test_checkpoint_eval_script_appends_one_row_per_reading(runs, tmp_path):
+    whole, cut = runs
     table = tmp_path / "progress.md"
     proc = subprocess.run([sys.executable, str(SCRIPT), str(cut), "--append", str(table)], capture_output=True,
                           text=True, timeout=300)

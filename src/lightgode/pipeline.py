@@ -241,6 +241,21 @@ def load_model(run: artifacts.Run, ode: ODEConfig | None = None) -> LightGODE:
     return model_from_weights(run_config(run), run.user_embedding, run.item_embedding, run.split.train, ode)
 
 
+def checkpoint_model(out: Path, ode: ODEConfig | None = None, *, env_data_dir: str | None = None):
+    """The model of a run still training (or interrupted) as of the last epoch saved in ``<out>.ckpt``, with its
+    split rebuilt from the checkpoint's settings: (model, split, epoch). Those are the last epoch's weights, not
+    the best validation epoch's that the finished run will keep."""
+    cfg = resume_config(out)
+    ckpt = Checkpoint(checkpoint_dir(out) / "state.safetensors")
+    if not ckpt.exists():
+        raise RunDirError(f"{out} has not saved an epoch yet (no {ckpt.path})")
+    state = ckpt.load()
+    if not {"user", "item"} <= set(state.model):
+        raise RunDirError(f"{ckpt.path} holds no user and item embeddings")
+    split = prepare_split(cfg.data, cfg.seed, env_data_dir=env_data_dir)
+    return model_from_weights(cfg, state.model["user"], state.model["item"], split.train, ode), split, state.epoch
+
+
 def model_from_weights(cfg: RunConfig, user: torch.Tensor, item: torch.Tensor, train: Interactions,
                        ode: ODEConfig | None = None):
     """A fitted model of ``cfg.model`` from its stored weights (E0 for the embedding models) and training split;

@@ -13,6 +13,8 @@ def register(sub) -> None:
                        description="Recompute full-ranking metrics from a run's weights and split. Another "
                                    "--t, --solver or --steps needs no retraining.")
     p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--checkpoint", action="store_true",
+                   help="a run still training (or interrupted): score the last epoch saved in RUN_DIR.ckpt")
     add_ode_args(p)
     p.add_argument("--json", action="store_true", help="print metrics as JSON")
     add_progress_args(p)
@@ -20,13 +22,21 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..artifacts import load_run
-    from ..pipeline import evaluate_model, load_model, run_config
+    from pathlib import Path
 
-    r = load_run(args.run_dir)
-    ode = ode_from_args(args, run_config(r).ode)
-    model = load_model(r, ode)
-    metrics = evaluate_model(model, r.split, show_progress=args.show_progress)
+    from ..artifacts import load_run
+    from ..pipeline import checkpoint_model, evaluate_model, load_model, resume_config, run_config
+
+    epoch = None
+    if args.checkpoint:
+        cfg = resume_config(Path(args.run_dir))
+        model, split, epoch = checkpoint_model(Path(args.run_dir), ode_from_args(args, cfg.ode),
+                                               env_data_dir=args.env_data_dir)
+    else:
+        r = load_run(args.run_dir)
+        cfg, split = run_config(r), r.split
+        model = load_model(r, ode_from_args(args, cfg.ode))
+    metrics = evaluate_model(model, split, show_progress=args.show_progress)
     disc = None
     if hasattr(model, "E0_") and hasattr(model, "item_embeddings_"):  # how far E(T) moved from E(0)
         import torch
@@ -34,10 +44,13 @@ def run(args: argparse.Namespace) -> int:
         from ..discrepancy import discrepancy
         disc = discrepancy(model.E0_, torch.cat([model.user_embeddings_, model.item_embeddings_]), model.n_users_)
     if args.json:
-        print(json.dumps(metrics | ({"discrepancy": disc} if disc else {}), indent=2))
+        extra = ({"discrepancy": disc} if disc else {}) | ({"checkpoint_epoch": epoch} if epoch else {})
+        print(json.dumps(metrics | extra, indent=2))
         return 0
     head = (f"T={model.ode.t} solver={model.ode.solver} steps={model.ode.steps}" if hasattr(model, "ode")
-            else f"model {run_config(r).model}")  # baselines have no ODE
+            else f"model {cfg.model}")  # baselines have no ODE
+    if epoch:
+        head += f" (from the checkpoint: epoch {epoch}'s weights, not the best epoch's)"
     print(head + "\n" + format_metrics(metrics))
     if disc:
         print(f"discrepancy E(T) vs E(0): mean cosine distance {disc['cosine_distance']:.4f}, "
