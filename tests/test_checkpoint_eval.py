@@ -44,6 +44,7 @@ def test_evaluate_checkpoint_scores_a_running_run_as_the_run_at_that_epoch(runs,
     assert main(["evaluate", str(whole), "--checkpoint"]) == 2  # complete: no checkpoint left
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and all(line.startswith("lightgode: error:") for line in err)
+    assert "has not finished" in err[0] and "--checkpoint" in err[0]  # the way to read it is named
 
 
 def test_checkpoint_eval_script_appends_one_row_per_reading(runs, tmp_path):

@@ -100,6 +100,10 @@ class Run:
 def check_complete(run_dir: str | os.PathLike) -> Path:
     """The run's path if it is a complete run directory, else a RunDirError naming what is missing."""
     p = Path(run_dir)
+    in_progress = p.with_name(p.name + ".ckpt") / "config.json"
+    if not (p / MARKER).is_file() and in_progress.is_file():
+        raise RunDirError(f"run {p} has not finished (still training, or interrupted): `lightgode evaluate {p} "
+                          f"--checkpoint` scores its last saved epoch, `lightgode train --resume {p}` continues it")
     if not p.is_dir():
         raise RunDirError(f"run directory {p} does not exist")
     if not (p / MARKER).is_file():
