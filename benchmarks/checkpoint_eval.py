@@ -18,8 +18,7 @@ from pathlib import Path
 
 import torch
 
-from lightgode.checkpoint import Checkpoint
-from lightgode.pipeline import checkpoint_dir, checkpoint_model, evaluate_model, resume_config
+from lightgode.pipeline import checkpoint_model, evaluate_model, resume_config
 
 HEADER = ("| date | run | epoch | train loss | valid Recall@20 / NDCG@20 | test Recall@20 / NDCG@20 |\n"
           "|---|---|---|---|---|---|\n")
@@ -33,10 +32,9 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     cfg = resume_config(args.run_dir)
-    model, split, epoch = checkpoint_model(args.run_dir)
+    model, split, state = checkpoint_model(args.run_dir)
     metrics = evaluate_model(model, split)
-    history = Checkpoint(checkpoint_dir(args.run_dir) / "state.safetensors").load().history
-    loss = history[-1]["loss"] if history else float("nan")
+    epoch, loss = state.epoch, state.history[-1]["loss"] if state.history else float("nan")
 
     def pair(part: str) -> str:
         m = metrics.get(part)

@@ -27,7 +27,7 @@ def runs(tmp_path_factory, shared_datasets):
                  "--batch-size", "256", "--threads", "1", "--quiet", "--out", str(whole)]) == 0
     assert json.loads((whole / "train.json").read_text())["best_epoch"] == 2  # its weights are epoch 2's
     config = json.loads((whole / "config.json").read_text())
-    cfg = RunConfig.from_dict({k: v for k, v in config.items() if k != "versions"}).override({"train": {"epochs": 5}})
+    cfg = RunConfig.from_stored(config).override({"train": {"epochs": 5}})
     with pytest.raises(KeyboardInterrupt):  # as epoch 3 ends, before its checkpoint: the checkpoint holds epoch 2
         train_run(cfg, cut, on_epoch=stop_at(3))
     return whole, cut

@@ -350,19 +350,18 @@ REFIT_MODELS = ("pop", "mf-bpr", "directau", "lightgcn", "lightgode", "gf-cf", "
 def refit_config(selected: Path) -> RunConfig:
     """The settings of a chosen run (grid point, filter or layer settings picked on validation), trained on every
     training interaction, without validation, for the number of epochs early stopping chose."""
-    config = {k: v for k, v in artifacts.read_json(selected / "config.json").items() if k != "versions"}
     best_epoch = int(artifacts.read_json(selected / "train.json").get("best_epoch", 0))
     epochs = max(best_epoch, 1)  # no validation: trains exactly this many epochs
-    return RunConfig.from_dict(config).override({"data": {"ratios": (1.0, 0.0, 0.0)}, "train": {"epochs": epochs}})
+    return RunConfig.from_stored(artifacts.read_json(selected / "config.json")).override(
+        {"data": {"ratios": (1.0, 0.0, 0.0)}, "train": {"epochs": epochs}})
 
 
 def _refit_is_current(out: Path, cfg: RunConfig) -> bool:
     """Whether a complete refit run was made from these settings (not from a grid point since superseded)."""
     if not is_complete(out):
         return False
-    done = {k: v for k, v in artifacts.read_json(out / "config.json").items() if k != "versions"}
     try:  # through RunConfig: a setting added since, at its default, does not make the refit stale
-        made = RunConfig.from_dict(done)
+        made = RunConfig.from_stored(artifacts.read_json(out / "config.json"))
     except ConfigError:
         return False
     # patience plays no part without validation (refits made before it was left alone had it at 1)
@@ -391,9 +390,10 @@ def _comparable(cfg: RunConfig) -> dict[str, Any]:
 def changed_settings(made: dict[str, Any], cfg: RunConfig) -> str | None:
     """None when a run's stored settings (``config.json`` as written, or a checkpoint's) are the benchmark's
     ``cfg``; else the first difference, "train.sampling: pairs -> users". A setting added to the configs since
-    the run was made counts at its default."""
+    the run was made counts at its default. Unlike a refit's check, the candidates chosen on validation are left
+    out: the benchmark's settings list them, the run stores its choice."""
     try:
-        old = _comparable(RunConfig.from_dict({k: v for k, v in made.items() if k != "versions"}))
+        old = _comparable(RunConfig.from_stored(made))
     except ConfigError as exc:
         return f"unreadable settings ({exc})"
     new = _comparable(cfg)

@@ -150,6 +150,12 @@ class RunConfig:
     def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
         return cls().override(d)
 
+    @classmethod
+    def from_stored(cls, d: dict[str, Any]) -> "RunConfig":
+        """A run's settings as written (``config.json``, a checkpoint's), its "versions" record left out; a setting
+        added since the run was made takes its default."""
+        return cls.from_dict({k: v for k, v in d.items() if k != "versions"})
+
     def override(self, d: dict[str, Any]) -> "RunConfig":
         """A copy with nested settings replaced: ``{"train": {"lr": 0.01}, "seed": 1}``. Unknown keys raise."""
         sections = {"data": DataConfig, "train": TrainConfig, "ode": ODEConfig, "eval": EvalConfig,

@@ -228,8 +228,7 @@ def write_run(out: Path, cfg: RunConfig, split: Split, model: LightGODE, metrics
 
 
 def run_config(run: artifacts.Run) -> RunConfig:
-    d = {k: v for k, v in run.config.items() if k != "versions"}
-    return RunConfig.from_dict(d)
+    return RunConfig.from_stored(run.config)
 
 
 def load_model(run: artifacts.Run, ode: ODEConfig | None = None) -> LightGODE:
@@ -243,8 +242,8 @@ def load_model(run: artifacts.Run, ode: ODEConfig | None = None) -> LightGODE:
 
 def checkpoint_model(out: Path, ode: ODEConfig | None = None, *, env_data_dir: str | None = None):
     """The model of a run still training (or interrupted) as of the last epoch saved in ``<out>.ckpt``, with its
-    split rebuilt from the checkpoint's settings: (model, split, epoch). Those are the last epoch's weights, not
-    the best validation epoch's that the finished run will keep."""
+    split rebuilt from the checkpoint's settings: (model, split, the checkpoint's TrainState). Those are the last
+    epoch's weights, not the best validation epoch's that the finished run will keep."""
     cfg = resume_config(out)
     ckpt = Checkpoint(checkpoint_dir(out) / "state.safetensors")
     if not ckpt.exists():
@@ -253,7 +252,7 @@ def checkpoint_model(out: Path, ode: ODEConfig | None = None, *, env_data_dir: s
     if not {"user", "item"} <= set(state.model):
         raise RunDirError(f"{ckpt.path} holds no user and item embeddings")
     split = prepare_split(cfg.data, cfg.seed, env_data_dir=env_data_dir)
-    return model_from_weights(cfg, state.model["user"], state.model["item"], split.train, ode), split, state.epoch
+    return model_from_weights(cfg, state.model["user"], state.model["item"], split.train, ode), split, state
 
 
 def model_from_weights(cfg: RunConfig, user: torch.Tensor, item: torch.Tensor, train: Interactions,

@@ -30,8 +30,9 @@ def run(args: argparse.Namespace) -> int:
     epoch = None
     if args.checkpoint:
         cfg = resume_config(Path(args.run_dir))
-        model, split, epoch = checkpoint_model(Path(args.run_dir), ode_from_args(args, cfg.ode),
+        model, split, state = checkpoint_model(Path(args.run_dir), ode_from_args(args, cfg.ode),
                                                env_data_dir=args.env_data_dir)
+        epoch = state.epoch
     else:
         r = load_run(args.run_dir)
         cfg, split = run_config(r), r.split
