@@ -23,8 +23,11 @@ PAPER_SETTINGS: dict[str, dict[str, float]] = {
 }
 
 
-OPTIMIZERS = ("adam", "sparse-adam")
-"""adam: torch's Adam on dense gradients, every row's moments and weights move each step (the reference code).
+OPTIMIZERS = ("adam", "dense-adam", "sparse-adam")
+"""adam: Adam as the reference code, every row's moments and weights move each step; for DirectAU training without
+weight decay as lightgode.optim.RowAdam (the same weights, up to float rounding, touching only the batch's rows),
+otherwise torch's fused Adam.
+dense-adam: always torch's fused Adam on dense gradients.
 sparse-adam: torch's SparseAdam, only the rows in the batch are updated (lazy moments): a different optimiser,
 much cheaper per step on large tables."""
 
@@ -69,7 +72,7 @@ class TrainConfig:
     epochs: int = 300  # maximum number of epochs
     patience: int = 10  # epochs without validation improvement before stopping
     valid_every: int = 1  # validate every N epochs (and after the last); patience still counts epochs
-    optimizer: str = "adam"  # "adam" (dense, as the paper) or "sparse-adam" (only the batch's rows; DirectAU only)
+    optimizer: str = "adam"  # "adam" (as the paper), "dense-adam" (torch's) or "sparse-adam" (a lazier optimiser)
     sampling: str = "pairs"  # "pairs" (every pair once per epoch) or "users" (LightGCN's user-uniform draws)
 
     def __post_init__(self) -> None:

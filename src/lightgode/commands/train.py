@@ -51,8 +51,10 @@ def register(sub) -> None:
     t.add_argument("--sampling", choices=("pairs", "users"),
                    help="pairs (default: every training pair once per epoch, in random order) or users (LightGCN's "
                         "reference sampler: uniform users, then one of each user's items)")
-    t.add_argument("--optimizer", choices=("adam", "sparse-adam"),
-                   help="adam (default, as the paper: every row moves each step) or sparse-adam (only the batch's "
+    t.add_argument("--optimizer", choices=("adam", "dense-adam", "sparse-adam"),
+                   help="adam (default, as the paper: every row moves each step; lightgode and directau without "
+                        "weight decay compute only the batch's rows and catch the others up exactly), dense-adam "
+                        "(torch's Adam on dense gradients, every row every step) or sparse-adam (only the batch's "
                         "rows are updated, lazy moments; lightgode and directau only, no weight decay): faster "
                         "steps on large tables, a different optimiser")
     t.add_argument("--gamma", type=positive_float, help="uniformity weight of the DirectAU loss")
