@@ -9,7 +9,9 @@ that machine noise hits both alike; the median seconds of a training epoch and o
 The total training time of a complete run is then (train + validation) seconds per epoch x the epochs that
 model's complete benchmark runs ran (``runs/benchmark/paper/<dataset>/<model>/seed*``, mean over seeds), so the
 ratio combines the cost of an epoch measured here with the epoch counts early stopping chose there.
-Run it on an otherwise idle machine.
+``--compare-dense`` also times LightGODE with ``--optimizer dense-adam`` (torch's Adam on dense gradients, what
+"adam" ran before RowAdam; it is what "adam" still runs with weight decay, as on Beauty), with the epoch count
+of the LightGODE runs. Run it on an otherwise idle machine.
 """
 
 from __future__ import annotations
@@ -25,13 +27,17 @@ from lightgode.pipeline import train_run
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ("lightgode", "lightgcn")
+DENSE = "lightgode (dense-adam)"
 
 
 def epoch_seconds(dataset: str, model: str, epochs: int, threads: int) -> tuple[list[float], list[float]]:
-    """Seconds of each training epoch and of each validation pass of a short run."""
-    bench = BenchmarkConfig(datasets=(dataset,), models=(model,), threads=threads)
-    cfg = run_config(bench, dataset, model, 2020).override(
-        {"train": {"epochs": epochs, "patience": epochs + 1}, "baseline": {"max_train_seconds": 0.0}})
+    """Seconds of each training epoch and of each validation pass of a short run (``DENSE``: LightGODE with
+    torch's dense Adam)."""
+    name = "lightgode" if model == DENSE else model
+    bench = BenchmarkConfig(datasets=(dataset,), models=(name,), threads=threads)
+    train = {"epochs": epochs, "patience": epochs + 1} | ({"optimizer": "dense-adam"} if model == DENSE else {})
+    cfg = run_config(bench, dataset, name, 2020).override(
+        {"train": train, "baseline": {"max_train_seconds": 0.0}})
     history: list[dict] = []
     train_run(cfg, None, on_epoch=history.append)
     if not history:
@@ -55,23 +61,25 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--runs", type=Path, default=ROOT / "runs" / "benchmark")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "epoch_cost.md")
+    ap.add_argument("--compare-dense", action="store_true", help=f"also time {DENSE}")
     args = ap.parse_args()
+    models = MODELS + ((DENSE,) if args.compare_dense else ())
 
     rows = []
     for dataset in args.datasets:
-        train = {m: [] for m in MODELS}
-        valid = {m: [] for m in MODELS}
+        train = {m: [] for m in models}
+        valid = {m: [] for m in models}
         for rep in range(args.repeats):
-            for model in MODELS:
+            for model in models:
                 t, v = epoch_seconds(dataset, model, args.epochs, args.threads)
                 train[model] += t
                 valid[model] += v
                 print(f"{dataset} {model} repeat {rep + 1}: train s/epoch {statistics.median(t):.2f}, "
                       f"validation s {statistics.median(v):.2f}", flush=True)
         cost = {}
-        for model in MODELS:
+        for model in models:
             per_epoch = statistics.median(train[model]) + statistics.median(valid[model])
-            epochs, n_runs = benchmark_epochs(args.runs, dataset, model)
+            epochs, n_runs = benchmark_epochs(args.runs, dataset, "lightgode" if model == DENSE else model)
             cost[model] = (statistics.median(train[model]), statistics.median(valid[model]), epochs, n_runs,
                            per_epoch * epochs)
         rows.append((dataset, cost))
@@ -82,12 +90,16 @@ def main() -> None:
         f"Machine: {platform.machine()}, {platform.processor() or 'cpu'}, torch threads {args.threads}; "
         f"date {datetime.date.today().isoformat()}.",
         f"Command: `.venv/bin/python benchmarks/epoch_cost.py --datasets {' '.join(args.datasets)} "
-        f"--epochs {args.epochs} --repeats {args.repeats} --threads {args.threads}`",
+        f"--epochs {args.epochs} --repeats {args.repeats} --threads {args.threads}"
+        f"{' --compare-dense' if args.compare_dense else ''}`",
         "",
         "Seconds per epoch are medians over "
         f"{args.epochs} epochs x {args.repeats} alternating repeats, measured in this one process; epochs run are "
         "the mean over the complete benchmark runs of that model (`lightgode benchmark`, early stopping on "
         "validation NDCG@20, patience 10, at most 300 epochs). Total = (train + validation) x epochs run.",
+        *([f"Row '{DENSE}': LightGODE trained with torch's dense Adam instead of RowAdam (the default `adam` where "
+           "there is no weight decay; with Beauty's weight decay 1e-8 both rows run torch's Adam)."]
+          if args.compare_dense else []),
         "",
         "| dataset | model | train s/epoch | validation s/epoch | epochs run (runs) | total training s | "
         "LightGODE / LightGCN |",
@@ -97,10 +109,12 @@ def main() -> None:
         ratio = cost["lightgode"][4] / cost["lightgcn"][4]
         per_epoch = cost["lightgode"][0] / cost["lightgcn"][0]
         epochs_only = (cost["lightgode"][0] * cost["lightgode"][2]) / (cost["lightgcn"][0] * cost["lightgcn"][2])
-        for model in MODELS:
+        for model in models:
             t, v, epochs, n_runs, total = cost[model]
             cell = (f"{ratio:.3f} (1/{1 / ratio:.1f}); training epochs alone 1/{1 / epochs_only:.1f}; "
                     f"per training epoch {per_epoch:.3f}" if model == "lightgcn" else "")
+            if model == DENSE:
+                cell = f"dense Adam: {total / cost['lightgcn'][4]:.3f} (1/{cost['lightgcn'][4] / total:.1f})"
             lines.append(f"| {dataset} | {model} | {t:.2f} | {v:.2f} | {epochs:.0f} ({n_runs}) | {total:.0f} | "
                          f"{cell} |")
         print(f"{dataset}: LightGODE / LightGCN total training time {ratio:.3f}, per training epoch "
