@@ -159,3 +159,18 @@ def test_row_adam_refuses_what_it_does_not_implement():
     with pytest.raises(ValueError, match="weight decay"):
         RowAdam([p], lr=0.1).load_state_dict(dense.state_dict())
     assert math.isfinite(float(p.detach().sum()))
+
+
+def test_a_trained_model_does_not_keep_its_optimiser_alive():
+    import gc
+    import weakref
+
+    m = DirectAUMF(30, 20, 8, 1.0, generator=torch.Generator().manual_seed(0))
+    opt = _optimizer(m, list(m.parameters()), TrainConfig())
+    m.compute_grads(torch.tensor([0, 1]), torch.tensor([2, 3]))
+    opt.step()
+    ref = weakref.ref(opt)
+    del opt
+    gc.collect()
+    assert ref() is None
+    m.compute_grads(torch.tensor([0, 1]), torch.tensor([2, 3]))  # still works: nothing to catch up with

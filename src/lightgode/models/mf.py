@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from typing import Callable
 
 import torch
@@ -77,24 +78,27 @@ class DirectAUMF(MFEmbeddings):
         self.gamma = gamma
         self.sparse_grads = False  # set by use_sparse_grads: gradients as sparse COO rows (for SparseAdam)
         self.row_grads = RowGrads()
-        self.before_read: Callable[[nn.Parameter, torch.Tensor], None] | None = None
+        self._before_read: weakref.WeakMethod | None = None  # see use_sparse_grads
 
     def use_sparse_grads(self, before_read: Callable[[nn.Parameter, torch.Tensor], None] | None = None) -> None:
         """Give each step's gradient as the batch's rows only (a sparse COO tensor), for a row-sparse optimiser.
 
-        ``before_read(param, rows)`` is called before a batch's rows are read (``lightgode.optim.RowAdam.catch_up``).
+        ``before_read(param, rows)``, a bound method, is called before a batch's rows are read
+        (``lightgode.optim.RowAdam.catch_up``); it is held weakly, so the model does not keep a finished
+        training's optimiser state alive.
         """
         self.sparse_grads = True
-        self.before_read = before_read
+        self._before_read = weakref.WeakMethod(before_read) if before_read is not None else None
 
     def batch_loss(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         return directau(self.user[users], self.item[items], self.gamma)
 
     def compute_grads(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         # Same gradient as autograd on batch_loss, without allocating a fresh dense gradient each step.
-        if self.before_read is not None:
-            self.before_read(self.user, users)
-            self.before_read(self.item, items)
+        before_read = self._before_read() if self._before_read is not None else None
+        if before_read is not None:
+            before_read(self.user, users)
+            before_read(self.item, items)
         loss, g_u, g_i = directau_with_grad(self.user.detach()[users], self.item.detach()[items], self.gamma)
         for p, idx, g in ((self.user, users, g_u), (self.item, items, g_i)):
             if self.sparse_grads:  # repeated rows are summed when the optimiser coalesces
