@@ -49,7 +49,7 @@ def two_ranks(beauty_slice, tmp_path_factory):
     """Run the worker in two gloo processes once; each rank's arrays and JSON."""
     out = tmp_path_factory.mktemp("ranks")
     proc = subprocess.run([*TORCHRUN, str(WORKER), "--data", str(beauty_slice), "--out", str(out)],
-                          capture_output=True, text=True, timeout=600)  # generous: 2 ranks on a loaded 2-core machine
+                          capture_output=True, text=True, timeout=600)  # loaded 2-core machines
     assert proc.returncode == 0, proc.stderr[-3000:]
     return [(dict(np.load(out / f"rank{r}.npz")), json.loads((out / f"rank{r}.json").read_text()))
             for r in range(2)]
@@ -132,7 +132,7 @@ def test_torchrun_train_writes_one_run_equal_to_single_process(beauty_slice, tmp
              "--threads", "1", "--quiet"]  # checkpoints on: rank 0 writes them, the finished run removes them
     multi, single = tmp_path / "multi", tmp_path / "single"
     proc = subprocess.run([*TORCHRUN, "-m", "lightgode", "train", *flags, "--uniformity", "global",
-                           "--out", str(multi)], capture_output=True, text=True, timeout=600)  # generous: 2 ranks on a loaded 2-core machine
+                           "--out", str(multi)], capture_output=True, text=True, timeout=600)  # loaded 2-core machines
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.count("run written to") == 1  # rank 0 alone prints and writes
     assert sorted(p.name for p in tmp_path.iterdir()) == ["multi"]
