@@ -173,7 +173,7 @@ def epoch_order(users: np.ndarray, sampling: str) -> Callable[[np.random.Generat
 
 
 def _optimizer(model: Trainable, params: list[torch.Tensor], config: TrainConfig) -> torch.optim.Optimizer:
-    """The optimiser ``config.optimizer`` names; "adam" is :class:`RowAdam` where it gives the same weights more cheaply.
+    """The optimiser ``config.optimizer`` names; "adam" is :class:`RowAdam` where that gives the same weights cheaper.
 
     That is: the model gives row-sparse gradients (single-process DirectAU training) and there is no weight decay
     (which would give every row a gradient each step). Otherwise, and for "dense-adam", torch's fused Adam.
