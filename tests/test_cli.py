@@ -106,3 +106,17 @@ def test_bad_run_inputs(run_dir, tmp_path, capsys):
     assert main(["train", "--data", str(empty)]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err
+
+
+def test_train_without_a_terminal_logs_one_line_per_epoch(slice_file, tmp_path):
+    import subprocess
+    import sys
+
+    args = [sys.executable, "-m", "lightgode", "train", "--data", str(slice_file), "--epochs", "2", "--patience",
+            "2", "--threads", "1", "--out"]
+    shown = subprocess.run([*args, str(tmp_path / "a")], capture_output=True, text=True, timeout=300)
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    lines = [ln for ln in shown.stderr.splitlines() if "lightgode.train: epoch" in ln]
+    assert [ln.split("epoch ")[1].split()[0] for ln in lines] == ["1", "2"] and "ndcg@20" in lines[-1]
+    quiet = subprocess.run([*args, str(tmp_path / "b"), "--quiet"], capture_output=True, text=True, timeout=300)
+    assert quiet.returncode == 0 and "epoch" not in quiet.stderr

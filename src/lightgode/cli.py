@@ -53,6 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.show_progress and not args.verbose:
         # interactive runs say what the data layer dropped or fixed (duplicates, empty ids, k-core, split)
         logging.getLogger(f"{__package__}.data").setLevel(logging.INFO)
+    elif hasattr(args, "quiet") and not args.quiet and not args.verbose:
+        # no terminal (nohup, CI logs): one line per epoch instead of progress bars
+        logging.getLogger(f"{__package__}.train").setLevel(logging.INFO)
     try:
         return int(args.func(args) or 0)
     except LightGODEError as exc:
