@@ -92,18 +92,19 @@ def fit(
     epochs = tqdm(range(first_epoch, config.epochs + 1), desc="epochs", unit="epoch", disable=not show_progress,
                   initial=first_epoch - 1, total=config.epochs)
     order = epoch_order(u_all.numpy(), config.sampling)
+    u_np, i_np = u_all.numpy(), i_all.numpy()
     for epoch in epochs:
         t0 = time.perf_counter()
-        perm = torch.from_numpy(order(gen))
-        total = torch.zeros((), dtype=torch.float64)
+        perm = order(gen)
+        total = 0.0
         for start in range(0, n, config.batch_size):
-            idx = perm[start:start + config.batch_size]
-            loss = model.compute_grads(u_all[idx], i_all[idx])
+            idx = perm[start:start + config.batch_size]  # numpy gathers: a step's fixed costs matter at batch 256
+            loss = model.compute_grads(torch.from_numpy(u_np[idx]), torch.from_numpy(i_np[idx]))
             opt.step()
-            total += loss * len(idx)
+            total += float(loss) * len(idx)
         if isinstance(opt, RowAdam):
             opt.flush()  # rows not in the last batches move on their moments, as in dense Adam
-        mean_loss = float(total) / max(n, 1)
+        mean_loss = total / max(n, 1)
         train_seconds = time.perf_counter() - t0
         if not math.isfinite(mean_loss) or not all(bool(torch.isfinite(p).all()) for p in params):
             what = f"loss is {mean_loss}" if not math.isfinite(mean_loss) else "an embedding is not finite"

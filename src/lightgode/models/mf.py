@@ -99,7 +99,9 @@ class DirectAUMF(MFEmbeddings):
         if before_read is not None:
             before_read(self.user, users)
             before_read(self.item, items)
-        loss, g_u, g_i = directau_with_grad(self.user.detach()[users], self.item.detach()[items], self.gamma)
+        # index_select: a few times cheaper than advanced indexing for a batch of rows on a CPU
+        loss, g_u, g_i = directau_with_grad(self.user.detach().index_select(0, users),
+                                            self.item.detach().index_select(0, items), self.gamma)
         for p, idx, g in ((self.user, users, g_u), (self.item, items, g_i)):
             if self.sparse_grads:  # repeated rows are summed when the optimiser coalesces
                 p.grad = torch.sparse_coo_tensor(idx.unsqueeze(0), g, p.shape, check_invariants=False)
