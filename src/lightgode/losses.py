@@ -43,14 +43,14 @@ def _uniformity_and_grad(x: torch.Tensor, t: float) -> tuple[torch.Tensor, torch
     n = x.shape[0]
     if n < 2:
         return x.new_zeros(()), torch.zeros_like(x)
-    sq_norm = x.pow(2).sum(dim=1)
-    K = torch.exp(-t * (sq_norm[:, None] + sq_norm[None, :] - 2.0 * (x @ x.T)).clamp_min_(0.0))
+    # unit rows: ||x_i - x_j||^2 = 2 - 2 x_i.x_j, so K = exp(2t (x_i.x_j - 1)), built in place from the Gram matrix
+    K = (x @ x.T).sub_(1.0).mul_(2.0 * t).exp_()
     K.fill_diagonal_(0.0)
-    total = K.sum()
+    row = K.sum(dim=1, keepdim=True)
+    total = row.sum()
     pairs = n * (n - 1)
     # d/dx_i log(mean_{i!=j} K_ij) = -4t / (pairs * S) * sum_j K_ij (x_i - x_j), S = total / pairs
-    coef = -4.0 * t / total
-    grad = coef * (x * K.sum(dim=1, keepdim=True) - K @ x)
+    grad = torch.addmm(x * row, K, x, alpha=-1.0).mul_(-4.0 * t / total)
     return torch.log(total / pairs), grad
 
 
