@@ -38,11 +38,14 @@ def test_directau_combines_terms_on_normalised_rows():
     assert float(directau(u, i, 0.7)) == pytest.approx(expected, rel=1e-5)
 
 
-@pytest.mark.parametrize("gamma", [0.0, 0.5, 10.0])
-def test_hand_gradient_equals_autograd(gamma):
+@pytest.mark.parametrize("gamma,b", [(0.0, 32), (0.5, 32), (10.0, 32), (0.5, 1), (0.5, 2)])
+def test_hand_gradient_equals_autograd(gamma, b):
     g = torch.Generator().manual_seed(3)
-    u = (torch.randn(32, 8, generator=g) * 0.3).requires_grad_()
-    i = (torch.randn(32, 8, generator=g) * 2.0).requires_grad_()
+    u = torch.randn(b, 8, generator=g) * 0.3
+    i = torch.randn(b, 8, generator=g) * 2.0
+    if b > 4:  # a user and an item repeated in the batch, as sampling with replacement gives
+        u[4], i[7] = u[1], i[2]
+    u, i = u.requires_grad_(), i.requires_grad_()
     loss = directau(u, i, gamma)
     gu, gi = torch.autograd.grad(loss, (u, i))
     loss2, hu, hi = directau_with_grad(u.detach(), i.detach(), gamma)

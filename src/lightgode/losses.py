@@ -38,22 +38,6 @@ def bpr(pos_scores: torch.Tensor, neg_scores: torch.Tensor) -> torch.Tensor:
     return -F.logsigmoid(pos_scores - neg_scores).mean()
 
 
-def _uniformity_and_grad(x: torch.Tensor, t: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """uniformity(x) and its gradient w.r.t. x (rows unit-norm), in a handful of large tensor ops."""
-    n = x.shape[0]
-    if n < 2:
-        return x.new_zeros(()), torch.zeros_like(x)
-    # unit rows: ||x_i - x_j||^2 = 2 - 2 x_i.x_j, so K = exp(2t (x_i.x_j - 1)), built in place from the Gram matrix
-    K = (x @ x.T).sub_(1.0).mul_(2.0 * t).exp_()
-    K.fill_diagonal_(0.0)
-    row = K.sum(dim=1, keepdim=True)
-    total = row.sum()
-    pairs = n * (n - 1)
-    # d/dx_i log(mean_{i!=j} K_ij) = -4t / (pairs * S) * sum_j K_ij (x_i - x_j), S = total / pairs
-    grad = torch.addmm(x * row, K, x, alpha=-1.0).mul_(-4.0 * t / total)
-    return torch.log(total / pairs), grad
-
-
 def normalize_backward(x_hat: torch.Tensor, norm: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
     """Gradient through x_hat = x / ||x||: (g - x_hat (x_hat . g)) / ||x||."""
     return (g - x_hat * (x_hat * g).sum(dim=1, keepdim=True)) / norm
@@ -63,20 +47,30 @@ def directau_with_grad(u: torch.Tensor, i: torch.Tensor, gamma: float, t: float 
                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``directau(u, i, gamma)`` and its exact gradients w.r.t. the raw rows ``u`` and ``i``.
 
-    The same objective as :func:`directau`, differentiated by hand: it replaces some thirty small autograd
-    nodes per step by about a dozen large ops, which halves the cost of a training step on a CPU.
+    The same objective as :func:`directau`, differentiated by hand, with the user and item sides stacked into
+    one (2, b, d) tensor so that each op runs once for both: a step of a few hundred pairs on a CPU costs mostly
+    per-op overhead, and this is about a dozen ops where autograd makes some thirty nodes per side.
+    Uniformity from the Gram matrix of the unit rows: ||x_i - x_j||^2 = 2 - 2 x_i.x_j, so
+    K = exp(2t (x_i.x_j - 1)), and d/dx_i log(mean_{i!=j} K_ij) = -4t / sum(K) * sum_j K_ij (x_i - x_j).
     Tested against autograd.
     """
     with torch.no_grad():
-        u_norm = u.norm(dim=1, keepdim=True).clamp_min(1e-12)
-        i_norm = i.norm(dim=1, keepdim=True).clamp_min(1e-12)
-        uh, ih = u / u_norm, i / i_norm
+        X = torch.stack([u, i])
+        norm = X.norm(dim=2, keepdim=True).clamp_min_(1e-12)
+        Xh = X / norm
         b = u.shape[0]
-        diff = uh - ih
-        align = diff.pow(2).sum(dim=1).mean()
-        unif_u, g_uu = _uniformity_and_grad(uh, t)
-        unif_i, g_ii = _uniformity_and_grad(ih, t)
-        loss = align + gamma * (unif_u + unif_i) / 2
-        g_uh = (2.0 / b) * diff + (gamma / 2) * g_uu
-        g_ih = (-2.0 / b) * diff + (gamma / 2) * g_ii
-        return loss, normalize_backward(uh, u_norm, g_uh), normalize_backward(ih, i_norm, g_ih)
+        diff = Xh[0] - Xh[1]
+        loss = diff.pow(2).sum(dim=1).mean()
+        if b >= 2:  # uniformity of a single row is 0, with no gradient
+            K = torch.bmm(Xh, Xh.transpose(1, 2)).sub_(1.0).mul_(2.0 * t).exp_()
+            K.diagonal(dim1=1, dim2=2).zero_()
+            row = K.sum(dim=2, keepdim=True)
+            total = row.sum(dim=(1, 2))  # (2,): user side, item side
+            loss = loss + gamma * torch.log(total / (b * (b - 1))).sum() / 2
+            G = torch.baddbmm(Xh * row, K, Xh, alpha=-1.0).mul_((-2.0 * t * gamma / total)[:, None, None])
+        else:
+            G = torch.zeros_like(Xh)
+        G[0].add_(diff, alpha=2.0 / b)
+        G[1].add_(diff, alpha=-2.0 / b)
+        G.sub_(Xh * (Xh * G).sum(dim=2, keepdim=True)).div_(norm)  # back through x / ||x||
+        return loss, G[0], G[1]

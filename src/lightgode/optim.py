@@ -71,6 +71,14 @@ def _explicit_moves(m: np.ndarray, v: np.ndarray, last: np.ndarray, gap: np.ndar
     return out
 
 
+def _series_moves(m: np.ndarray, root: np.ndarray, W1: np.ndarray, W2: np.ndarray) -> np.ndarray:
+    """m/sqrt(v) W1 - m/v W2: the skipped steps' moves to first order in eps (lr and eps folded into W1, W2)."""
+    inv = np.float32(1.0) / root
+    moves = m * inv
+    moves *= W1 - W2 * inv
+    return moves
+
+
 class RowAdam(torch.optim.Optimizer):
     """Adam (no weight decay, no amsgrad) for parameters whose gradients are sparse COO row sets.
 
@@ -124,20 +132,22 @@ class RowAdam(torch.optim.Optimizer):
         T = self._table(group["betas"])
         k = (end - last).astype(np.float64)
         at_s, at_e = np.minimum(last, T.J), min(end, T.J)
-        W1 = (T.F[at_s] - T.r ** k * T.F[at_e]).astype(np.float32)[:, None]
-        W2 = (T.G[at_s] - T.q ** k * T.G[at_e]).astype(np.float32)[:, None]
+        lr = group["lr"]
+        W1 = (lr * (T.F[at_s] - T.r ** k * T.F[at_e])).astype(np.float32)[:, None]
+        W2 = (lr * eps * (T.G[at_s] - T.q ** k * T.G[at_e])).astype(np.float32)[:, None]
         root = np.sqrt(v)
-        series = root > 100 * eps
-        with np.errstate(divide="ignore", invalid="ignore"):
-            inv = np.float32(1.0) / root
-            moves = m * inv
-            moves *= W1 - (np.float32(eps) * W2) * inv
-        np.putmask(moves, ~series, np.float32(0.0))
-        rough = ~series & (m != 0)
-        if rough.any():
-            r_rows = np.nonzero(rough)[0]
-            moves[rough] = _explicit_moves(m[rough], v[rough], last[r_rows], end - last[r_rows], (b1, b2), eps, T.K)
-        moves *= np.float32(group["lr"])
+        small = root <= 100 * eps  # includes v = 0 (rows never touched: m = 0, no move)
+        if small.any():
+            with np.errstate(divide="ignore", invalid="ignore"):
+                moves = _series_moves(m, root, W1, W2)
+            np.putmask(moves, small, np.float32(0.0))
+            rough = small & (m != 0)
+            if rough.any():
+                r_rows = np.nonzero(rough)[0]
+                moves[rough] = lr * _explicit_moves(m[rough], v[rough], last[r_rows], end - last[r_rows], (b1, b2),
+                                                    eps, T.K)
+        else:
+            moves = _series_moves(m, root, W1, W2)
         w -= moves
         m *= (b1 ** k).astype(np.float32)[:, None]
         v *= (b2 ** k).astype(np.float32)[:, None]
@@ -182,12 +192,13 @@ class RowAdam(torch.optim.Optimizer):
                 g *= g
                 v *= np.float32(b2)
                 v += np.float32(1 - b2) * g
+                # lr/(1-b1^t) m / (sqrt(v)/c + eps) with c = sqrt(1-b2^t), as c lr/(1-b1^t) m / (sqrt(v) + eps c)
+                c = math.sqrt(1 - b2 ** t)
                 denom = np.sqrt(v)
-                denom *= np.float32(1 / math.sqrt(1 - b2 ** t))
-                denom += np.float32(group["eps"])
-                upd = m / denom
-                upd *= np.float32(group["lr"] / (1 - b1 ** t))
-                w -= upd
+                denom += np.float32(group["eps"] * c)
+                np.divide(m, denom, out=denom)
+                denom *= np.float32(c * group["lr"] / (1 - b1 ** t))
+                w -= denom
                 P, M, V, L = arrays
                 P[rows], M[rows], V[rows], L[rows] = w, m, v, t
         return loss
