@@ -260,10 +260,11 @@ def cost_model(results: dict[str, list[list[dict]]], args: argparse.Namespace) -
         f"B x B kernel) {unif * 1e12:.1f} ps per B^2 d. With per-rank uniformity a rank's kernel is (B/N)^2, so "
         f"that part shrinks as 1/N^2 (the 2-process rows above show it even on shared cores); the Adam part "
         f"does not shrink: at 100M nodes it is about {adam_row * nodes:,.0f} s per step on one core, whatever N "
-        "is. So the data-parallel training built here scales the pairs per step, not the tables: at 100M nodes "
-        "the embedding tables (about 95 GiB with Adam state) must themselves be sharded by rows (each machine "
-        "owning a block of users and items, as Â is, with a row-wise Adam touching only the batch's rows), which "
-        "this issue does not build. Propagation, by contrast, shards both Â and E: at 64 machines each holds "
+        "is (torch's dense Adam, as measured here; `lightgode.optim.RowAdam`, the default `adam` without weight "
+        "decay since 2026-11-27, moves only the batch's rows per step and every row once per epoch, which removes "
+        "this term). Either way the data-parallel training built here scales the pairs per step, not the tables: "
+        "at 100M nodes the embedding tables (about 95 GiB with Adam state) must themselves be sharded by rows "
+        "(each machine owning a block of users and items, as Â is), which this issue does not build. Propagation, by contrast, shards both Â and E: at 64 machines each holds "
         "about 1/64 of Â, and the halo exchange (up to the rows a block touches) becomes the bound; cutting it "
         "needs a graph partitioner (METIS-style) instead of contiguous row blocks.",
     ]

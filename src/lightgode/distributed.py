@@ -157,11 +157,16 @@ class DataParallelDirectAU:
     def load_state_dict(self, state):
         return self.module.load_state_dict(state)
 
+    def use_sparse_grads(self, before_read=None) -> None:
+        """Row-sparse gradients of the global batch, as the module's (every rank steps on the same rows)."""
+        self.module.use_sparse_grads(before_read)
+
     def compute_grads(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         m, ctx = self.module, self.ctx
         B = len(users)
         bounds = shard_bounds(B, ctx.world_size)
         lo, hi = int(bounds[ctx.rank]), int(bounds[ctx.rank + 1])
+        m.before_reading(users, items)
         U, I = m.user.detach(), m.item.detach()
         if self.uniformity == "global":
             loss, g_u, g_i = self._global_shard(U[users], I[items], lo, hi, m.gamma)
@@ -177,8 +182,7 @@ class DataParallelDirectAU:
         g = all_gather_rows(torch.cat([g_u, g_i], dim=1), np.diff(bounds).tolist(), ctx)
         self.bytes_sent += g_u.numel() * 8 * ctx.active
         d = U.shape[1]
-        for p, idx, grad in ((m.user, users, g[:, :d]), (m.item, items, g[:, d:])):
-            m.row_grads.set(p, idx, grad)
+        m.set_row_grads(users, items, g[:, :d], g[:, d:])
         return loss
 
     def _global_shard(self, u: torch.Tensor, i: torch.Tensor, lo: int, hi: int, gamma: float

@@ -176,7 +176,7 @@ def epoch_order(users: np.ndarray, sampling: str) -> Callable[[np.random.Generat
 def _optimizer(model: Trainable, params: list[torch.Tensor], config: TrainConfig) -> torch.optim.Optimizer:
     """The optimiser ``config.optimizer`` names; "adam" is :class:`RowAdam` where that gives the same weights cheaper.
 
-    That is: the model gives row-sparse gradients (single-process DirectAU training) and there is no weight decay
+    That is: the model gives row-sparse gradients (DirectAU training, one process or data-parallel) and there is no weight decay
     (which would give every row a gradient each step). Otherwise, and for "dense-adam", torch's fused Adam.
     """
     if config.optimizer == "adam" and config.weight_decay == 0 and hasattr(model, "use_sparse_grads"):
@@ -186,7 +186,7 @@ def _optimizer(model: Trainable, params: list[torch.Tensor], config: TrainConfig
     if config.optimizer == "sparse-adam":
         if not hasattr(model, "use_sparse_grads"):
             raise ConfigError(f"optimizer sparse-adam needs row-sparse gradients, which {type(model).__name__} does "
-                              f"not give (only single-process DirectAU training: lightgode, directau); use adam")
+                              f"not give (only DirectAU training: lightgode, directau); use adam")
         model.use_sparse_grads()
         return torch.optim.SparseAdam(params, lr=config.lr)
     # One fused kernel per step: the same Adam (with coupled L2 weight decay) as the reference, fewer passes.

@@ -95,16 +95,24 @@ class DirectAUMF(MFEmbeddings):
 
     def compute_grads(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         # Same gradient as autograd on batch_loss, without allocating a fresh dense gradient each step.
+        self.before_reading(users, items)
+        # index_select: a few times cheaper than advanced indexing for a batch of rows on a CPU
+        loss, g_u, g_i = directau_with_grad(self.user.detach().index_select(0, users),
+                                            self.item.detach().index_select(0, items), self.gamma)
+        self.set_row_grads(users, items, g_u, g_i)
+        return loss
+
+    def before_reading(self, users: torch.Tensor, items: torch.Tensor) -> None:
+        """Call before reading a batch's rows to compute its gradient (lets a row-sparse optimiser catch up)."""
         before_read = self._before_read() if self._before_read is not None else None
         if before_read is not None:
             before_read(self.user, users)
             before_read(self.item, items)
-        # index_select: a few times cheaper than advanced indexing for a batch of rows on a CPU
-        loss, g_u, g_i = directau_with_grad(self.user.detach().index_select(0, users),
-                                            self.item.detach().index_select(0, items), self.gamma)
+
+    def set_row_grads(self, users: torch.Tensor, items: torch.Tensor, g_u: torch.Tensor, g_i: torch.Tensor) -> None:
+        """Set ``.grad`` from the gradients of the batch's rows (repeated rows add up)."""
         for p, idx, g in ((self.user, users, g_u), (self.item, items, g_i)):
             if self.sparse_grads:  # repeated rows are summed when the optimiser coalesces
                 p.grad = torch.sparse_coo_tensor(idx.unsqueeze(0), g, p.shape, check_invariants=False)
-                continue
-            self.row_grads.set(p, idx, g)
-        return loss
+            else:
+                self.row_grads.set(p, idx, g)
