@@ -176,10 +176,13 @@ def epoch_order(users: np.ndarray, sampling: str) -> Callable[[np.random.Generat
 def _optimizer(model: Trainable, params: list[torch.Tensor], config: TrainConfig) -> torch.optim.Optimizer:
     """The optimiser ``config.optimizer`` names; "adam" is :class:`RowAdam` where that gives the same weights cheaper.
 
-    That is: the model gives row-sparse gradients (DirectAU training, one process or data-parallel) and there is no weight decay
-    (which would give every row a gradient each step). Otherwise, and for "dense-adam", torch's fused Adam.
+    That is: the model gives row-sparse gradients (DirectAU training, one process or data-parallel) of float32 CPU
+    tables and there is no weight decay (which would give every row a gradient each step). Otherwise, and for
+    "dense-adam", torch's fused Adam.
     """
-    if config.optimizer == "adam" and config.weight_decay == 0 and hasattr(model, "use_sparse_grads"):
+    row_sparse = hasattr(model, "use_sparse_grads") and all(p.device.type == "cpu" and p.dtype == torch.float32
+                                                            for p in params)
+    if config.optimizer == "adam" and config.weight_decay == 0 and row_sparse:
         opt = RowAdam(params, lr=config.lr)
         model.use_sparse_grads(before_read=opt.catch_up)
         return opt

@@ -76,7 +76,7 @@ class DirectAUMF(MFEmbeddings):
                  generator: torch.Generator | None = None) -> None:
         super().__init__(n_users, n_items, dim, generator=generator)
         self.gamma = gamma
-        self.sparse_grads = False  # set by use_sparse_grads: gradients as sparse COO rows (for SparseAdam)
+        self.sparse_grads = False  # set by use_sparse_grads: gradients as sparse COO rows (row-sparse optimisers)
         self.row_grads = RowGrads()
         self._before_read: weakref.WeakMethod | None = None  # see use_sparse_grads
 
