@@ -6,11 +6,12 @@ on DirectAU). :class:`RowAdam` skips the work instead of the moves: when a row i
 :meth:`RowAdam.flush`) it applies all the zero-gradient steps it missed at once, in closed form.
 
 For a row last updated at step s with moments m, v, each zero-gradient step j > s moves it by
-lr * m/sqrt(v) * r^(j-s) * c_j (Adam's eps left out), with r = beta1 / sqrt(beta2) and the bias corrections
+lr * m/sqrt(v) * r^(j-s) * c_j (leaving Adam's eps aside), with r = beta1 / sqrt(beta2) and the bias corrections
 c_j = sqrt(1 - beta2^j) / (1 - beta1^j). The sum over j = s+1..e is F(s) - r^(e-s) F(e), where
 F(s) = sum_{k>=1} r^k c_{s+k} is tabulated once (c_j = 1 to double precision from about 36,000 steps on).
-So the result equals dense Adam up to Adam's eps in the skipped steps (a relative 1e-5 or less for DirectAU's
-gradients) and float rounding; tests/test_optim.py checks it against ``torch.optim.Adam``.
+Adam's eps is carried to first order by a second table of the same kind, and elements whose sqrt(v) is under
+100 eps (where that expansion fails) are summed step by step. So the weights equal dense Adam's to float
+rounding; tests/test_optim.py checks them against ``torch.optim.Adam`` for gradients from 1 down to 1e-11.
 Weight decay would give every row a gradient at every step, so there is none here.
 """
 
