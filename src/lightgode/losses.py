@@ -39,8 +39,8 @@ def bpr(pos_scores: torch.Tensor, neg_scores: torch.Tensor) -> torch.Tensor:
 
 
 def normalize_backward(x_hat: torch.Tensor, norm: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-    """Gradient through x_hat = x / ||x||: (g - x_hat (x_hat . g)) / ||x||."""
-    return (g - x_hat * (x_hat * g).sum(dim=1, keepdim=True)) / norm
+    """Gradient through x_hat = x / ||x|| (rows along the last dimension): (g - x_hat (x_hat . g)) / ||x||."""
+    return (g - x_hat * (x_hat * g).sum(dim=-1, keepdim=True)) / norm
 
 
 def directau_with_grad(u: torch.Tensor, i: torch.Tensor, gamma: float, t: float = 2.0
@@ -72,5 +72,5 @@ def directau_with_grad(u: torch.Tensor, i: torch.Tensor, gamma: float, t: float 
             G = torch.zeros_like(Xh)
         G[0].add_(diff, alpha=2.0 / b)
         G[1].add_(diff, alpha=-2.0 / b)
-        G.sub_(Xh * (Xh * G).sum(dim=2, keepdim=True)).div_(norm)  # back through x / ||x||
+        G = normalize_backward(Xh, norm, G)
         return loss, G[0], G[1]
