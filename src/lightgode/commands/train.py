@@ -7,7 +7,7 @@ import os
 import json
 from pathlib import Path
 
-from ..config import PAPER_SETTINGS, SPLIT_KINDS, RunConfig, load_config_file, paper_overrides
+from ..config import OPTIMIZERS, PAPER_SETTINGS, SAMPLINGS, SPLIT_KINDS, RunConfig, load_config_file, paper_overrides
 from ..data.readers import FORMATS
 from ..models import MODELS
 from .common import add_ode_args, add_progress_args, format_metrics, positive_float
@@ -48,10 +48,10 @@ def register(sub) -> None:
     t.add_argument("--dim", type=int, help="embedding dimension (default 64)")
     t.add_argument("--lr", type=positive_float, help="Adam learning rate (default 1e-3)")
     t.add_argument("--weight-decay", type=positive_float, help="Adam weight decay")
-    t.add_argument("--sampling", choices=("pairs", "users"),
+    t.add_argument("--sampling", choices=SAMPLINGS,
                    help="pairs (default: every training pair once per epoch, in random order) or users (LightGCN's "
                         "reference sampler: uniform users, then one of each user's items)")
-    t.add_argument("--optimizer", choices=("adam", "dense-adam", "sparse-adam"),
+    t.add_argument("--optimizer", choices=OPTIMIZERS,
                    help="adam (default, as the paper: every row moves each step; lightgode and directau without "
                         "weight decay compute only the batch's rows and catch the others up exactly), dense-adam "
                         "(torch's Adam on dense gradients, every row every step) or sparse-adam (only the batch's "
