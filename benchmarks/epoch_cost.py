@@ -30,18 +30,27 @@ MODELS = ("lightgode", "lightgcn")
 DENSE = "lightgode (dense-adam)"
 
 
-def epoch_seconds(dataset: str, model: str, epochs: int, threads: int) -> tuple[list[float], list[float]]:
-    """Seconds of each training epoch and of each validation pass of a short run (``DENSE``: LightGODE with
-    torch's dense Adam)."""
-    name = "lightgode" if model == DENSE else model
-    bench = BenchmarkConfig(datasets=(dataset,), models=(name,), threads=threads)
-    train = {"epochs": epochs, "patience": epochs + 1} | ({"optimizer": "dense-adam"} if model == DENSE else {})
-    cfg = run_config(bench, dataset, name, 2020).override(
-        {"train": train, "baseline": {"max_train_seconds": 0.0}})
+def short_run(dataset: str, model: str, epochs: int, threads: int, train: dict | None = None,
+              check=None) -> list[dict]:
+    """Epoch history of a run of ``epochs`` epochs with the benchmark's settings (paper protocol, seed 2020),
+    ``train`` overriding training settings; ``check(cfg)`` may refuse the configuration before training."""
+    bench = BenchmarkConfig(datasets=(dataset,), models=(model,), threads=threads)
+    cfg = run_config(bench, dataset, model, 2020).override(
+        {"train": {"epochs": epochs, "patience": epochs + 1} | (train or {}), "baseline": {"max_train_seconds": 0.0}})
+    if check is not None:
+        check(cfg)
     history: list[dict] = []
     train_run(cfg, None, on_epoch=history.append)
     if not history:
         raise SystemExit(f"{dataset}/{model}: the run recorded no epoch history")
+    return history
+
+
+def epoch_seconds(dataset: str, model: str, epochs: int, threads: int) -> tuple[list[float], list[float]]:
+    """Seconds of each training epoch and of each validation pass of a short run (``DENSE``: LightGODE with
+    torch's dense Adam)."""
+    history = (short_run(dataset, "lightgode", epochs, threads, {"optimizer": "dense-adam"}) if model == DENSE
+               else short_run(dataset, model, epochs, threads))
     return [r["train_seconds"] for r in history], [r.get("valid_seconds", 0.0) for r in history]
 
 
