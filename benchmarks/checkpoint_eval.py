@@ -28,7 +28,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run_dir", type=Path)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--append", type=Path, help="markdown file to add a row to (created with a header)")
+    ap.add_argument("--append", type=Path, help="markdown file to add a row to (the table header is added when it has none)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     cfg = resume_config(args.run_dir)
@@ -45,7 +45,9 @@ def main() -> None:
     print(f"{cfg.model} on {cfg.data.data}, epoch {epoch} ({platform.machine()}, {args.threads} thread(s))")
     print(HEADER + row)
     if args.append:
-        old = args.append.read_text() if args.append.is_file() else HEADER
+        old = args.append.read_text() if args.append.is_file() else ""
+        if HEADER.splitlines()[0] not in old:  # a new file, or one with only an introduction so far
+            old = old + ("\n" if old and not old.endswith("\n") else "") + HEADER
         tmp = args.append.with_name(args.append.name + ".tmp")
         tmp.write_text(old + row + "\n")
         tmp.replace(args.append)

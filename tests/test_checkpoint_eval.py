@@ -61,3 +61,10 @@ def test_checkpoint_eval_script_appends_one_row_per_reading(runs, tmp_path):
     subprocess.run([sys.executable, str(SCRIPT), str(cut), "--append", str(table)], check=True, capture_output=True,
                    timeout=300)
     assert len(table.read_text().splitlines()) == 4
+    intro = tmp_path / "intro.md"  # a page that so far has only its introduction gets the table header first
+    intro.write_text("# Progress\n\nWhat the table shows.\n")
+    subprocess.run([sys.executable, str(SCRIPT), str(cut), "--append", str(intro)], check=True, capture_output=True,
+                   timeout=300)
+    lines = intro.read_text().splitlines()
+    assert lines[:3] == ["# Progress", "", "What the table shows."] and lines[3].startswith("| date |")
+    assert lines[4].startswith("|---") and len(lines) == 6
