@@ -289,6 +289,17 @@ def test_benchmark_command_writes_report(beauty_slice, tmp_path):
     assert "| beauty_slice | gf-cf | 1 |" in text and "| beauty_slice | pop | 1 |" in text
     assert (docs / "benchmark_paper_beauty_slice.png").stat().st_size > 1000
     assert len((docs / "benchmark.csv").read_text().splitlines()) == 3
+    # A run directory gone (a fresh checkout keeps docs/, not runs/): its recorded row stays, marked as such.
+    shutil.rmtree(out / "paper" / "beauty_slice" / "pop")
+    assert main(["benchmark", "--report-only", "--out-dir", str(out), "--docs-dir", str(docs)]) == 0
+    text = (docs / "benchmark.md").read_text()
+    assert "| beauty_slice | pop | 1 |" in text and "1 of the 2 runs behind this table are not on this disk" in text
+    assert len((docs / "benchmark.csv").read_text().splitlines()) == 3
+    assert main(["benchmark", "--report-only", "--drop-recorded", "--out-dir", str(out), "--docs-dir", str(docs)]) == 0
+    assert "| beauty_slice | pop |" not in (docs / "benchmark.md").read_text()
+    assert len((docs / "benchmark.csv").read_text().splitlines()) == 2
+    (docs / "benchmark.csv").write_text("protocol,dataset\npaper,x\n")
+    assert main(["benchmark", "--report-only", "--out-dir", str(out), "--docs-dir", str(docs)]) == 2
     rc = main(["benchmark", "--datasets", "x", "--models", "nope", "--out-dir", str(out), "--docs-dir", str(docs)])
     assert rc == 2
 

@@ -10,11 +10,59 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import atomic_path
+from .errors import RunDirError
 from .benchmark import PROTOCOLS, PUBLISHED_GOWALLA, aggregate, collect, in_progress, model_settings  # noqa: F401
 
 CSV_COLUMNS = ("protocol", "dataset", "model", "seed", "variant", "test_recall@20", "test_ndcg@20", "valid_ndcg@20",
                "best_epoch", "epochs_run", "seconds_per_epoch", "fit_seconds", "inference_seconds", "peak_rss_mb",
                "capped", "settings")
+
+
+_KEY = ("protocol", "dataset", "model", "seed", "variant")
+_INTS = ("best_epoch", "epochs_run")
+_FLOATS = tuple(c for c in CSV_COLUMNS[5:14] if c not in _INTS)
+
+
+def read_recorded(csv_path: Path) -> list[dict[str, Any]]:
+    """The rows of an earlier report's CSV, typed as ``collect`` makes them; [] when there is none. A run's row
+    outlives its directory there (runs/ is not kept with the code), so a report rewritten on a fresh checkout
+    still holds what was measured."""
+    if not csv_path.is_file():
+        return []
+    with open(csv_path, newline="") as fh:
+        reader = csv.DictReader(fh)
+        missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise RunDirError(f"{csv_path}: not a benchmark CSV (no column {missing[0]!r}); move it away or pass "
+                              "--drop-recorded")
+        try:
+            return [{**r, "seed": int(r["seed"]), "capped": r["capped"] == "True",
+                     **{c: float(r[c]) for c in _FLOATS}, **{c: int(float(r[c])) for c in _INTS}} for r in reader]
+        except ValueError as exc:
+            raise RunDirError(f"{csv_path}: malformed row {reader.line_num}: {exc}") from None
+
+
+def with_recorded(rows: list[dict[str, Any]], recorded: list[dict[str, Any]], protocol: str) -> list[dict[str, Any]]:
+    """The runs on disk, plus the recorded rows of ``protocol`` whose run is not on disk (marked ``recorded``);
+    a run on disk replaces its recorded row."""
+    on_disk = {tuple(r[k] for k in _KEY) for r in rows}
+    return rows + [r | {"recorded": True} for r in recorded
+                   if r["protocol"] == protocol and tuple(r[k] for k in _KEY) not in on_disk]
+
+
+def recorded_note(rows: list[dict[str, Any]]) -> list[str]:
+    kept = [r for r in rows if r.get("recorded")]
+    if not kept:
+        return []
+    groups: dict[str, int] = {}
+    for r in kept:
+        name = f"{r['dataset']} / {r['model']}"
+        groups[name] = groups.get(name, 0) + 1
+    which = ("All" if len(kept) == len(rows) else f"{len(kept)} of the") + f" {len(rows)} runs behind this table"
+    listed = "" if len(kept) == len(rows) else ": " + "; ".join(f"{k} ({n})" for k, n in groups.items())
+    return ["", f"{which} are not on this disk: their rows come from the CSV this report wrote before (measured "
+                "then, as recorded; `--drop-recorded` leaves them out, and the benchmark command trains them "
+                f"again){listed}."]
 
 
 def _pm(stat: tuple[float, float], digits: int = 4) -> str:
@@ -135,14 +183,18 @@ def plot(agg: list[dict[str, Any]], protocol: str, docs: Path) -> list[Path]:
     return paths
 
 
-def write_report(out_dir: Path, docs: Path, command: str) -> list[Path]:
-    """Write docs/benchmark.md, docs/benchmark.csv and one PNG per (protocol, dataset) from complete runs."""
+def write_report(out_dir: Path, docs: Path, command: str, keep_recorded: bool = True) -> list[Path]:
+    """Write docs/benchmark.md, docs/benchmark.csv and one PNG per (protocol, dataset) from complete runs and,
+    unless ``keep_recorded`` is False, the rows of the CSV already in ``docs`` whose runs are not on disk."""
     docs.mkdir(parents=True, exist_ok=True)
+    csv_path = docs / "benchmark.csv"
+    recorded = read_recorded(csv_path) if keep_recorded else []
     rows_all: list[dict[str, Any]] = []
     md = ["# Side-by-side benchmark", "",
           f"Machine: {platform.machine()}, 2 cores shared with other jobs; date {date.today().isoformat()}.",
           f"Written by: `{command}` (resumable: complete runs are skipped; `--report-only` rewrites this page "
-          "from the runs on disk; the commands that made them are listed at the end).",
+          "from the runs on disk and the rows recorded before in benchmark.csv; the commands that made them are "
+          "listed at the end).",
           "", "Every model goes through the same split, full-ranking evaluation (training items masked; validation "
           "items also masked at test) and run directory; early stopping and every choice of setting use "
           "validation NDCG@20 only, test is read once. Training wall time includes the per-epoch validation. "
@@ -150,18 +202,19 @@ def write_report(out_dir: Path, docs: Path, command: str) -> list[Path]:
           "process's peak RSS.", ""]
     paths: list[Path] = []
     for protocol in PROTOCOLS:
-        rows, pending = collect(out_dir, protocol), in_progress(out_dir, protocol)
+        rows = with_recorded(collect(out_dir, protocol), recorded, protocol)
+        pending = in_progress(out_dir, protocol)
         if not rows and not pending:
             continue
         rows_all += rows
         agg = aggregate(rows)
         title = ("Paper protocol: 5-core, per-user random 8:1:1" if protocol == "paper"
                  else "LightGCN's fixed Gowalla split (validation: 10% of each user's training items)")
-        md += [f"## {title}", ""] + (table(agg, protocol) + [""] if rows else []) + running(pending)
+        md += [f"## {title}", ""] + (table(agg, protocol) + recorded_note(rows) + [""] if rows else [])
+        md += running(pending)
         for p in plot(agg, protocol, docs):
             md += [f"![{p.stem}]({p.name})", ""]
             paths.append(p)
-    csv_path = docs / "benchmark.csv"
     with atomic_path(csv_path) as tmp, open(tmp, "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=CSV_COLUMNS)
         w.writeheader()

@@ -39,6 +39,9 @@ def register(sub) -> None:
                         "T searched on validation with E0 fixed, rows 'lightgode (T on validation)')")
     p.add_argument("--quick", action="store_true", help="3 epochs and rank 8: checks the machinery only")
     p.add_argument("--report-only", action="store_true", help="write the report from existing runs, train nothing")
+    p.add_argument("--drop-recorded", dest="keep_recorded", action="store_false",
+                   help="write the report from the runs on disk only (default: rows already in <docs-dir>/"
+                        "benchmark.csv whose run directory is gone are kept, marked as recorded)")
     p.set_defaults(func=run)
 
 
@@ -65,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
                f"{' --quick' if args.quick else ''}")
     if args.report_only:  # the runs were made by other invocations: say so rather than name one that made none
         command = "lightgode benchmark --report-only"
-    paths = write_report(Path(args.out_dir), Path(args.docs_dir), command)
+    paths = write_report(Path(args.out_dir), Path(args.docs_dir), command, keep_recorded=args.keep_recorded)
     for path in paths:
         print(f"wrote {path}")
     return 0
