@@ -68,3 +68,27 @@ def test_checkpoint_eval_script_appends_one_row_per_reading(runs, tmp_path):
     lines = intro.read_text().splitlines()
     assert lines[:3] == ["# Progress", "", "What the table shows."] and lines[3].startswith("| date |")
     assert lines[4].startswith("|---") and len(lines) == 6
+
+
+def test_checkpoint_eval_watch_reads_each_multiple_of_every_until_the_run_completes(runs, tmp_path):
+    import shutil
+    import time
+
+    _, cut = runs
+    run = tmp_path / "cut"
+    shutil.copytree(cut.with_name(cut.name + ".ckpt"), run.with_name(run.name + ".ckpt"))
+    table = tmp_path / "curve.md"
+    watcher = subprocess.Popen([sys.executable, str(SCRIPT), str(run), "--every", "2", "--append", str(table)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 240
+        while not table.is_file() and time.monotonic() < deadline and watcher.poll() is None:
+            time.sleep(0.5)
+        assert table.is_file(), watcher.stderr.read() if watcher.poll() is not None else "no reading in 240 s"
+        assert table.read_text().splitlines()[2].split("|")[3].strip() == "2"  # the saved epoch, read at once
+        assert main(["train", "--resume", str(run), "--quiet"]) == 0  # epochs 3 to 5, then the run completes
+        assert watcher.wait(timeout=120) == 0  # ... and the watcher stops by itself
+    finally:
+        watcher.kill()
+    epochs = [int(line.split("|")[3]) for line in table.read_text().splitlines()[2:]]
+    assert epochs[0] == 2 and all(e % 2 == 0 for e in epochs) and len(epochs) == len(set(epochs))
