@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -478,3 +479,24 @@ def test_report_flags_a_refit_made_from_a_superseded_grid_point():
     stale = table([row("lightgode", "gamma 5.0"), row("lightgode (refit)", "gamma 10.0")], "lightgcn-gowalla")
     assert not any("stale" in line for line in current)
     assert sum("stale" in line for line in stale) == 1
+
+
+def test_conv_variants_script_reproduces_the_runs_mf_and_its_conv_layers(beauty_slice, tmp_path):
+    """benchmarks/conv_variants.py: the 'no convolution' row is the MF-BPR run's own validation and test NDCG@20,
+    and every form of convolution gets a row."""
+    torch.set_num_threads(1)
+    bench = BenchmarkConfig(datasets=(str(beauty_slice),), models=("mf-bpr",), seeds=(2020,),
+                            out_dir=tmp_path / "runs", quick=True, isolate=False)
+    run_benchmark(bench)
+    runs = tmp_path / "runs" / "paper" / "beauty_slice"
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "conv_variants.py"
+    subprocess.run([sys.executable, str(script), str(runs), "--layers", "2", "--lightgcn-ndcg", "0.05",
+                    "--docs-dir", str(tmp_path / "docs")], check=True, capture_output=True, timeout=300)
+    rows = {r.split(" | ")[0][2:]: r.split(" | ") for r in
+            (tmp_path / "docs" / "analysis_conv_variants_beauty_slice.md").read_text().splitlines()
+            if r.startswith("| ") and r[2] != "p"}
+    metrics = json.loads((runs / "mf-bpr" / "seed2020" / "metrics.json").read_text())
+    assert float(rows["MF (BPR), no convolution"][2]) == pytest.approx(metrics["test"]["ndcg@20"], abs=6e-5)
+    assert float(rows["MF (BPR), no convolution"][1]) == pytest.approx(metrics["valid"]["ndcg@20"], abs=6e-5)
+    assert rows["MF (BPR), no convolution"][3] == f"{100 * metrics['test']['ndcg@20'] / 0.05:.1f}% |"
+    assert len(rows) == 1 + 3 * 2 + 4  # L = 1, 2 in three forms, four Euler steps
