@@ -500,3 +500,20 @@ def test_conv_variants_script_reproduces_the_runs_mf_and_its_conv_layers(beauty_
     assert float(rows["MF (BPR), no convolution"][1]) == pytest.approx(metrics["valid"]["ndcg@20"], abs=6e-5)
     assert rows["MF (BPR), no convolution"][3] == f"{100 * metrics['test']['ndcg@20'] / 0.05:.1f}% |"
     assert len(rows) == 1 + 3 * 2 + 4  # L = 1, 2 in three forms, four Euler steps
+
+
+def test_recorded_rows_fill_in_only_for_runs_not_on_disk():
+    from lightgode.benchmark_report import recorded_note, with_recorded
+
+    def row(protocol, model, seed, ndcg, variant=""):
+        return {"protocol": protocol, "dataset": "d", "model": model, "seed": seed, "variant": variant,
+                "test_ndcg@20": ndcg}
+
+    disk = [row("paper", "pop", 2020, 0.1)]
+    recorded = [row("paper", "pop", 2020, 0.9), row("paper", "pop", 2021, 0.2), row("paper", "pop", 2020, 0.3, "g5"),
+                row("lightgcn-gowalla", "pop", 2021, 0.4)]
+    rows = with_recorded(disk, recorded, "paper")
+    assert [(r["seed"], r["variant"], r["test_ndcg@20"], r.get("recorded", False)) for r in rows] == [
+        (2020, "", 0.1, False), (2021, "", 0.2, True), (2020, "g5", 0.3, True)]  # the run on disk wins
+    assert recorded_note(rows)[1].startswith("2 of the 3 runs behind this table are not on this disk")
+    assert recorded_note(disk) == []
