@@ -70,7 +70,10 @@ def watch(run_dir: Path, every: int, threads: int, out: Path | None, poll: float
     while not (run_dir / MARKER).is_file():
         epoch = saved_epoch(run_dir)
         if epoch is not None and epoch % every == 0 and epoch not in done:
-            got, row = reading(run_dir, threads)
+            try:
+                got, row = reading(run_dir, threads)
+            except RunDirError:  # the run completed (its checkpoint removed) while being read
+                continue
             done.add(got)
             if got % every == 0:  # the run may have saved a later epoch between the two reads
                 print(row, flush=True)
