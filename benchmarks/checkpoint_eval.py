@@ -72,7 +72,8 @@ def watch(run_dir: Path, every: int, threads: int, out: Path | None, poll: float
         if epoch is not None and epoch % every == 0 and epoch not in done:
             try:
                 got, row = reading(run_dir, threads)
-            except RunDirError:  # the run completed (its checkpoint removed) while being read
+            except RunDirError:  # the run completed (its checkpoint removed) while being read, or a file moved
+                time.sleep(poll)
                 continue
             done.add(got)
             if got % every == 0:  # the run may have saved a later epoch between the two reads
