@@ -23,6 +23,7 @@ import statistics
 from pathlib import Path
 
 from lightgode.benchmark import BenchmarkConfig, collect, run_config, select_variants
+from lightgode.benchmark_report import read_recorded, with_recorded
 from lightgode.pipeline import train_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,9 +57,10 @@ def epoch_seconds(dataset: str, model: str, epochs: int, threads: int) -> tuple[
 
 def benchmark_epochs(runs: Path, dataset: str, model: str) -> tuple[float, int]:
     """Mean epochs run by the benchmark's runs of (dataset, model), one per seed (the grid point chosen on
-    validation; derived copies such as the T-on-validation rows are not counted again), and how many there are."""
-    counts = [int(r["epochs_run"]) for r in select_variants(collect(runs, "paper"))
-              if r["dataset"] == dataset and r["model"] == model]
+    validation; derived copies such as the T-on-validation rows are not counted again), and how many there are.
+    Runs no longer on disk count through their rows recorded in docs/benchmark.csv, as in the benchmark's report."""
+    rows = with_recorded(collect(runs, "paper"), read_recorded(ROOT / "docs" / "benchmark.csv"), "paper")
+    counts = [int(r["epochs_run"]) for r in select_variants(rows) if r["dataset"] == dataset and r["model"] == model]
     return (statistics.mean(counts), len(counts)) if counts else (float("nan"), 0)
 
 

@@ -25,6 +25,9 @@ def main() -> None:
         m = json.loads((run / "metrics.json").read_text())["test"]
         info = json.loads((run / "train.json").read_text())
         rows[data].append((m, info))
+    if not rows:  # a fresh checkout has docs/ but not runs/: keep the page rather than write an empty one
+        raise SystemExit("summarize.py: no complete run under runs/bench/ (run benchmarks/paper_protocol.sh first); "
+                         "docs/results.md left as it is")
 
     def ms(vals):
         return f"{statistics.mean(vals):.4f} ± {statistics.stdev(vals):.4f}" if len(vals) > 1 else f"{vals[0]:.4f}"
