@@ -148,7 +148,7 @@ def main() -> None:
           "and reads the same test file. Both draw users uniformly, then one item of each, 2048 per batch, lr 1e-3, "
           "L2 1e-4, dim 64. Test metrics here are a learning-curve reading, never a selection.", "",
           "| epoch | our sampler | ours test Recall@20 / NDCG@20 | official code at that epoch | NDCG@20, ours vs official |",
-          "|---|---|---|---|---|", *rows, "", *summary(gaps), ""
+          "|---|---|---|---|---|", *rows, "", *summary(gaps), "",
           f"![LightGCN learning curves]({png.name})", ""]
     out = args.docs_dir / "lightgcn_reference_curve.md"
     tmp = out.with_name(out.name + ".tmp")
