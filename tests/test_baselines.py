@@ -301,6 +301,10 @@ def test_benchmark_command_writes_report(beauty_slice, tmp_path):
     assert len((docs / "benchmark.csv").read_text().splitlines()) == 2
     (docs / "benchmark.csv").write_text("protocol,dataset\npaper,x\n")
     assert main(["benchmark", "--report-only", "--out-dir", str(out), "--docs-dir", str(docs)]) == 2
+    fresh = tmp_path / "fresh"  # ... and a training invocation stops before it trains anything
+    assert main(["benchmark", "--datasets", str(beauty_slice), "--models", "pop", "--seeds", "1", "--quick",
+                 "--out-dir", str(fresh), "--docs-dir", str(docs)]) == 2
+    assert not fresh.exists()
     rc = main(["benchmark", "--datasets", "x", "--models", "nope", "--out-dir", str(out), "--docs-dir", str(docs)])
     assert rc == 2
 

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import atomic_path
-from .errors import RunDirError
 from .benchmark import PROTOCOLS, PUBLISHED_GOWALLA, aggregate, collect, in_progress, model_settings  # noqa: F401
+from .errors import DataError
 
 CSV_COLUMNS = ("protocol", "dataset", "model", "seed", "variant", "test_recall@20", "test_ndcg@20", "valid_ndcg@20",
                "best_epoch", "epochs_run", "seconds_per_epoch", "fit_seconds", "inference_seconds", "peak_rss_mb",
@@ -33,13 +33,13 @@ def read_recorded(csv_path: Path) -> list[dict[str, Any]]:
         reader = csv.DictReader(fh)
         missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
         if missing:
-            raise RunDirError(f"{csv_path}: not a benchmark CSV (no column {missing[0]!r}); move it away or pass "
+            raise DataError(f"{csv_path}: not a benchmark CSV (no column {missing[0]!r}); move it away or pass "
                               "--drop-recorded")
         try:
             return [{**r, "seed": int(r["seed"]), "capped": r["capped"] == "True",
                      **{c: float(r[c]) for c in _FLOATS}, **{c: int(float(r[c])) for c in _INTS}} for r in reader]
         except ValueError as exc:
-            raise RunDirError(f"{csv_path}: malformed row {reader.line_num}: {exc}") from None
+            raise DataError(f"{csv_path}: malformed row {reader.line_num}: {exc}") from None
 
 
 def with_recorded(rows: list[dict[str, Any]], recorded: list[dict[str, Any]], protocol: str) -> list[dict[str, Any]]:

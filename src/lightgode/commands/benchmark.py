@@ -47,7 +47,7 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..benchmark import BenchmarkConfig, run_benchmark
-    from ..benchmark_report import write_report
+    from ..benchmark_report import read_recorded, write_report
     from ..errors import ConfigError
 
     if args.seeds < 1:
@@ -58,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
                             out_dir=Path(args.out_dir), data_dir=args.data_dir or args.env_data_dir,
                             max_train_minutes=args.max_train_minutes, threads=args.threads, quick=args.quick,
                             grid=grid, refit=args.refit, tune_t=args.tune_t)
+    if args.keep_recorded:  # a CSV the report could not merge fails now, not after hours of training
+        read_recorded(Path(args.docs_dir) / "benchmark.csv")
     if not args.report_only:
         progress = run_benchmark(bench, report=lambda msg: print(msg, flush=True))
         print(f"{len(progress.done)} runs done, {len(progress.skipped)} already complete")
