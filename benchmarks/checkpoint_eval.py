@@ -1,6 +1,6 @@
 """Validation and test metrics of a run still training (or interrupted), from its last checkpoint.
 
-Usage: .venv/bin/python benchmarks/checkpoint_eval.py RUN_DIR [--threads 1] [--append docs/FILE.md]
+Usage: .venv/bin/python benchmarks/checkpoint_eval.py RUN_DIR [--threads 1] [--append docs/FILE.md] [--every N]
 
 RUN_DIR is the ``--out`` of ``lightgode train`` (or a benchmark run directory); its settings and weights come
 from ``RUN_DIR.ckpt``, as for ``lightgode evaluate RUN_DIR --checkpoint``. The weights are those of the
@@ -17,7 +17,6 @@ import datetime
 import platform
 import time
 from pathlib import Path
-
 
 import torch
 
