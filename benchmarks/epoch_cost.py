@@ -32,16 +32,23 @@ DENSE = "lightgode (dense-adam)"
 
 
 def short_run(dataset: str, model: str, epochs: int, threads: int, train: dict | None = None,
-              check=None) -> list[dict]:
-    """Epoch history of a run of ``epochs`` epochs with the benchmark's settings (paper protocol, seed 2020),
-    ``train`` overriding training settings; ``check(cfg)`` may refuse the configuration before training."""
+              check=None, *, seed: int = 2020, on_epoch=None) -> list[dict]:
+    """Epoch history of a run of ``epochs`` epochs with the benchmark's settings (paper protocol, ``seed``),
+    ``train`` overriding training settings; ``check(cfg)`` may refuse the configuration before training;
+    ``on_epoch(row)`` sees each epoch's history row as it ends (an exception it raises ends the run there)."""
     bench = BenchmarkConfig(datasets=(dataset,), models=(model,), threads=threads)
-    cfg = run_config(bench, dataset, model, 2020).override(
+    cfg = run_config(bench, dataset, model, seed).override(
         {"train": {"epochs": epochs, "patience": epochs + 1} | (train or {}), "baseline": {"max_train_seconds": 0.0}})
     if check is not None:
         check(cfg)
     history: list[dict] = []
-    train_run(cfg, None, on_epoch=history.append)
+
+    def record(row: dict) -> None:
+        history.append(row)
+        if on_epoch is not None:
+            on_epoch(row)
+
+    train_run(cfg, None, on_epoch=record)
     if not history:
         raise SystemExit(f"{dataset}/{model}: the run recorded no epoch history")
     return history
