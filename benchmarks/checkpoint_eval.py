@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from lightgode.artifacts import MARKER
+from lightgode.atomic import write_text
 from lightgode.checkpoint import Checkpoint
 from lightgode.errors import RunDirError
 from lightgode.pipeline import checkpoint_dir, checkpoint_model, evaluate_model, resume_config
@@ -49,9 +50,7 @@ def append(path: Path, row: str) -> None:
     old = path.read_text() if path.is_file() else ""
     if HEADER.splitlines()[0] not in old:  # a new file, or one with only an introduction so far
         old = old + ("\n" if old and not old.endswith("\n") else "") + HEADER
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(old + row + "\n")
-    tmp.replace(path)
+    write_text(path, old + row + "\n")
 
 
 def saved_epoch(run_dir: Path) -> int | None:

@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from lightgode.artifacts import load_run
+from lightgode.atomic import write_text
 from lightgode.evaluate import EvalConfig, embedding_scorer, full_ranking
 from lightgode.graph import normalized_adjacency, to_torch
 from lightgode.models.base import exclude_csr
@@ -93,10 +94,7 @@ def main() -> None:
           "| post-training embeddings of the same E0 | valid NDCG@20 | test NDCG@20 | % of LightGCN (test) |",
           "|---|---|---|---|", *rows, ""]
     out = args.docs_dir / f"analysis_conv_variants_{dataset}.md"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text("\n".join(md))
-    tmp.replace(out)
+    write_text(out, "\n".join(md))
     print(f"wrote {out}")
 
 

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from lightgode.atomic import atomic_path, write_text
+
 REFERENCE_SOURCE = ("xue-pai/Open-CF-Benchmark, benchmarks/LightGCN/LightGCN_TF_gowalla_x0.md (commit 13bdc8c): "
                     "kuandeng/LightGCN (TensorFlow, commit b067ec0) on its own Gowalla train.txt / test.txt, "
                     "`--regs [1e-4] --embed_size 64 --layer_size [64,64,64,64] --lr 0.001 --batch_size 2048`, "
@@ -99,9 +101,8 @@ def plot(curves: dict[str, dict[int, tuple[float, float]]], lightgode: dict[str,
     ax.set_title("LightGCN on LightGCN's Gowalla split: ours against the official code")
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
-    tmp = path.with_name(path.name + ".tmp")
-    fig.savefig(tmp, format="png", dpi=110)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)
 
 
@@ -151,9 +152,7 @@ def main() -> None:
           "|---|---|---|---|---|", *rows, "", *summary(gaps), "",
           f"![LightGCN learning curves]({png.name})", ""]
     out = args.docs_dir / "lightgcn_reference_curve.md"
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text("\n".join(md))
-    tmp.replace(out)
+    write_text(out, "\n".join(md))
     print("\n".join(rows))
     print(f"wrote {out} and {png}")
 

@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 
 from epoch_cost import short_run
+from lightgode.atomic import write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -98,11 +99,8 @@ def main() -> None:
           "| dataset | seed | LightGCN's best valid NDCG@20 | its best epoch | LightGCN s to it | LightGODE epochs "
           "to it | LightGODE s to it | LightGODE / LightGCN |",
           "|---|---|---|---|---|---|---|---|", *rows, ""]
-    args.docs_dir.mkdir(parents=True, exist_ok=True)
     out = args.docs_dir / "time_to_accuracy.md"
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text("\n".join(md))
-    tmp.replace(out)
+    write_text(out, "\n".join(md))
     print(f"wrote {out}")
 
 
