@@ -519,5 +519,7 @@ def test_recorded_rows_fill_in_only_for_runs_not_on_disk():
     rows = with_recorded(disk, recorded, "paper")
     assert [(r["seed"], r["variant"], r["test_ndcg@20"], r.get("recorded", False)) for r in rows] == [
         (2020, "", 0.1, False), (2021, "", 0.2, True), (2020, "g5", 0.3, True)]  # the run on disk wins
-    assert recorded_note(rows)[1].startswith("2 of the 3 runs behind this table are not on this disk")
+    note = recorded_note(rows)[1]
+    assert note.startswith("2 of the 3 runs behind this table are not on this disk")
+    assert note.endswith("again); the runs on disk: d / pop (1).")  # the smaller group is the one named
     assert recorded_note(disk) == []

@@ -51,15 +51,21 @@ def with_recorded(rows: list[dict[str, Any]], recorded: list[dict[str, Any]], pr
 
 
 def recorded_note(rows: list[dict[str, Any]]) -> list[str]:
+    """A sentence saying which runs behind a table are recorded rows (naming the smaller of the two groups)."""
     kept = [r for r in rows if r.get("recorded")]
     if not kept:
         return []
-    groups: dict[str, int] = {}
-    for r in kept:
-        name = f"{r['dataset']} / {r['model']}"
-        groups[name] = groups.get(name, 0) + 1
-    which = ("All" if len(kept) == len(rows) else f"{len(kept)} of the") + f" {len(rows)} runs behind this table"
-    listed = "" if len(kept) == len(rows) else ": " + "; ".join(f"{k} ({n})" for k, n in groups.items())
+
+    def groups(part: list[dict[str, Any]]) -> str:
+        counts: dict[str, int] = {}
+        for r in part:
+            counts[f"{r['dataset']} / {r['model']}"] = counts.get(f"{r['dataset']} / {r['model']}", 0) + 1
+        return "; ".join(f"{k} ({n})" for k, n in counts.items())
+
+    on_disk = [r for r in rows if not r.get("recorded")]
+    which = ("All" if not on_disk else f"{len(kept)} of the") + f" {len(rows)} runs behind this table"
+    listed = ("" if not on_disk else f": {groups(kept)}" if len(kept) <= len(on_disk)
+              else f"; the runs on disk: {groups(on_disk)}")
     return ["", f"{which} are not on this disk: their rows come from the CSV this report wrote before (measured "
                 "then, as recorded; `--drop-recorded` leaves them out, and the benchmark command trains them "
                 f"again){listed}."]
