@@ -129,7 +129,7 @@ def main() -> None:
             ours = pts[epoch]
             if ref and key == "users":
                 gaps.append((ours[1] / ref[1] - 1, epoch))
-            cells = (f"{ref[0]:.4f} / {ref[1]:.4f} | {100 * (ours[1] / ref[1] - 1):+.1f}%" if ref else "- | -")
+            cells = (f"{ref[0]:.4f} / {ref[1]:.4f} | {round(100 * (ours[1] / ref[1] - 1), 1) + 0.0:+.1f}%" if ref else "- | -")
             sampler = "LightGCN's (users, then one of their items)" if key == "users" else "every pair once"
             rows.append(f"| {epoch} | {sampler} | {ours[0]:.4f} / {ours[1]:.4f} | {cells} |")
     args.docs_dir.mkdir(parents=True, exist_ok=True)
