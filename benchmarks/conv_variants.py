@@ -15,7 +15,6 @@ docs/benchmark.csv when omitted) gives the percentage. Writes docs/analysis_conv
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime
 import platform
 from pathlib import Path
@@ -24,6 +23,7 @@ import torch
 
 from lightgode.artifacts import load_run
 from lightgode.atomic import write_text
+from lightgode.benchmark_report import read_recorded
 from lightgode.evaluate import EvalConfig, embedding_scorer, full_ranking
 from lightgode.graph import normalized_adjacency, to_torch
 from lightgode.models.base import exclude_csr
@@ -48,14 +48,8 @@ def variants(E0: torch.Tensor, A: torch.Tensor, max_layers: int) -> dict[str, to
 
 
 def lightgcn_from_csv(csv_path: Path, dataset: str, seed: int) -> float | None:
-    if not csv_path.is_file():
-        return None
-    with open(csv_path, newline="") as fh:
-        for r in csv.DictReader(fh):
-            if (r["protocol"], r["dataset"], r["model"], r["seed"], r["variant"]) == ("paper", dataset, "lightgcn",
-                                                                                        str(seed), ""):
-                return float(r["test_ndcg@20"])
-    return None
+    return next((r["test_ndcg@20"] for r in read_recorded(csv_path) if (r["protocol"], r["dataset"], r["model"],
+                 r["seed"], r["variant"]) == ("paper", dataset, "lightgcn", seed, "")), None)
 
 
 def main() -> None:

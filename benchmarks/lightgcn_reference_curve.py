@@ -13,7 +13,6 @@ benchmark run, read from its checkpoint every 20 epochs (``benchmarks/checkpoint
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime
 import platform
 import re
@@ -22,6 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from lightgode.atomic import atomic_path, write_text
+from lightgode.benchmark import select_variants
+from lightgode.benchmark_report import read_recorded
 
 REFERENCE_SOURCE = ("xue-pai/Open-CF-Benchmark, benchmarks/LightGCN/LightGCN_TF_gowalla_x0.md (commit 13bdc8c): "
                     "kuandeng/LightGCN (TensorFlow, commit b067ec0) on its own Gowalla train.txt / test.txt, "
@@ -63,17 +64,9 @@ def reference_at(epoch: int) -> tuple[float, float] | None:
 def lightgode_rows(csv_path: Path) -> dict[str, tuple[float, int]]:
     """LightGODE on this split from the benchmark CSV, (test NDCG@20, epochs to best): on the 90% carve (the grid
     point with the best validation NDCG@20, as the benchmark chooses) and refit on the whole training file."""
-    best: dict[str, dict[str, str]] = {}
-    if csv_path.is_file():
-        with open(csv_path, newline="") as fh:
-            for r in csv.DictReader(fh):
-                if r["protocol"] != "lightgcn-gowalla" or r["model"] not in ("lightgode", "lightgode (refit)"):
-                    continue
-                valid = float(r["valid_ndcg@20"])
-                kept = best.get(r["model"])
-                if kept is None or (valid == valid and valid > float(kept["valid_ndcg@20"])):
-                    best[r["model"]] = r
-    return {m: (float(r["test_ndcg@20"]), int(float(r["best_epoch"]))) for m, r in best.items()}
+    rows = [r for r in read_recorded(csv_path)
+            if r["protocol"] == "lightgcn-gowalla" and r["model"] in ("lightgode", "lightgode (refit)")]
+    return {r["model"]: (r["test_ndcg@20"], r["best_epoch"]) for r in select_variants(rows)}
 
 
 def plot(curves: dict[str, dict[int, tuple[float, float]]], lightgode: dict[str, tuple[float, int]],

@@ -15,7 +15,6 @@ short run, times its best epoch. Writes docs/time_to_accuracy.md. Run it on an o
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime
 import platform
 import statistics
@@ -25,6 +24,7 @@ import torch
 
 from epoch_cost import short_run
 from lightgode.atomic import write_text
+from lightgode.benchmark_report import read_recorded
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,12 +35,8 @@ class Reached(Exception):
 
 def lightgcn_marks(csv_path: Path, dataset: str) -> dict[int, tuple[float, int]]:
     """{seed: (best validation NDCG@20, best epoch)} of the benchmark's LightGCN runs on ``dataset``."""
-    marks = {}
-    with open(csv_path, newline="") as fh:
-        for r in csv.DictReader(fh):
-            if (r["protocol"], r["dataset"], r["model"], r["variant"]) == ("paper", dataset, "lightgcn", ""):
-                marks[int(r["seed"])] = (float(r["valid_ndcg@20"]), int(float(r["best_epoch"])))
-    return marks
+    return {r["seed"]: (r["valid_ndcg@20"], r["best_epoch"]) for r in read_recorded(csv_path)
+            if (r["protocol"], r["dataset"], r["model"], r["variant"]) == ("paper", dataset, "lightgcn", "")}
 
 
 def lightgode_until(dataset: str, seed: int, mark: float, max_epochs: int, threads: int) -> tuple[int | None, float]:
