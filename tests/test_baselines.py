@@ -523,3 +523,38 @@ def test_recorded_rows_fill_in_only_for_runs_not_on_disk():
     assert note.startswith("2 of the 3 runs behind this table are not on this disk")
     assert note.endswith("again); the runs on disk: d / pop (1).")  # the smaller group is the one named
     assert recorded_note(disk) == []
+
+
+def test_gain_anatomy_script_splits_the_ode_into_direction_and_length(beauty_slice, tmp_path):
+    """benchmarks/gain_anatomy.py: the E(T) row is the LightGODE run's own validation and test NDCG@20, the E(0) row
+    the exponent-0 row of the degree sweep, and the parts are what their names say."""
+    torch.set_num_threads(1)
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "gain_anatomy.py"
+    sys.path.insert(0, str(script.parent))
+    try:
+        import gain_anatomy as ga
+    finally:
+        sys.path.remove(str(script.parent))
+    E0 = torch.tensor([[3.0, 4.0], [1.0, 0.0], [0.0, 2.0]])
+    ET = torch.tensor([[0.0, 10.0], [2.0, 2.0], [0.0, 1.0]])
+    p = ga.parts(E0, ET, n_users=1)
+    assert torch.allclose(p["direction of E(0), length of E(T)"][0], torch.tensor([6.0, 8.0]))
+    assert torch.allclose(p["direction of E(T), length of E(0)"][1], torch.tensor([1.0, 1.0]) / 2 ** 0.5)
+    assert torch.equal(p["E(T) for items, E(0) for users"], torch.cat([E0[:1], ET[1:]]))
+    scaled = ga.degree_scaled(E0, 1, torch.tensor([3.0, 0.0]), 0.5)
+    assert torch.allclose(scaled, torch.tensor([[3.0, 4.0], [2.0, 0.0], [0.0, 2.0]]))
+
+    bench = BenchmarkConfig(datasets=(str(beauty_slice),), models=("lightgode",), seeds=(2020,),
+                            out_dir=tmp_path / "runs", quick=True, isolate=False, tune_t=False)
+    run_benchmark(bench)
+    run = tmp_path / "runs" / "paper" / "beauty_slice" / "lightgode" / "seed2020"
+    subprocess.run([sys.executable, str(script), str(run), "--exponents", "0,0.3", "--docs-dir", str(tmp_path / "d")],
+                   check=True, capture_output=True, timeout=300)
+    lines = (tmp_path / "d" / "analysis_gain_beauty_slice.md").read_text().splitlines()
+    rows = {r.split(" | ")[0][2:]: r.split(" | ") for r in lines if r.startswith("| ") and r[2] not in "sa"}
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert float(rows["E(T): LightGODE"][1]) == pytest.approx(metrics["valid"]["ndcg@20"], abs=6e-5)
+    assert float(rows["E(T): LightGODE"][2]) == pytest.approx(metrics["test"]["ndcg@20"], abs=6e-5)
+    assert [c.strip(" |") for c in rows["0"][1:]] == rows["E(0): DirectAU, no graph at test"][1:3]
+    assert len(rows) == 7 + 2
+    assert (tmp_path / "d" / "analysis_gain_beauty_slice.png").stat().st_size > 0
