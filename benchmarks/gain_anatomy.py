@@ -14,7 +14,8 @@ on validation and test (the same evaluation as training):
 - the direction of E(0) with the length of E(T), and the direction of E(T) with the length of E(0);
 - the ODE's output for the items only (users keep E(0)), and for the users only;
 - no graph product at all: E(0) with every item row scaled by (1 + training degree) ** a, for each exponent a
-  of ``--exponents``; a is chosen on validation and the test figure read at it.
+  of ``--exponents``; a is chosen on validation and the test figure read at it;
+- E(T) with the same scaling on top (exponent b, chosen on validation): how much length the ODE leaves out.
 
 It also reports how far the rows turned (mean 1 - cos(E(T)_v, E(0)_v), ``discrepancy.cosine_distance``) and how
 the items' length gain ||E(T)_i|| / ||E(0)_i|| follows their degree (Spearman's rho, and the slope of
@@ -47,6 +48,7 @@ from lightgode.pipeline import load_model  # noqa: E402
 
 DEFAULT_EXPONENTS = "0,0.05,0.1,0.15,0.2,0.25,0.3,0.35,0.4,0.5"
 DEGREE_ROW = "E(0), item rows x (1 + degree)^a, a chosen on validation (no graph product)"
+BOTH_ROW = "E(T), item rows x (1 + degree)^b, b chosen on validation"
 
 
 def unit(X: torch.Tensor) -> torch.Tensor:
@@ -107,11 +109,14 @@ def anatomy(run_dir: Path, exponents: list[float]) -> dict:
     with torch.no_grad():
         measured = {label: score(E) for label, E in parts(E0, ET, n_users).items()}
         sweep = {a: score(degree_scaled(E0, n_users, item_degree, a)) for a in exponents}
+        sweep_t = {b: score(degree_scaled(ET, n_users, item_degree, b)) for b in exponents}
     best_a = max(exponents, key=lambda a: sweep[a][0])
+    best_b = max(exponents, key=lambda b: sweep_t[b][0])
     measured[DEGREE_ROW] = sweep[best_a]
+    measured[BOTH_ROW] = sweep_t[best_b]
     for label, (v, t, r) in measured.items():
         print(f"{run_dir}: {label}: valid NDCG@20 {v:.4f}, test NDCG@20 {t:.4f}, test Recall@20 {r:.4f}", flush=True)
-    return {"measured": measured, "sweep": sweep, "best_a": best_a, "seed": run.config.get("seed"),
+    return {"measured": measured, "sweep": sweep, "sweep_t": sweep_t, "best_a": best_a, "best_b": best_b, "seed": run.config.get("seed"),
             "ode": run.config["ode"], "data": str(run.config["data"]["data"]),
             "turn": (cosine_distance(E0[:n_users], ET[:n_users]), cosine_distance(E0[n_users:], ET[n_users:])),
             "gain": length_gain_vs_degree(E0, ET, n_users, item_degree)}
@@ -156,8 +161,9 @@ def main() -> None:
     rows = [f"| {label} | {mean_std([r['measured'][label][0] for r in results])} "
             f"| {mean_std([r['measured'][label][1] for r in results])} "
             f"| {mean_std([r['measured'][label][2] for r in results])} |" for label in results[0]["measured"]]
-    sweep_rows = [f"| {a:g} | {mean_std([r['sweep'][a][0] for r in results])} "
-                  f"| {mean_std([r['sweep'][a][1] for r in results])} |" for a in exponents]
+    sweep_rows = [f"| {a:g} | " + " | ".join(mean_std([r[key][a][i] for r in results])
+                                              for key in ("sweep", "sweep_t") for i in (0, 1)) + " |"
+                  for a in exponents]
     png = args.docs_dir / f"analysis_gain_{name}.png"
     plot(png, name, results, exponents)
     runs = ", ".join(f"`{d}` (seed {r['seed']}, T {r['ode']['t']:g}, {r['ode']['solver']})"
@@ -172,14 +178,17 @@ def main() -> None:
           "the length of each item row. Each row below scores the same trained E(0) in another way (full ranking, "
           "validation and test as in training" + ("; mean ± std over the runs" if len(results) > 1 else "") + "):",
           "", "| scores from | valid NDCG@20 | test NDCG@20 | test Recall@20 |", "|---|---|---|---|", *rows, "",
-          "Exponent chosen on validation: " + ", ".join(f"{r['best_a']:g}" for r in results) + ". "
+          "Exponents chosen on validation: a " + ", ".join(f"{r['best_a']:g}" for r in results) + "; b "
+          + ", ".join(f"{r['best_b']:g}" for r in results) + ". "
           "How far the ODE turned the rows (mean 1 - cos(E(T)_v, E(0)_v)): users "
           + ", ".join(f"{r['turn'][0]:.4f}" for r in results) + "; items "
           + ", ".join(f"{r['turn'][1]:.4f}" for r in results) + ". Items' length gain ||E(T)_i|| / ||E(0)_i|| "
           "against training degree: Spearman's rho " + ", ".join(f"{r['gain'][0]:.3f}" for r in results)
           + "; slope of log gain on log(1 + degree) " + ", ".join(f"{r['gain'][1]:.3f}" for r in results) + ".", "",
-          "Item-degree scaling without the graph, by exponent a (a = 0 is E(0)):", "",
-          "| a | valid NDCG@20 | test NDCG@20 |", "|---|---|---|", *sweep_rows, "",
+          "Item rows scaled by (1 + training degree)^a, on E(0) (no graph product; a = 0 is E(0)) and on E(T) "
+          "(a = 0 is LightGODE), by exponent a:", "",
+          "| a | E(0) scaled: valid NDCG@20 | test NDCG@20 | E(T) scaled: valid NDCG@20 | test NDCG@20 |",
+          "|---|---|---|---|---|", *sweep_rows, "",
           f"![{png.stem}]({png.name})", ""]
     out = args.docs_dir / f"analysis_gain_{name}.md"
     write_text(out, "\n".join(md))

@@ -555,6 +555,8 @@ def test_gain_anatomy_script_splits_the_ode_into_direction_and_length(beauty_sli
     metrics = json.loads((run / "metrics.json").read_text())
     assert float(rows["E(T): LightGODE"][1]) == pytest.approx(metrics["valid"]["ndcg@20"], abs=6e-5)
     assert float(rows["E(T): LightGODE"][2]) == pytest.approx(metrics["test"]["ndcg@20"], abs=6e-5)
-    assert [c.strip(" |") for c in rows["0"][1:]] == rows["E(0): DirectAU, no graph at test"][1:3]
-    assert len(rows) == 7 + 2
+    sweep0 = [c.strip(" |") for c in rows["0"][1:]]
+    assert sweep0[:2] == rows["E(0): DirectAU, no graph at test"][1:3]
+    assert sweep0[2:] == rows["E(T): LightGODE"][1:3]
+    assert len(rows) == 8 + 2
     assert (tmp_path / "d" / "analysis_gain_beauty_slice.png").stat().st_size > 0
