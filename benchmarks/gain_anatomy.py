@@ -46,7 +46,7 @@ from lightgode.models.base import exclude_csr  # noqa: E402
 from lightgode.ode import propagate  # noqa: E402
 from lightgode.pipeline import load_model  # noqa: E402
 
-DEFAULT_EXPONENTS = "0,0.05,0.1,0.15,0.2,0.25,0.3,0.35,0.4,0.5"
+DEFAULT_EXPONENTS = "-0.1,-0.05,0,0.05,0.1,0.15,0.2,0.25,0.3,0.35,0.4,0.5"
 DEGREE_ROW = "E(0), item rows x (1 + degree)^a, a chosen on validation (no graph product)"
 BOTH_ROW = "E(T), item rows x (1 + degree)^b, b chosen on validation"
 
@@ -185,7 +185,7 @@ def main() -> None:
           + ", ".join(f"{r['turn'][1]:.4f}" for r in results) + ". Items' length gain ||E(T)_i|| / ||E(0)_i|| "
           "against training degree: Spearman's rho " + ", ".join(f"{r['gain'][0]:.3f}" for r in results)
           + "; slope of log gain on log(1 + degree) " + ", ".join(f"{r['gain'][1]:.3f}" for r in results) + ".", "",
-          "Item rows scaled by (1 + training degree)^a, on E(0) (no graph product; a = 0 is E(0)) and on E(T) "
+          "Item rows scaled by (1 + training degree)^a, on E(0) (no graph product; a = 0 is E(0), a < 0 favours rare items) and on E(T) "
           "(a = 0 is LightGODE), by exponent a:", "",
           "| a | E(0) scaled: valid NDCG@20 | test NDCG@20 | E(T) scaled: valid NDCG@20 | test NDCG@20 |",
           "|---|---|---|---|---|", *sweep_rows, "",
