@@ -153,6 +153,7 @@ def main() -> None:
     ap.add_argument("--exponents", default=DEFAULT_EXPONENTS, help="item-degree exponents a, comma-separated")
     ap.add_argument("--docs-dir", type=Path, default=Path("docs"))
     ap.add_argument("--name", help="page name (default: the runs' dataset)")
+    ap.add_argument("--made-by", help="the command that made the runs, for the page")
     args = ap.parse_args()
     exponents = [float(a) for a in args.exponents.split(",")]
     torch.set_num_threads(1)
@@ -171,9 +172,12 @@ def main() -> None:
     cmd = f".venv/bin/python benchmarks/gain_anatomy.py {' '.join(str(d) for d in args.run_dirs)}"
     if args.name:
         cmd += f" --name {args.name}"
+    if args.made_by:
+        cmd += f" --made-by '{args.made_by}'"
+    made = f", made by `{args.made_by}`" if args.made_by else ""
     md = [f"# Where LightGODE's gain comes from ({name})", "",
           f"Machine: {platform.machine()}, 1 torch thread; date {datetime.date.today()}. Command: `{cmd}`. "
-          f"Runs: {runs}; each is made again by `lightgode train --config RUN/config.json --out RUN`.", "",
+          f"Runs: {runs}{made}; each is made again by `lightgode train --config RUN/config.json --out RUN`.", "",
           "A user's ranking depends only on the direction of the user's row; it depends on both the direction and "
           "the length of each item row. Each row below scores the same trained E(0) in another way (full ranking, "
           "validation and test as in training" + ("; mean ± std over the runs" if len(results) > 1 else "") + "):",
