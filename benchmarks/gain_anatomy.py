@@ -1,7 +1,7 @@
 """Where LightGODE's gain over its own E0 comes from: the direction or the length of the propagated rows.
 
 Usage: .venv/bin/python benchmarks/gain_anatomy.py RUN_DIR [RUN_DIR ...] [--exponents 0,0.05,...] [--name NAME]
-                                                   [--docs-dir docs]
+                                                   [--made-by COMMAND] [--docs-dir docs]
 
 Each RUN_DIR is a complete LightGODE run of the same dataset (``lightgode train``, or a benchmark's
 ``lightgode/seed<N>``); with several (seeds), the page gives mean ± std. Its E(0) is
@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import platform
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -37,9 +38,10 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from scipy.stats import spearmanr  # noqa: E402
 
-from lightgode.artifacts import load_run  # noqa: E402
+from lightgode.artifacts import check_complete, load_run, read_json  # noqa: E402
 from lightgode.atomic import atomic_path, write_text  # noqa: E402
 from lightgode.discrepancy import cosine_distance  # noqa: E402
+from lightgode.errors import ConfigError, LightGODEError  # noqa: E402
 from lightgode.evaluate import EvalConfig, embedding_scorer, full_ranking  # noqa: E402
 from lightgode.graph import to_torch  # noqa: E402
 from lightgode.models.base import exclude_csr  # noqa: E402
@@ -90,6 +92,8 @@ def length_gain_vs_degree(E0: torch.Tensor, ET: torch.Tensor, n_users: int,
 def anatomy(run_dir: Path, exponents: list[float]) -> dict:
     """One run's figures: NDCG@20 / Recall@20 of every part, the degree sweep, the turn and the length gain."""
     run = load_run(run_dir)
+    if run.config.get("model") != "lightgode":
+        raise ConfigError(f"{run_dir} is a {run.config.get('model')!r} run, not a lightgode run")
     model = load_model(run)
     split, tr = run.split, run.split.train
     n_users = len(tr.user_ids)
@@ -116,8 +120,8 @@ def anatomy(run_dir: Path, exponents: list[float]) -> dict:
     measured[BOTH_ROW] = sweep_t[best_b]
     for label, (v, t, r) in measured.items():
         print(f"{run_dir}: {label}: valid NDCG@20 {v:.4f}, test NDCG@20 {t:.4f}, test Recall@20 {r:.4f}", flush=True)
-    return {"measured": measured, "sweep": sweep, "sweep_t": sweep_t, "best_a": best_a, "best_b": best_b, "seed": run.config.get("seed"),
-            "ode": run.config["ode"], "data": str(run.config["data"]["data"]),
+    return {"measured": measured, "sweep": sweep, "sweep_t": sweep_t, "best_a": best_a, "best_b": best_b,
+            "seed": run.config.get("seed"), "ode": run.config["ode"], "data": str(run.config["data"]["data"]),
             "turn": (cosine_distance(E0[:n_users], ET[:n_users]), cosine_distance(E0[n_users:], ET[n_users:])),
             "gain": length_gain_vs_degree(E0, ET, n_users, item_degree)}
 
@@ -155,9 +159,21 @@ def main() -> None:
     ap.add_argument("--name", help="page name (default: the runs' dataset)")
     ap.add_argument("--made-by", help="the command that made the runs, for the page")
     args = ap.parse_args()
-    exponents = [float(a) for a in args.exponents.split(",")]
+    try:
+        exponents = [float(a) for a in args.exponents.split(",")]
+        if not exponents or not all(np.isfinite(exponents)):
+            raise ValueError
+    except ValueError:
+        ap.error(f"--exponents must be finite numbers separated by commas, got {args.exponents!r}")
     torch.set_num_threads(1)
-    results = [anatomy(d, exponents) for d in args.run_dirs]
+    try:
+        datasets = {str(read_json(check_complete(d) / "config.json")["data"]["data"]) for d in args.run_dirs}
+        if len(datasets) > 1:
+            raise ConfigError(f"the runs are of different datasets: {', '.join(sorted(datasets))}")
+        results = [anatomy(d, exponents) for d in args.run_dirs]
+    except LightGODEError as err:
+        print(f"gain_anatomy.py: error: {err}", file=sys.stderr)
+        sys.exit(2)
     name = args.name or Path(results[0]["data"]).name.removesuffix(".txt")
     rows = [f"| {label} | {mean_std([r['measured'][label][0] for r in results])} "
             f"| {mean_std([r['measured'][label][1] for r in results])} "

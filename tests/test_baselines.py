@@ -560,3 +560,6 @@ def test_gain_anatomy_script_splits_the_ode_into_direction_and_length(beauty_sli
     assert sweep0[2:] == rows["E(T): LightGODE"][1:3]
     assert len(rows) == 8 + 2
     assert (tmp_path / "d" / "analysis_gain_beauty_slice.png").stat().st_size > 0
+    bad = subprocess.run([sys.executable, str(script), str(run), str(tmp_path / "missing")], capture_output=True,
+                         text=True, timeout=300)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "missing" in bad.stderr
