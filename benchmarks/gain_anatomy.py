@@ -134,15 +134,16 @@ def mean_std(values: list[float], digits: int = 4) -> str:
 
 
 def plot(path: Path, name: str, results: list[dict], exponents: list[float]) -> None:
+    """NDCG@20 against the exponent, for the scaling of E(0) (no graph) and of E(T) (a = 0: LightGODE itself)."""
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
-    for i, (key, color) in enumerate((("valid", "tab:blue"), ("test", "tab:orange"))):
-        ax.plot(exponents, [np.mean([r["sweep"][a][i] for r in results]) for a in exponents], "o-", color=color,
-                label=f"E(0), items x (1 + degree)^a ({key})")
-        ax.axhline(np.mean([r["measured"]["E(T): LightGODE"][i] for r in results]), color=color, ls="--", lw=1,
-                   label=f"LightGODE E(T) ({key})")
-    ax.set_xlabel("exponent a of the item-degree scaling (no graph product)")
-    ax.set_ylabel(f"NDCG@20 (mean of {len(results)} run{'s' if len(results) > 1 else ''})")
-    ax.set_title(f"{name}: LightGODE's gain as an item-length correction")
+    for key, style, base in (("sweep", "o-", "E(0)"), ("sweep_t", "s:", "E(T)")):
+        for i, (split_name, color) in enumerate((("valid", "tab:blue"), ("test", "tab:orange"))):
+            ax.plot(exponents, [np.mean([r[key][a][i] for r in results]) for a in exponents], style, color=color,
+                    label=f"{base}, items x (1 + degree)^a ({split_name})")
+    ax.axvline(0.0, color="grey", lw=0.8)
+    ax.set_xlabel("exponent a (a = 0: E(0) is DirectAU, E(T) is LightGODE)")
+    ax.set_ylabel("NDCG@20" + (f" (mean of {len(results)} runs)" if len(results) > 1 else ""))
+    ax.set_title(f"{name}: item-degree scaling with and without the graph ODE")
     ax.legend(fontsize=7)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
