@@ -143,7 +143,7 @@ def plot(path: Path, name: str, results: list[dict], exponents: list[float]) -> 
     ax.axvline(0.0, color="grey", lw=0.8)
     ax.set_xlabel("exponent a (a = 0: E(0) is DirectAU, E(T) is LightGODE)")
     ax.set_ylabel("NDCG@20" + (f" (mean of {len(results)} runs)" if len(results) > 1 else ""))
-    ax.set_title(f"{name}: item-degree scaling with and without the graph ODE")
+    ax.set_title(f"{name}: item-degree scaling, with and without the ODE", fontsize=10)
     ax.legend(fontsize=7)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
