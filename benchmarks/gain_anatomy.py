@@ -40,12 +40,11 @@ from scipy.stats import spearmanr  # noqa: E402
 
 from lightgode.artifacts import check_complete, load_run, read_json  # noqa: E402
 from lightgode.atomic import atomic_path, write_text  # noqa: E402
+from lightgode.benchmark_report import plus_minus  # noqa: E402
 from lightgode.discrepancy import cosine_distance  # noqa: E402
 from lightgode.errors import ConfigError, LightGODEError  # noqa: E402
 from lightgode.evaluate import EvalConfig, embedding_scorer, full_ranking  # noqa: E402
-from lightgode.graph import to_torch  # noqa: E402
 from lightgode.models.base import exclude_csr  # noqa: E402
-from lightgode.ode import propagate  # noqa: E402
 from lightgode.pipeline import load_model  # noqa: E402
 
 DEFAULT_EXPONENTS = "-0.1,-0.05,0,0.05,0.1,0.15,0.2,0.25,0.3,0.35,0.4,0.5"
@@ -98,8 +97,7 @@ def anatomy(run_dir: Path, exponents: list[float]) -> dict:
     split, tr = run.split, run.split.train
     n_users = len(tr.user_ids)
     E0 = model.E0_.detach().to(torch.float32)
-    with torch.no_grad():
-        ET = propagate(to_torch(model.A_hat_), E0, model.ode).to(torch.float32)
+    ET = torch.cat([model.user_embeddings_, model.item_embeddings_]).to(torch.float32)  # load_model propagated E0
     item_degree = torch.from_numpy(np.bincount(tr.items, minlength=len(tr.item_ids))).to(torch.float32)
     cfg = EvalConfig(ks=(20,))
     sets = {"valid": (split.valid.to_csr(), exclude_csr([split.train])),
@@ -126,11 +124,9 @@ def anatomy(run_dir: Path, exponents: list[float]) -> dict:
             "gain": length_gain_vs_degree(E0, ET, n_users, item_degree)}
 
 
-def mean_std(values: list[float], digits: int = 4) -> str:
+def mean_std(values: list[float]) -> str:
     """'m' for one value, 'm ± s' (sample std) for more."""
-    if len(values) == 1:
-        return f"{values[0]:.{digits}f}"
-    return f"{np.mean(values):.{digits}f} ± {np.std(values, ddof=1):.{digits}f}"
+    return plus_minus((float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0))
 
 
 def plot(path: Path, name: str, results: list[dict], exponents: list[float]) -> None:

@@ -71,7 +71,8 @@ def recorded_note(rows: list[dict[str, Any]]) -> list[str]:
                 f"again){listed}."]
 
 
-def _pm(stat: tuple[float, float], digits: int = 4) -> str:
+def plus_minus(stat: tuple[float, float], digits: int = 4) -> str:
+    """'mean ± std' (the mean alone when std is 0, '-' when there is no mean)."""
     mean, std = stat
     if math.isnan(mean):
         return "-"
@@ -94,8 +95,8 @@ def table(agg: list[dict[str, Any]], protocol: str) -> list[str]:
                  if r["model"].endswith(" (refit)") and base is not None and base != r["settings"] else "")
         if r["capped"]:
             epochs += " **capped**"
-        lines.append(f"| {r['dataset']} | {r['model']} | {r['seeds']} | {_pm(r['test_recall@20'])} | "
-                     f"{_pm(r['test_ndcg@20'])} | {epochs} | {_num(r['seconds_per_epoch'], '.2f')} | "
+        lines.append(f"| {r['dataset']} | {r['model']} | {r['seeds']} | {plus_minus(r['test_recall@20'])} | "
+                     f"{plus_minus(r['test_ndcg@20'])} | {epochs} | {_num(r['seconds_per_epoch'], '.2f')} | "
                      f"{_num(r['fit_seconds'])} | {_num(r['inference_seconds'])} | {_num(r['peak_rss_mb'], '.0f')} | "
                      f"{r['settings']}{grid_note(r)}{stale} |")
     lines += claims(agg)
