@@ -485,6 +485,26 @@ def test_report_flags_a_refit_made_from_a_superseded_grid_point():
     assert sum("stale" in line for line in stale) == 1
 
 
+def test_runs_in_progress_name_lightgodes_validation_of_the_same_seed_chosen_on_validation():
+    from lightgode.benchmark_report import running
+
+    def done(model, seed, valid, variant=""):
+        return {"dataset": "gowalla", "model": model, "seed": seed, "variant": variant, "valid_ndcg@20": valid}
+
+    def pending(model, seed):
+        return {"dataset": "gowalla", "model": model, "seed": seed, "epoch": 7, "best_epoch": 6,
+                "best_valid_ndcg@20": 0.05, "seconds_per_epoch": 1.0}
+
+    rows = [done("lightgode", 2020, 0.11), done("lightgode", 2020, 0.12, "gamma5"), done("lightgode", 2021, 0.13),
+            done("gf-cf", 2022, 0.14)]
+    lines = [line for line in running([pending("lightgcn", "2020"), pending("lightgcn", "2022"),
+                                       pending("lightgode", "2021-gamma5")], rows) if line.startswith("- ")]
+    assert lines[0].endswith("at epoch 6 (LightGODE, same seed: 0.1200)")  # the better grid point
+    assert lines[1].endswith("at epoch 6")  # no LightGODE run of seed 2022; gf-cf's is not named
+    assert lines[2].endswith("at epoch 6")  # a LightGODE run is not compared with itself
+    assert running([], rows) == []
+
+
 def test_conv_variants_script_reproduces_the_runs_mf_and_its_conv_layers(beauty_slice, tmp_path):
     """benchmarks/conv_variants.py: the 'no convolution' row is the MF-BPR run's own validation and test NDCG@20,
     and every form of convolution gets a row."""

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import atomic_path
-from .benchmark import PROTOCOLS, PUBLISHED_GOWALLA, aggregate, collect, in_progress, model_settings  # noqa: F401
+from .benchmark import (PROTOCOLS, PUBLISHED_GOWALLA, aggregate, collect, in_progress, model_settings,  # noqa: F401
+                        select_variants)
 from .errors import DataError
 
 CSV_COLUMNS = ("protocol", "dataset", "model", "seed", "variant", "test_recall@20", "test_ndcg@20", "valid_ndcg@20",
@@ -120,15 +121,25 @@ def against_published(agg: list[dict[str, Any]]) -> list[str]:
     return ["", "Ours (refit) against the published figures:", ""] + lines if lines else []
 
 
-def running(rows: list[dict[str, Any]]) -> list[str]:
-    """Runs not in the table yet, with their progress (validation only: test is read when a run completes)."""
+def running(rows: list[dict[str, Any]], done: list[dict[str, Any]] | None = None) -> list[str]:
+    """Runs not in the table yet, with their progress (validation only: test is read when a run completes).
+    Where ``done`` (the table's per-seed rows) holds LightGODE's run of the same dataset and seed, its validation
+    NDCG@20 (the grid point chosen on validation) is named beside, so that the race can be followed."""
     if not rows:
         return []
+    ode = {(r["dataset"], int(r["seed"])): r["valid_ndcg@20"] for r in select_variants(done or [])
+           if r["model"] == "lightgode" and not math.isnan(r["valid_ndcg@20"])}
+
+    def beside(r: dict[str, Any]) -> str:
+        seed = str(r["seed"]).partition("-")[0]
+        mark = ode.get((r["dataset"], int(seed))) if r["model"] != "lightgode" and seed.isdigit() else None
+        return "" if mark is None else f" (LightGODE, same seed: {mark:.4f})"
+
     lines = ["Not complete yet (interrupted or running; the same command continues them from their checkpoint):", ""]
     lines += [f"- {r['dataset']} / {r['model']} / seed {r['seed']}: {r['epoch']} epochs done "
               f"({r['seconds_per_epoch']:.1f} s each), " + (
                   "no validation (a refit trains a set number of epochs)" if math.isnan(r["best_valid_ndcg@20"])
-                  else f"best validation NDCG@20 {r['best_valid_ndcg@20']:.4f} at epoch {r['best_epoch']}")
+                  else f"best validation NDCG@20 {r['best_valid_ndcg@20']:.4f} at epoch {r['best_epoch']}{beside(r)}")
               for r in rows]
     return lines + [""]
 
@@ -218,7 +229,7 @@ def write_report(out_dir: Path, docs: Path, command: str, keep_recorded: bool = 
         title = ("Paper protocol: 5-core, per-user random 8:1:1" if protocol == "paper"
                  else "LightGCN's fixed Gowalla split (validation: 10% of each user's training items)")
         md += [f"## {title}", ""] + (table(agg, protocol) + recorded_note(rows) + [""] if rows else [])
-        md += running(pending)
+        md += running(pending, rows)
         for p in plot(agg, protocol, docs):
             md += [f"![{p.stem}]({p.name})", ""]
             paths.append(p)
