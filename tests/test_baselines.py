@@ -505,6 +505,18 @@ def test_runs_in_progress_name_lightgodes_validation_of_the_same_seed_chosen_on_
     assert running([], rows) == []
 
 
+def test_a_run_that_spent_its_epoch_budget_without_stopping_early_counts_as_capped():
+    from lightgode.benchmark import budget_spent
+
+    cfg = {"train": {"epochs": 300}}
+    assert budget_spent({"epochs_run": 300, "stopped_early": False}, cfg, validated=True)
+    assert not budget_spent({"epochs_run": 300, "stopped_early": True}, cfg, validated=True)  # stopped at the end
+    assert not budget_spent({"epochs_run": 120, "stopped_early": False}, cfg, validated=True)  # interrupted early
+    assert not budget_spent({"epochs_run": 300, "stopped_early": False}, cfg, validated=False)  # a refit
+    assert not budget_spent({"epochs_run": 0}, {"train": {}}, validated=True)  # a filter: no epochs
+    assert not budget_spent({"epochs_run": 300}, cfg, validated=True)  # written before the flag existed
+
+
 def test_conv_variants_script_reproduces_the_runs_mf_and_its_conv_layers(beauty_slice, tmp_path):
     """benchmarks/conv_variants.py: the 'no convolution' row is the MF-BPR run's own validation and test NDCG@20,
     and every form of convolution gets a row."""

@@ -570,9 +570,19 @@ def collect(out_dir: Path, protocol: str) -> list[dict[str, Any]]:
             "best_epoch": info.get("best_epoch", 0), "epochs_run": info.get("epochs_run", 0),
             "seconds_per_epoch": info.get("seconds_per_epoch", 0.0), "fit_seconds": training_seconds(sec),
             "inference_seconds": sec.get("evaluate", math.nan), "peak_rss_mb": info.get("peak_rss_mb", math.nan),
-            "capped": bool(info.get("capped", False)), "settings": settings_summary(config),
+            "capped": bool(info.get("capped", False)) or budget_spent(info, config, bool(valid)),
+            "settings": settings_summary(config),
         })
     return rows
+
+
+def budget_spent(info: dict[str, Any], config: dict[str, Any], validated: bool) -> bool:
+    """Whether a validated run trained its whole epoch budget without early stopping: it was still improving
+    (or had not yet waited out its patience), so its accuracy and time are lower bounds, as under a wall-time
+    cap. A run without validation (a refit) trains a set number of epochs by design."""
+    run, budget = int(info.get("epochs_run", 0)), config.get("train", {}).get("epochs")
+    return (validated and run > 0 and budget is not None and run >= int(budget)
+            and not info.get("stopped_early", True))
 
 
 def training_seconds(sec: dict[str, float]) -> float:

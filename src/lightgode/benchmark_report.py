@@ -159,7 +159,8 @@ def claims(agg: list[dict[str, Any]]) -> list[str]:
             continue
         d = ode["test_ndcg@20"][0] - gcn["test_ndcg@20"][0]
         ratio = ode["fit_seconds"][0] / gcn["fit_seconds"][0]
-        note = " (LightGCN capped: a lower bound of its accuracy and time)" if gcn["capped"] else ""
+        note = (" (LightGCN capped, by wall time or by its epoch budget: a lower bound of its accuracy and time)"
+                if gcn["capped"] else "")
         name = "LightGODE" + label.removeprefix("lightgode")
         lines.append(f"- {dataset}: {name} test NDCG@20 {ode['test_ndcg@20'][0]:.4f} vs LightGCN "
                      f"{gcn['test_ndcg@20'][0]:.4f} ({d:+.4f}, {ode['seeds']} / {gcn['seeds']} seeds); training "
