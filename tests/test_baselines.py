@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 import subprocess
@@ -594,4 +595,33 @@ def test_gain_anatomy_script_splits_the_ode_into_direction_and_length(beauty_sli
     assert (tmp_path / "d" / "analysis_gain_beauty_slice.png").stat().st_size > 0
     bad = subprocess.run([sys.executable, str(script), str(run), str(tmp_path / "missing")], capture_output=True,
                          text=True, timeout=300)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "missing" in bad.stderr
+
+
+def test_learning_curves_script_reads_complete_and_running_runs(beauty_slice, tmp_path):
+    """benchmarks/learning_curves.py: a complete run's curve is its history.csv, a run still training is read
+    from its checkpoint, and the race table says who reached whose best validation and when."""
+    torch.set_num_threads(1)
+    bench = BenchmarkConfig(datasets=(str(beauty_slice),), models=("mf-bpr",), seeds=(2020,),
+                            out_dir=tmp_path / "runs", quick=True, isolate=False)
+    run_benchmark(bench)
+    done = run_dir(bench, str(beauty_slice), "mf-bpr", 2020)
+    running = run_dir(bench, str(beauty_slice), "directau", 2020)
+    with pytest.raises(KeyboardInterrupt):  # interrupted as epoch 2 ends: its checkpoint holds epoch 1
+        train_run(run_config(bench, str(beauty_slice), "directau", 2020), running, on_epoch=stop_at(2))
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "learning_curves.py"
+    subprocess.run([sys.executable, str(script), str(done), str(running), "--name", "slice", "--docs-dir",
+                    str(tmp_path / "d")], check=True, capture_output=True, timeout=300)
+    lines = (tmp_path / "d" / "learning_curves_slice.md").read_text().splitlines()
+    table = [r.split(" | ") for r in lines if r.startswith("| mf-bpr") or r.startswith("| directau")]
+    history = [float(r["valid_ndcg@20"]) for r in csv.DictReader(open(done / "history.csv"))]
+    assert table[0][1:3] == ["complete", str(len(history))]
+    assert float(table[0][3]) == pytest.approx(max(history), abs=6e-5)
+    assert table[0][4] == str(1 + int(np.argmax(history)))
+    assert table[1][1:3] == ["in progress, epoch 1", "1"]
+    assert len(table) == 2 + 2  # two runs, then one race row each way
+    assert all(("epoch " in r[4] or "not yet" in r[4]) for r in table[2:])
+    assert (tmp_path / "d" / "learning_curves_slice.png").stat().st_size > 0
+    bad = subprocess.run([sys.executable, str(script), str(tmp_path / "missing"), "--name", "x"],
+                         capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "missing" in bad.stderr
