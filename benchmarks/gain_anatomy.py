@@ -39,7 +39,7 @@ import torch  # noqa: E402
 from scipy.stats import spearmanr  # noqa: E402
 
 from lightgode.artifacts import check_complete, load_run, read_json  # noqa: E402
-from lightgode.atomic import atomic_path, write_text  # noqa: E402
+from lightgode.atomic import write_png, write_text  # noqa: E402
 from lightgode.benchmark_report import plus_minus  # noqa: E402
 from lightgode.discrepancy import cosine_distance  # noqa: E402
 from lightgode.errors import ConfigError, LightGODEError  # noqa: E402
@@ -143,9 +143,7 @@ def plot(path: Path, name: str, results: list[dict], exponents: list[float]) -> 
     ax.legend(fontsize=7)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
+    write_png(path, fig)
 
 
 def main() -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from lightgode.artifacts import MARKER
-from lightgode.atomic import atomic_path, write_text
+from lightgode.atomic import write_png, write_text
 from lightgode.checkpoint import Checkpoint
 from lightgode.errors import LightGODEError, RunDirError
 
@@ -101,9 +101,7 @@ def plot(path: Path, name: str, curves: list[dict]) -> None:
     ax2.set_xlabel("cumulative training + validation seconds (log; shared machine)")
     ax2.set_ylabel("validation NDCG@20")
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
+    write_png(path, fig)
 
 
 def main() -> None:

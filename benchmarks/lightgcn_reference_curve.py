@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lightgode.atomic import atomic_path, write_text
+from lightgode.atomic import write_png, write_text
 from lightgode.benchmark import select_variants
 from lightgode.benchmark_report import read_recorded
 
@@ -94,9 +94,7 @@ def plot(curves: dict[str, dict[int, tuple[float, float]]], lightgode: dict[str,
     ax.set_title("LightGCN on LightGCN's Gowalla split: ours against the official code")
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
+    write_png(path, fig)
 
 
 def summary(gaps: list[tuple[float, int]]) -> list[str]:

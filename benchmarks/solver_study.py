@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from lightgode.artifacts import check_complete, load_run
-from lightgode.atomic import write_json, write_text
+from lightgode.atomic import write_json, write_png, write_text
 from lightgode.config import PAPER_SETTINGS
 from lightgode.discrepancy import discrepancy, reference
 from lightgode.errors import LightGODEError
@@ -261,7 +261,7 @@ def plot_dense(ds: str, curves: dict, path: Path, run_name: str = "") -> None:
     ax2.legend(fontsize=7)
     fig.suptitle(f"{run_name or ds}: validation NDCG@20 (all validation users) and embedding discrepancy against T",
                  fontsize=9)
-    fig.savefig(str(path), dpi=110, format="png")
+    write_png(path, fig)
 
 
 def fmt_mean(xs: list[float], digits: int = 4) -> str:

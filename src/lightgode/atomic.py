@@ -38,3 +38,12 @@ def write_text(path: str | os.PathLike, text: str) -> None:
 
 def write_json(path: str | os.PathLike, obj) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def write_png(path: str | os.PathLike, fig, dpi: int = 110) -> None:
+    """Save a matplotlib figure as PNG atomically, then close it (a pyplot figure stays open until closed)."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)

@@ -9,7 +9,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from .atomic import atomic_path
+from .atomic import atomic_path, write_png
 from .benchmark import (PROTOCOLS, PUBLISHED_GOWALLA, aggregate, collect, in_progress, model_settings,  # noqa: F401
                         select_variants)
 from .errors import DataError
@@ -195,9 +195,7 @@ def plot(agg: list[dict[str, Any]], protocol: str, docs: Path) -> list[Path]:
         ax2.set_ylabel("test NDCG@20")
         fig.tight_layout()
         path = docs / f"benchmark_{protocol}_{dataset}.png"
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format="png", dpi=110)
-        plt.close(fig)
+        write_png(path, fig)
         paths.append(path)
     return paths
 
