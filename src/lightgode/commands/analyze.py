@@ -125,7 +125,7 @@ def _plot_conv(rows, title: str, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..atomic import atomic_path
+    from ..atomic import write_png
 
     fig, ax = plt.subplots(figsize=(7, 3.6))
     ax.bar([r[0] for r in rows], [r[2] for r in rows], color=["tab:gray", "tab:green", "tab:orange", "tab:blue"])
@@ -133,9 +133,7 @@ def _plot_conv(rows, title: str, path: Path) -> None:
     ax.set_title(title)
     ax.tick_params(axis="x", labelsize=8)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
+    write_png(path, fig)
 
 
 def _plot_discrepancy(series, title: str, path: Path) -> None:
@@ -144,7 +142,7 @@ def _plot_discrepancy(series, title: str, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..atomic import atomic_path
+    from ..atomic import write_png
 
     fig, axes = plt.subplots(1, len(series), figsize=(4.2 * len(series), 3.6), squeeze=False)
     for ax, (name, pts) in zip(axes[0], series.items()):
@@ -158,9 +156,7 @@ def _plot_discrepancy(series, title: str, path: Path) -> None:
         ax.set_title(name, fontsize=9)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
+    write_png(path, fig)
 
 
 def run(args: argparse.Namespace) -> int:
