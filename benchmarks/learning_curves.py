@@ -75,8 +75,9 @@ def race_rows(curves: list[dict]) -> list[str]:
             if other is target:
                 continue
             got = first_reach(other, mark)
+            never = "never" if other["status"] == "complete" else "not yet"  # a complete run has ended
             reached = (f"epoch {got[0]} ({got[1]:,.0f} s)" if got else
-                       f"not yet (best {best(other)[0]:.4f} after {other['epochs'][-1]} epochs)")
+                       f"{never} (best {best(other)[0]:.4f} after {other['epochs'][-1]} epochs)")
             ratio = f"{got[1] / secs:.3f}" if got and secs > 0 else "-"
             rows.append(f"| {target['label']} | {mark:.4f} | epoch {epoch} ({secs:,.0f} s) | {other['label']} | "
                         f"{reached} | {ratio} |")

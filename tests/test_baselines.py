@@ -620,7 +620,9 @@ def test_learning_curves_script_reads_complete_and_running_runs(beauty_slice, tm
     assert table[0][4] == str(1 + int(np.argmax(history)))
     assert table[1][1:3] == ["in progress, epoch 1", "1"]
     assert len(table) == 2 + 2  # two runs, then one race row each way
-    assert all(("epoch " in r[4] or "not yet" in r[4]) for r in table[2:])
+    race = dict((r[0][2:], r[4]) for r in table[2:])  # the run whose best is the mark -> how the other did
+    assert all(v.startswith("epoch ") or v.startswith("not yet") for v in [race["mf-bpr / seed2020"]])
+    assert all(v.startswith("epoch ") or v.startswith("never") for v in [race["directau / seed2020"]])
     assert (tmp_path / "d" / "learning_curves_slice.png").stat().st_size > 0
     bad = subprocess.run([sys.executable, str(script), str(tmp_path / "missing"), "--name", "x"],
                          capture_output=True, text=True, timeout=300)
