@@ -142,8 +142,7 @@ def plot(path: Path, name: str, results: list[dict], exponents: list[float]) -> 
     ax.set_title(f"{name}: item-degree scaling, with and without the ODE", fontsize=10)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_png(path, fig)
+    write_png(path, fig)  # makes the folder too
 
 
 def main() -> None:

@@ -26,6 +26,7 @@ from lightgode.artifacts import MARKER
 from lightgode.atomic import write_png, write_text
 from lightgode.checkpoint import Checkpoint
 from lightgode.errors import LightGODEError, RunDirError
+from lightgode.pipeline import checkpoint_dir
 
 METRIC = "valid_ndcg@20"
 
@@ -38,20 +39,20 @@ def load_curve(run_dir: Path) -> dict:
             rows = [{k: float(v) for k, v in r.items() if v not in ("", None)} for r in csv.DictReader(fh)]
         status = "complete"
     else:
-        ckpt = Checkpoint(run_dir.with_name(run_dir.name + ".ckpt") / "state.safetensors")
+        ckpt = Checkpoint(checkpoint_dir(run_dir) / "state.safetensors")
         if not ckpt.exists():
             raise RunDirError(f"{run_dir}: neither a complete run (history.csv) nor a checkpoint ({ckpt.path})")
         rows = [{k: float(v) for k, v in r.items()} for r in ckpt.metadata().get("history") or []]
-        status = "in progress"
+        status = None  # set below, with the last epoch
     by_epoch = {int(r["epoch"]): r for r in rows if METRIC in r}
     if not by_epoch:
         raise RunDirError(f"{run_dir}: no validated epoch in its history")
     epochs = np.array(sorted(by_epoch))
     seconds = np.cumsum([by_epoch[e].get("train_seconds", 0.0) + by_epoch[e].get("valid_seconds", 0.0)
                          for e in epochs])
-    label = f"{run_dir.parent.name} / {run_dir.name}"
-    return {"label": label, "status": f"{status}, epoch {epochs[-1]}" if status != "complete" else status,
-            "epochs": epochs, "valid": np.array([by_epoch[e][METRIC] for e in epochs]), "seconds": seconds}
+    return {"label": f"{run_dir.parent.name} / {run_dir.name}",
+            "status": status or f"in progress, epoch {epochs[-1]}", "epochs": epochs,
+            "valid": np.array([by_epoch[e][METRIC] for e in epochs]), "seconds": seconds}
 
 
 def best(curve: dict) -> tuple[float, int, float]:
