@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -18,8 +19,9 @@ import torch
 from lightgode import artifacts
 from lightgode.atomic import write_json
 from lightgode.benchmark import (BenchmarkConfig, _refit_is_current, aggregate, changed_settings, collect, in_progress,
-                                 refit_config, run_benchmark, run_config, run_dir, training_seconds, variants)
-from lightgode.benchmark_report import table
+                                 refit_config, run_benchmark, run_config, run_dir, select_variants,
+                                 training_seconds, variants)
+from lightgode.benchmark_report import CSV_COLUMNS, table
 from lightgode.config import BaselineConfig, RunConfig, TrainConfig
 from lightgode.data.filters import filter_kcore
 from lightgode.data.interactions import Interactions
@@ -216,14 +218,16 @@ def test_benchmark_runs_resumes_and_round_trips(beauty_slice, tmp_path):
     assert not again.done and len(again.skipped) == 4
     gf = run_dir(bench, str(beauty_slice), "gf-cf", 2020)
     (gf / artifacts.MARKER).unlink()
-    holder = subprocess.Popen(["sleep", "60"])  # another live process holds the damaged run's lock: left to it
-    try:
-        gf.with_name(gf.name + ".lock").write_text(str(holder.pid))
+    lock = gf.with_name(gf.name + ".lock")
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(lock)], stdout=subprocess.PIPE, text=True)
+    try:  # another live process holds the damaged run's lock: left to it
+        assert holder.stdout.readline().strip() == "held"
         held = run_benchmark(bench)
         assert not held.done and len(held.skipped) == 3
     finally:
         holder.kill()
         holder.wait()
+    assert lock.is_file()  # the holder died without releasing: the kernel dropped its lock, the file stays
     third = run_benchmark(bench)  # the lock's process is gone: the run is redone
     assert [p.parent.name for p in third.done] == ["gf-cf"]
     assert (killed / "metrics.json").stat().st_mtime_ns == stamp
@@ -240,6 +244,67 @@ def test_benchmark_runs_resumes_and_round_trips(beauty_slice, tmp_path):
         run = artifacts.load_run(run_dir(bench, str(beauty_slice), r["model"], 2020))
         metrics = evaluate_model(load_model(run), run.split)
         assert metrics["test"]["ndcg@20"] == pytest.approx(run.metrics["test"]["ndcg@20"], abs=1e-6), r["model"]
+
+
+HOLD_LOCK = ("import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
+             "fcntl.flock(fd, fcntl.LOCK_EX); os.write(fd, str(os.getpid()).encode()); print('held', flush=True); "
+             "time.sleep(120)")
+"""A process that holds a run's lock as a benchmark run process does, until it is killed."""
+
+
+def test_run_lock_is_taken_once_and_a_stale_file_blocks_nothing(tmp_path):
+    from lightgode.benchmark import _acquire, _held_elsewhere, _release
+
+    lock = tmp_path / "seed2020.lock"
+    fd = _acquire(lock)
+    assert fd is not None and lock.read_text().strip() == str(os.getpid())
+    assert _acquire(lock) is None  # a second taker (another open file, as another process would be) is refused
+    _release(lock, fd)
+    assert not lock.exists() and not _held_elsewhere(lock)
+    stranger = subprocess.Popen(["sleep", "60"])  # a live process that is no benchmark, under a left-over id
+    try:
+        lock.write_text(str(stranger.pid))
+        assert not _held_elsewhere(lock)
+    finally:
+        stranger.kill()
+        stranger.wait()
+    lock.write_text("123456789")  # a dead process
+    assert not _held_elsewhere(lock)
+
+
+def test_collect_counts_only_run_directories_and_recorded_rows_once(tmp_path):
+    from lightgode.benchmark_report import read_recorded
+
+    runs = tmp_path / "runs"
+    for name in ("seed2020", "seed2020.old", "seed2020.partial", "seed2020-gamma5.tuned.partial"):
+        _fake_run(runs / "paper" / "d" / "lightgode" / name)
+    rows = collect(runs, "paper")
+    assert [(r["model"], r["variant"]) for r in rows] == [("lightgode", "")]
+    path = tmp_path / "benchmark.csv"
+    line = "paper,d,pop,2020,,0.1,0.1,0.1,0,0,0,0,1,100,False,-"
+    path.write_text(",".join(CSV_COLUMNS) + "\n" + line + "\n" + line.replace("0.1", "0.2") + "\n")
+    assert [r["test_ndcg@20"] for r in read_recorded(path)] == [0.1]
+
+
+def _fake_run(path: Path) -> None:
+    """A complete run directory with only what ``collect`` reads."""
+    path.mkdir(parents=True)
+    write_json(path / "config.json", {"seed": 2020, "train": {"epochs": 3}})
+    write_json(path / "metrics.json", {"valid": {"ndcg@20": 0.1}, "test": {"ndcg@20": 0.1, "recall@20": 0.2}})
+    write_json(path / "train.json", {"best_epoch": 1, "epochs_run": 3, "stopped_early": True,
+                                     "seconds": {"fit": 5.0, "train_epochs": 3.0, "validation": 1.0}})
+    for name in artifacts.REQUIRED:
+        if not (path / name).exists():
+            (path / name).write_text("")
+    files = {f.name: f.stat().st_size for f in path.iterdir()}
+    write_json(path / artifacts.MARKER, {"files": files})
+
+
+def test_training_seconds_keep_post_training_on_top_of_a_resumed_source():
+    # a source run resumed across processes: its last fit (20 s) is below its epochs' sum (95 s)
+    assert training_seconds({"fit": 20.0, "train_epochs": 80.0, "validation": 15.0}) == 95.0
+    assert training_seconds({"fit": 50.0, "train_epochs": 80.0, "validation": 15.0, "post_training": 30.0}) == 125.0
+    assert training_seconds({"fit": 130.0, "train_epochs": 80.0, "validation": 15.0, "post_training": 30.0}) == 130.0
 
 
 def test_changed_settings_names_the_first_difference_and_ignores_what_does_not_change_a_run():
@@ -627,3 +692,28 @@ def test_learning_curves_script_reads_complete_and_running_runs(beauty_slice, tm
     bad = subprocess.run([sys.executable, str(script), str(tmp_path / "missing"), "--name", "x"],
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "missing" in bad.stderr
+
+
+def test_rows_derived_from_a_grid_point_their_source_did_not_choose_are_flagged():
+    from lightgode.benchmark import from_other_point
+
+    def row(model, seed, variant, valid, settings="-"):
+        return {"dataset": "d", "model": model, "seed": seed, "variant": variant, "valid_ndcg@20": valid,
+                "settings": settings}
+
+    bpr = "lr 0.001, batch 2048, reg 0.0001, pairs sampling"
+    ode = "lr 0.001, batch 256, gamma 5.0, wd 0.0, T 3"
+    rows = [row("lightgode", 2020, "", 0.10, ode.replace("5.0", "10.0")), row("lightgode", 2020, "gamma5", 0.12, ode),
+            row("lightgode (T on validation)", 2020, "", 0.13, ode.replace("T 3", "T 3.5")),
+            row("mf-bpr", 2020, "", 0.05, bpr), row("mf-bpr", 2020, "lr0.002", 0.04, bpr.replace("0.001", "0.002")),
+            row("mf-conv", 2020, "", 0.06, bpr + ", L 2")]
+    assert from_other_point(select_variants(rows)) == set()
+    rows[2]["settings"] = rows[0]["settings"].replace("T 3", "T 3.5")  # the copy of the point not chosen
+    rows[5]["settings"] = bpr.replace("0.001", "0.002") + ", L 2"
+    assert from_other_point(select_variants(rows)) == {("d", "lightgode (T on validation)"), ("d", "mf-conv")}
+    agg = {r["model"]: r for r in aggregate([r | {k: 0.1 for k in ("test_recall@20", "test_ndcg@20", "best_epoch",
+                                                                     "epochs_run", "seconds_per_epoch", "fit_seconds",
+                                                                     "inference_seconds", "peak_rss_mb")}
+                                             | {"capped": False} for r in rows])}
+    assert agg["mf-conv"]["stale"] and not agg["mf-bpr"]["stale"]
+    assert sum("stale: made from a grid point" in line for line in table(list(agg.values()), "paper")) == 2

@@ -126,3 +126,47 @@ def test_user_sampling_resumes_with_the_same_draws(tmp_path):
     again = whole.batches[3:]  # from epoch 2 on (3 steps an epoch): the interrupt came before epoch 2's checkpoint
     assert [b[0].tolist() for b in resumed.batches] == [b[0].tolist() for b in again]
     assert [b[1].tolist() for b in resumed.batches] == [b[1].tolist() for b in again]
+
+
+def test_stop_when_ends_training_keeping_the_best_epoch_across_a_resume(tmp_path):
+    """A wall-time cap (``stop_when``) after a resume sees the epochs before the interruption: the best of them
+    is kept, and the history and epoch count cover the whole run."""
+    from lightgode.checkpoint import Checkpoint
+    from lightgode.models.base import capped_fit
+
+    from conftest import stop_at
+
+    class Pairs:
+        users = items = np.zeros(4, dtype=np.int64)
+
+    values = {1: 0.9}  # the best epoch comes before the interruption
+    cfg = TrainConfig(lr=0.1, batch_size=4, epochs=6, patience=10)
+    ckpt = Checkpoint(tmp_path / "ckpt" / "state.safetensors")
+    model, seen = OneWeight(), []
+    with pytest.raises(KeyboardInterrupt):
+        capped_fit(model, Pairs(), cfg, seed=0, validate=scripted(model, values, seen), valid_metric="ndcg@20",
+                   max_seconds=3600, on_epoch=stop_at(3), checkpoint=ckpt)
+    model, seen = OneWeight(), []
+    res, capped = capped_fit(model, Pairs(), cfg, seed=0, validate=scripted(model, values, seen),
+                             valid_metric="ndcg@20", max_seconds=1e-9, checkpoint=ckpt)
+    assert capped and not res.stopped_early and not seen  # the budget was spent before the interruption
+    assert (res.best_epoch, res.best_valid, res.epochs_run) == (1, {"ndcg@20": 0.9}, 2)
+    assert [row["epoch"] for row in res.history] == [1, 2]
+    assert float(model.w.detach()) == pytest.approx(-0.1)  # epoch 1's weight, restored from the checkpoint
+
+
+def test_without_validation_the_last_epoch_is_kept():
+    class Noisy(OneWeight):
+        """The loss rises after epoch 1, so 'lowest loss' and 'last' differ."""
+        calls = 0
+
+        def compute_grads(self, users, items):
+            super().compute_grads(users, items)
+            self.calls += 1
+            return torch.tensor(float(self.calls))
+
+    model = Noisy()
+    pairs = np.zeros(4, dtype=np.int64)
+    res = fit(model, pairs, pairs, TrainConfig(lr=0.1, batch_size=4, epochs=4), seed=0)
+    assert res.best_epoch == 4 and res.epochs_run == 4
+    assert float(model.w.detach()) == pytest.approx(-0.4)

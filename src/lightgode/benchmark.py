@@ -22,6 +22,7 @@ import logging
 import math
 import multiprocessing
 import os
+import re
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -257,8 +258,9 @@ def _run_mf_conv_on_base(cfg: RunConfig, out: Path, base_dir: Path) -> None:
     write_run(out, cfg, split, model, metrics, info)
 
 
-def _held_elsewhere(lock: Path) -> bool:
-    """Whether another live process holds the run's lock file (it is training that run now)."""
+def _pid_holder(lock: Path) -> bool:
+    """Whether the process named in ``lock`` is alive, is not this one, and is a benchmark process (a lightgode
+    command or a run process it spawned), for lock files written by versions that did not use ``flock``."""
     try:
         pid = int(lock.read_text().strip())
     except (OSError, ValueError):
@@ -271,28 +273,74 @@ def _held_elsewhere(lock: Path) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True  # no /proc to tell a reused process id from the holder: assume the holder
+    return b"lightgode" in cmdline or b"multiprocessing.spawn" in cmdline
 
 
-def _execute(spec: dict[str, Any]) -> None:
-    """One run, from a plain dict (so that it can cross a process boundary).
+def _acquire(lock: Path) -> int | None:
+    """Take the run's lock: an exclusive ``flock`` on ``lock``, released by the kernel when the holder dies, so a
+    stale file never blocks a run (the file also names the holder's process id, which versions without
+    ``flock`` read). Returns the open descriptor, or None when another process holds it."""
+    import fcntl
 
-    A run being trained by another benchmark invocation (its ``<out>.lock`` names a live process) is left alone.
+    if _pid_holder(lock):
+        return None
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        try:
+            current = os.stat(lock).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            current = False
+        if current:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+            return fd
+        os.close(fd)  # its holder removed the file between our open and flock: take the new one
+
+
+def _release(lock: Path, fd: int) -> None:
+    lock.unlink(missing_ok=True)  # removed while still held, so no process can lock the old file after us
+    os.close(fd)
+
+
+def _held_elsewhere(lock: Path) -> bool:
+    """Whether another live process holds the run's lock (it is training that run now)."""
+    fd = _acquire(lock)
+    if fd is None:
+        return True
+    _release(lock, fd)
+    return False
+
+
+def _execute(spec: dict[str, Any]) -> bool:
+    """One run, from a plain dict (so that it can cross a process boundary); False when it was left alone.
+
+    A run whose lock (``<out>.lock``) another benchmark invocation holds is being trained there and is left to it;
+    taking the lock is one atomic step, so two invocations never train the same run.
     """
     out = Path(spec["out"])
     lock = out.with_name(out.name + ".lock")
-    if _held_elsewhere(lock):
-        log.warning("%s is being trained by another process; skipped", out)
-        return
     base_lock = out.parent.parent / "mf-bpr" / (out.name + ".lock")
     if out.parent.name == "mf-conv" and not spec.get("base") and _held_elsewhere(base_lock):
         log.warning("%s waits for the mf-bpr run another process is training; skipped", out)
-        return
-    lock.write_text(str(os.getpid()))
+        return False
+    fd = _acquire(lock)
+    if fd is None:
+        log.warning("%s is being trained by another process; skipped", out)
+        return False
     try:
         _execute_unlocked(spec)
     finally:
-        lock.unlink(missing_ok=True)
+        _release(lock, fd)
+    return True
 
 
 def _execute_unlocked(spec: dict[str, Any]) -> None:
@@ -320,22 +368,32 @@ def _child(spec: dict[str, Any], error_file: str) -> None:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     logging.getLogger(f"{__package__}.train").setLevel(logging.INFO)
     try:
-        _execute(spec)
+        ran = _execute(spec)
     except LightGODEError as exc:
         Path(error_file).write_text(str(exc))
         raise SystemExit(2) from None
+    if not ran:
+        raise SystemExit(LEFT_ALONE)
 
 
-def _run_isolated(spec: dict[str, Any]) -> None:
+LEFT_ALONE = 3
+"""Exit code of a run process that found its run locked by another invocation."""
+
+
+def _run_isolated(spec: dict[str, Any]) -> bool:
+    """The run in a fresh process; False when that process left it to another invocation."""
     out = Path(spec["out"])
     err = out.with_name(out.name + ".error")
     err.unlink(missing_ok=True)
     proc = multiprocessing.get_context("spawn").Process(target=_child, args=(spec, str(err)))
     proc.start()
     proc.join()
+    if proc.exitcode == LEFT_ALONE:
+        return False
     if proc.exitcode != 0:
         why = err.read_text() if err.is_file() else f"exit code {proc.exitcode}"
         raise LightGODEError(f"benchmark run {out} failed: {why}")
+    return True
 
 
 REFIT_SUFFIX = ".refit"
@@ -541,12 +599,15 @@ def _run_spec(bench: BenchmarkConfig, spec: dict[str, Any], progress: "Benchmark
         say(f"{out} is being trained by another process; left to it")
         return
     t0 = time.perf_counter()
-    if bench.isolate:
-        _run_isolated(spec)
-    else:
-        _execute(spec)
+    if not (_run_isolated(spec) if bench.isolate else _execute(spec)):
+        say(f"{out} was taken by another process; left to it")
+        return
     say(f"finished {spec['out']} in {time.perf_counter() - t0:.0f} s")
     progress.done.append(Path(spec["out"]))
+
+
+RUN_NAME = re.compile(r"seed\d+(?:-[a-z]+[0-9.e+-]+)*(?:\.refit)?(?:\.tuned)?")
+"""The name of a run directory: seed, grid point (``variant_name``) and derived-run suffixes."""
 
 
 def collect(out_dir: Path, protocol: str) -> list[dict[str, Any]]:
@@ -554,8 +615,8 @@ def collect(out_dir: Path, protocol: str) -> list[dict[str, Any]]:
     rows = []
     base = Path(out_dir) / protocol
     for path in sorted(base.glob("*/*/seed*")):
-        if not path.is_dir() or not is_complete(path):
-            continue
+        if not RUN_NAME.fullmatch(path.name) or not path.is_dir() or not is_complete(path):
+            continue  # a run being written (.partial) or replaced (.old) is not a run of its own
         info = artifacts.read_json(path / "train.json") if (path / "train.json").is_file() else {}
         metrics = artifacts.read_json(path / "metrics.json")
         config = artifacts.read_json(path / "config.json")
@@ -590,7 +651,10 @@ def training_seconds(sec: dict[str, float]) -> float:
     epoch's training and validation seconds from its history (the last process's fit alone would miss the
     epochs done before the interruption)."""
     epochs = sec.get("train_epochs", 0.0) + sec.get("validation", 0.0)
-    return max(sec["fit"], epochs) if "fit" in sec else (epochs or math.nan)
+    if "fit" not in sec:
+        return epochs or math.nan
+    post = sec.get("post_training", 0.0)  # mf-conv's layers or the T search, on top of the source run's fit
+    return max(sec["fit"] - post, epochs) + post
 
 
 def in_progress(out_dir: Path, protocol: str) -> list[dict[str, Any]]:
@@ -649,10 +713,40 @@ def select_variants(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             | {"grid_points": len(rs)} for rs in groups.values()]
 
 
+def from_other_point(chosen: list[dict[str, Any]]) -> set[tuple[str, str]]:
+    """(dataset, model) of derived rows made from another grid point than the one their source row chose on
+    validation for the same seed: a "T on validation" copy of another LightGODE point, or mf-conv layers on
+    another mf-bpr point (a grid rerun with other points, or rows recorded before it, can leave such rows)."""
+    pick = {(r["dataset"], r["model"], r["seed"]): r for r in chosen}
+    stale = set()
+    for r in chosen:  # the trained settings must agree; T or L are the derived row's own choice
+        model = r["model"]
+        if model.endswith("T on validation)"):
+            source_model = model.replace(", T on validation)", ")").replace(" (T on validation)", "")
+            cut = ", T "
+        elif model == "mf-conv":
+            source_model, cut = "mf-bpr", ", L "
+        else:
+            continue
+        source = pick.get((r["dataset"], source_model, r["seed"]))
+        if source is not None and _before(r["settings"], cut) != _before(source["settings"], cut):
+            stale.add((r["dataset"], model))
+    return stale
+
+
+def _before(settings: str, cut: str) -> str:
+    """``settings`` up to its last ``cut`` (all of it when there is none)."""
+    head, found, _ = settings.rpartition(cut)
+    return head if found else settings
+
+
 def aggregate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Mean and std over seeds per (dataset, model), after choosing each seed's grid point on validation."""
+    """Mean and std over seeds per (dataset, model), after choosing each seed's grid point on validation; a row
+    whose runs were derived from a point its source did not choose says so (``stale``)."""
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for r in select_variants(rows):
+    chosen = select_variants(rows)
+    stale = from_other_point(chosen)
+    for r in chosen:
         groups.setdefault((r["dataset"], r["model"]), []).append(r)
     out = []
     for (dataset, model), rs in groups.items():
@@ -665,6 +759,7 @@ def aggregate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                                             "seconds_per_epoch", "fit_seconds", "inference_seconds",
                                             "peak_rss_mb")},
                     "capped": any(r["capped"] for r in rs), "grid_points": max(r["grid_points"] for r in rs),
+                    "stale": (dataset, model) in stale,
                     "settings": "; ".join(sorted({r["settings"] for r in rs}))})
     order = {m: i for i, m in enumerate(ALL_MODELS)}
     labels = list(LABELS.values())

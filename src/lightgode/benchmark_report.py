@@ -37,10 +37,18 @@ def read_recorded(csv_path: Path) -> list[dict[str, Any]]:
             raise DataError(f"{csv_path}: not a benchmark CSV (no column {missing[0]!r}); move it away or pass "
                               "--drop-recorded")
         try:
-            return [{**r, "seed": int(r["seed"]), "capped": r["capped"] == "True",
+            rows = [{**r, "seed": int(r["seed"]), "capped": r["capped"] == "True",
                      **{c: float(r[c]) for c in _FLOATS}, **{c: int(float(r[c])) for c in _INTS}} for r in reader]
         except ValueError as exc:
             raise DataError(f"{csv_path}: malformed row {reader.line_num}: {exc}") from None
+    seen: set[tuple[Any, ...]] = set()
+    unique = []
+    for r in rows:  # one row per run: a key met twice keeps its first row
+        key = tuple(r[k] for k in _KEY)
+        if key not in seen:
+            seen.add(key)
+            unique.append(r)
+    return unique
 
 
 def with_recorded(rows: list[dict[str, Any]], recorded: list[dict[str, Any]], protocol: str) -> list[dict[str, Any]]:
@@ -93,7 +101,9 @@ def table(agg: list[dict[str, Any]], protocol: str) -> list[str]:
         epochs = f"{_num(r['best_epoch'], '.0f')} ({_num(r['epochs_run'], '.0f')})"
         base = chosen.get((r["dataset"], r["model"].removesuffix(" (refit)")))
         stale = (" **stale: refit of a grid point since superseded; rerun with --refit**"
-                 if r["model"].endswith(" (refit)") and base is not None and base != r["settings"] else "")
+                 if r["model"].endswith(" (refit)") and base is not None and base != r["settings"] else
+                 " **stale: made from a grid point its source row did not choose; rerun the benchmark**"
+                 if r.get("stale") else "")
         if r["capped"]:
             epochs += " **capped**"
         lines.append(f"| {r['dataset']} | {r['model']} | {r['seeds']} | {plus_minus(r['test_recall@20'])} | "
@@ -158,6 +168,8 @@ def claims(agg: list[dict[str, Any]]) -> list[str]:
         if ode is None or gcn is None:
             continue
         d = ode["test_ndcg@20"][0] - gcn["test_ndcg@20"][0]
+        if not ode["fit_seconds"][0] > 0 or not gcn["fit_seconds"][0] > 0:
+            continue  # no training time to compare (a row recorded without it)
         ratio = ode["fit_seconds"][0] / gcn["fit_seconds"][0]
         note = (" (LightGCN capped, by wall time or by its epoch budget: a lower bound of its accuracy and time)"
                 if gcn["capped"] else "")
@@ -232,6 +244,7 @@ def write_report(out_dir: Path, docs: Path, command: str, keep_recorded: bool = 
         for p in plot(agg, protocol, docs):
             md += [f"![{p.stem}]({p.name})", ""]
             paths.append(p)
+    rows_all += [r for r in recorded if r["protocol"] not in PROTOCOLS]  # kept as they were, not lost
     with atomic_path(csv_path) as tmp, open(tmp, "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=CSV_COLUMNS)
         w.writeheader()

@@ -55,6 +55,7 @@ def fit(
     show_progress: bool = False,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
     checkpoint: Checkpoint | None = None,
+    stop_when: Callable[[list[dict[str, float]]], bool] | None = None,
 ) -> TrainResult:
     """Train ``model`` on observed (user, item) pairs with Adam, early stopping on ``valid_metric``.
 
@@ -67,6 +68,10 @@ def fit(
 
     With ``checkpoint``, the whole loop state is saved after every ``checkpoint.every`` epochs and, when the
     checkpoint file exists at the start, training continues from it exactly.
+
+    ``stop_when`` sees the whole history after every epoch (a resumed run's earlier epochs included) and ends
+    training there when it returns True (a wall-time cap); the model then holds its best validated epoch, as
+    after early stopping, with ``stopped_early`` False. Without validation the model keeps its last epoch.
     """
     gen = np.random.default_rng(seed)
     u_all = torch.from_numpy(np.asarray(users, dtype=np.int64))
@@ -89,6 +94,8 @@ def fit(
         if validate is not None and bad_epochs >= config.patience and best_state is not None:
             model.load_state_dict(best_state)
             return TrainResult(best_epoch, best_valid, state.epoch, history, stopped_early=True)
+        if stop_when is not None and history and stop_when(history):
+            return _finish(model, best_state, best_epoch, best_valid, history)
     epochs = tqdm(range(first_epoch, config.epochs + 1), desc="epochs", unit="epoch", disable=not show_progress,
                   initial=first_epoch - 1, total=config.epochs)
     order = epoch_order(u_all.numpy(), config.sampling)
@@ -123,7 +130,7 @@ def fit(
             row["valid_seconds"] = time.perf_counter() - t1
             value = metrics[valid_metric]
         elif validate is None:
-            metrics, value = {}, -mean_loss
+            best_epoch = epoch  # no validation: the model keeps its last epoch
         history.append(row)
         if on_epoch is not None:
             on_epoch(row)
@@ -133,7 +140,8 @@ def fit(
                 best_state = copy.deepcopy(model.state_dict())
             bad_epochs = epoch - best_epoch  # epochs since the best, whether or not each one was validated
         stop = validated and bad_epochs >= config.patience
-        if checkpoint is not None and (epoch % checkpoint.every == 0 or stop or epoch == config.epochs):
+        halt = not stop and stop_when is not None and stop_when(history)
+        if checkpoint is not None and (epoch % checkpoint.every == 0 or stop or halt or epoch == config.epochs):
             checkpoint.save(TrainState(
                 epoch=epoch, model=model.state_dict(), optimizer=opt.state_dict(), best_state=best_state,
                 best_value=best_value, best_epoch=best_epoch, best_valid=best_valid, bad_epochs=bad_epochs,
@@ -145,6 +153,14 @@ def fit(
         if stop:
             model.load_state_dict(best_state)
             return TrainResult(best_epoch, best_valid, epoch, history, stopped_early=True)
+        if halt:
+            break
+    return _finish(model, best_state, best_epoch, best_valid, history)
+
+
+def _finish(model: Trainable, best_state: dict | None, best_epoch: int, best_valid: dict[str, float],
+            history: list[dict[str, float]]) -> TrainResult:
+    """The result of a loop that ran out of epochs or was stopped by ``stop_when``: the best validated state."""
     if best_state is not None:
         model.load_state_dict(best_state)
     return TrainResult(best_epoch, best_valid, len(history), history)

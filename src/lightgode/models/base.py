@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import copy
-import time
 from typing import Callable, Iterable
 
-import numpy as np
 import scipy.sparse as sp
 import torch
 
@@ -73,43 +70,24 @@ def select_on_valid(candidates: dict, valid: Interactions | None, train: Interac
     return best, best_metrics, table
 
 
-class _WallTimeReached(Exception):
-    """Raised from the epoch callback when a capped fit has used its time."""
-
-
 def capped_fit(module: torch.nn.Module, train: Interactions, config: TrainConfig, *, seed: int,
                validate: Callable[[], dict[str, float]] | None, valid_metric: str, max_seconds: float,
                show_progress: bool = False, on_epoch=None, checkpoint=None) -> tuple[TrainResult, bool]:
     """``train.fit`` with an optional wall-time cap; returns (result, capped).
 
-    When the cap is reached at the end of an epoch, training stops and the module keeps the state of its best
-    validation epoch so far (tracked here, since the loop's own best state is lost with the interruption).
+    The cap counts the training and validation seconds of every epoch in the history, so a run resumed from its
+    checkpoint goes on with what is left of its budget. When the cap is reached at the end of an epoch, training
+    stops and the module keeps its best validated epoch, the epochs before an interruption included.
     """
     kwargs = {"checkpoint": checkpoint} if checkpoint is not None else {}
     if max_seconds <= 0:
         res = fit(module, train.users, train.items, config, seed=seed, validate=validate,
                   valid_metric=valid_metric, show_progress=show_progress, on_epoch=on_epoch, **kwargs)
         return res, False
-    t0 = time.perf_counter()
-    history: list[dict[str, float]] = []
-    best = {"value": -np.inf, "epoch": 0, "state": None, "valid": {}}
 
-    def watch(row: dict[str, float]) -> None:
-        history.append(row)
-        value = row.get(f"valid_{valid_metric}", -row["loss"])
-        if value > best["value"]:
-            best.update(value=value, epoch=int(row["epoch"]), state=copy.deepcopy(module.state_dict()),
-                        valid={k[6:]: v for k, v in row.items() if k.startswith("valid_") and k != "valid_seconds"})
-        if on_epoch is not None:
-            on_epoch(row)
-        if time.perf_counter() - t0 >= max_seconds and int(row["epoch"]) < config.epochs:
-            raise _WallTimeReached
+    def spent(history: list[dict[str, float]]) -> bool:
+        return sum(r.get("train_seconds", 0.0) + r.get("valid_seconds", 0.0) for r in history) >= max_seconds
 
-    try:
-        res = fit(module, train.users, train.items, config, seed=seed, validate=validate,
-                  valid_metric=valid_metric, show_progress=show_progress, on_epoch=watch, **kwargs)
-        return res, False
-    except _WallTimeReached:
-        if best["state"] is not None:
-            module.load_state_dict(best["state"])
-        return TrainResult(best["epoch"], best["valid"], len(history), history, stopped_early=False), True
+    res = fit(module, train.users, train.items, config, seed=seed, validate=validate, valid_metric=valid_metric,
+              show_progress=show_progress, on_epoch=on_epoch, stop_when=spent, **kwargs)
+    return res, not res.stopped_early and res.epochs_run < config.epochs
