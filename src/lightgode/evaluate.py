@@ -123,7 +123,9 @@ def topk_masked(score_fn: ScoreFn, users: np.ndarray, exclude: sp.csr_matrix | N
     """Top-k item indices and scores for a batch of users, excluded items masked out.
 
     Returns (scores, indices), each (len(users), k). Masked items get -inf and may appear only when a
-    user has fewer than k admissible items. ``buffer`` (at least len(users) rows) is reused for the scores
+    user has fewer than k admissible items. Items tied in score at the cut-off are ordered as ``torch.topk``
+    returns them (the same on every call, but no principled order): it matters only for scores with many exact
+    ties, such as popularity's integer counts. ``buffer`` (at least len(users) rows) is reused for the scores
     when ``score_fn`` is an :class:`EmbeddingScorer`, and ``pool`` (from :func:`scoring_threads`) splits its product.
     """
     u = torch.from_numpy(np.asarray(users, dtype=np.int64))
