@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lightgode.artifacts import MARKER
+from lightgode.artifacts import MARKER, read_json
+from lightgode.benchmark import budget_spent
 from lightgode.atomic import write_png, write_text
 from lightgode.checkpoint import Checkpoint
 from lightgode.errors import LightGODEError, RunDirError
@@ -37,7 +38,8 @@ def load_curve(run_dir: Path) -> dict:
     if (run_dir / MARKER).is_file() and (run_dir / "history.csv").is_file():
         with open(run_dir / "history.csv", newline="") as fh:
             rows = [{k: float(v) for k, v in r.items() if v not in ("", None)} for r in csv.DictReader(fh)]
-        status = "complete"
+        info, config = (read_json(run_dir / name) for name in ("train.json", "config.json"))
+        status = "complete, capped (epoch budget spent)" if budget_spent(info, config, True) else "complete"
     else:
         ckpt = Checkpoint(checkpoint_dir(run_dir) / "state.safetensors")
         if not ckpt.exists():
@@ -76,7 +78,7 @@ def race_rows(curves: list[dict]) -> list[str]:
             if other is target:
                 continue
             got = first_reach(other, mark)
-            never = "never" if other["status"] == "complete" else "not yet"  # a complete run has ended
+            never = "never" if other["status"].startswith("complete") else "not yet"  # a complete run has ended
             reached = (f"epoch {got[0]} ({got[1]:,.0f} s)" if got else
                        f"{never} (best {best(other)[0]:.4f} after {other['epochs'][-1]} epochs)")
             ratio = f"{got[1] / secs:.3f}" if got and secs > 0 else "-"

@@ -680,7 +680,9 @@ def test_learning_curves_script_reads_complete_and_running_runs(beauty_slice, tm
     lines = (tmp_path / "d" / "learning_curves_slice.md").read_text().splitlines()
     table = [r.split(" | ") for r in lines if r.startswith("| mf-bpr") or r.startswith("| directau")]
     history = [float(r["valid_ndcg@20"]) for r in csv.DictReader(open(done / "history.csv"))]
-    assert table[0][1:3] == ["complete", str(len(history))]
+    from lightgode.benchmark import budget_spent
+    spent = budget_spent(artifacts.read_json(done / "train.json"), artifacts.read_json(done / "config.json"), True)
+    assert table[0][1:3] == ["complete, capped (epoch budget spent)" if spent else "complete", str(len(history))]
     assert float(table[0][3]) == pytest.approx(max(history), abs=6e-5)
     assert table[0][4] == str(1 + int(np.argmax(history)))
     assert table[1][1:3] == ["in progress, epoch 1", "1"]
