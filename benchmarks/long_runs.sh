@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Starts, or resumes from their checkpoints, the benchmark's long LightGCN runs on Gowalla (each needs a core for
 # many hours; a 3-hour session ends them, the next one resumes them), plus the readers that add a learning-curve
-# row every 20 epochs to docs/lightgcn_gowalla_paper_progress.md (paper protocol, seed 2020) and
+# row every 20 epochs to docs/lightgcn_gowalla_paper_progress.md (paper protocol, seeds 2021 and 2022) and
 # docs/lightgcn_gowalla_progress.md (LightGCN's split).
 #   bash benchmarks/long_runs.sh          # logs in logs/long_*.log
 # Priority: the paper protocol's three seeds first (target: LightGODE >= LightGCN on Gowalla, mean of 3 seeds),
@@ -36,8 +36,10 @@ nohup nice -n 5 bash -c '.venv/bin/lightgode benchmark --datasets gowalla --mode
     --seeds 3 --grid gamma=5 --max-train-minutes 0 --docs-dir /tmp/lightgode-gowalla-rows \
     && .venv/bin/lightgode benchmark --datasets gowalla --models lightgode --seeds 3 --grid gamma=5 \
     --max-train-minutes 0 --docs-dir /tmp/lightgode-gowalla-rows2' > logs/gowalla_rows.log 2>&1 &
-nohup nice -n 5 .venv/bin/python benchmarks/checkpoint_eval.py runs/benchmark/paper/gowalla/lightgcn/seed2020 \
-    --every 20 --append docs/lightgcn_gowalla_paper_progress.md > logs/long_watch_paper.log 2>&1 &
+for seed in 2021 2022; do  # seed 2020 is complete (300 epochs, 2026-11-28); a finished run's reader just ends
+    nohup nice -n 5 .venv/bin/python benchmarks/checkpoint_eval.py "runs/benchmark/paper/gowalla/lightgcn/seed$seed" \
+        --every 20 --append docs/lightgcn_gowalla_paper_progress.md > "logs/long_watch_paper_$seed.log" 2>&1 &
+done
 nohup nice -n 5 .venv/bin/python benchmarks/checkpoint_eval.py runs/benchmark/lightgcn-gowalla/gowalla/lightgcn/seed2020 \
     --every 20 --append docs/lightgcn_gowalla_progress.md > logs/long_watch.log 2>&1 &
-echo "started: logs/long_worker1.log, logs/long_worker2.log, logs/gowalla_rows.log, logs/long_watch_paper.log, logs/long_watch.log"
+echo "started: logs/long_worker1.log, logs/long_worker2.log, logs/gowalla_rows.log, logs/long_watch_paper_*.log, logs/long_watch.log"
