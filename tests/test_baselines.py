@@ -272,6 +272,29 @@ def test_run_lock_is_taken_once_and_a_stale_file_blocks_nothing(tmp_path):
     assert not _held_elsewhere(lock)
 
 
+def test_a_run_process_that_finds_its_run_taken_leaves_it_and_is_not_counted(tmp_path):
+    from lightgode.benchmark import BenchmarkProgress, _execute, _run_isolated, _run_spec
+
+    out = tmp_path / "runs" / "paper" / "d" / "pop" / "seed2020"
+    out.parent.mkdir(parents=True)
+    lock = out.with_name(out.name + ".lock")
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(lock)], stdout=subprocess.PIPE, text=True)
+    spec = {"config": {}, "out": str(out)}  # never read: the lock is checked first
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert _run_isolated(spec) is False  # the spawned run process exits with LEFT_ALONE, not an error
+        assert _execute(spec) is False
+        progress, said = BenchmarkProgress(), []
+        bench = BenchmarkConfig(datasets=("amazon-beauty",), models=("pop",), seeds=(2020,),
+                                out_dir=tmp_path / "runs", isolate=False)
+        _run_spec(bench, spec, progress, said.append)
+        assert not progress.done and said and "left to it" in said[0]
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not out.exists()
+
+
 def test_collect_counts_only_run_directories_and_recorded_rows_once(tmp_path):
     from lightgode.benchmark_report import read_recorded
 
