@@ -197,7 +197,7 @@ def plot(agg: list[dict[str, Any]], protocol: str, docs: Path) -> list[Path]:
                 color="tab:blue")
         ax1.set_ylabel("test NDCG@20")
         ax1.set_title(f"{dataset} ({protocol}); * capped")
-        ax1.tick_params(axis="x", rotation=45)
+        plt.setp(ax1.get_xticklabels(), rotation=40, ha="right", rotation_mode="anchor")  # long names end at their bar
         for r, name in zip(rows, names):
             wall = max(r["fit_seconds"][0], 1e-2)
             ax2.scatter(wall, r["test_ndcg@20"][0])
