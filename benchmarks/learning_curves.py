@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from lightgode.artifacts import MARKER, read_json
-from lightgode.benchmark import budget_spent
 from lightgode.atomic import write_png, write_text
+from lightgode.benchmark import budget_spent
 from lightgode.checkpoint import Checkpoint
 from lightgode.errors import LightGODEError, RunDirError
 from lightgode.pipeline import checkpoint_dir

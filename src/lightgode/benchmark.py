@@ -363,6 +363,10 @@ def _execute_unlocked(spec: dict[str, Any]) -> None:
         train_run(cfg, out, overwrite=True)
 
 
+LEFT_ALONE = 3
+"""Exit code of a run process that found its run locked by another invocation."""
+
+
 def _child(spec: dict[str, Any], error_file: str) -> None:
     # a spawned process starts with logging unconfigured: say one line per epoch so a run of hours shows progress
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
@@ -374,10 +378,6 @@ def _child(spec: dict[str, Any], error_file: str) -> None:
         raise SystemExit(2) from None
     if not ran:
         raise SystemExit(LEFT_ALONE)
-
-
-LEFT_ALONE = 3
-"""Exit code of a run process that found its run locked by another invocation."""
 
 
 def _run_isolated(spec: dict[str, Any]) -> bool:

@@ -41,14 +41,10 @@ def read_recorded(csv_path: Path) -> list[dict[str, Any]]:
                      **{c: float(r[c]) for c in _FLOATS}, **{c: int(float(r[c])) for c in _INTS}} for r in reader]
         except ValueError as exc:
             raise DataError(f"{csv_path}: malformed row {reader.line_num}: {exc}") from None
-    seen: set[tuple[Any, ...]] = set()
-    unique = []
+    unique: dict[tuple[Any, ...], dict[str, Any]] = {}
     for r in rows:  # one row per run: a key met twice keeps its first row
-        key = tuple(r[k] for k in _KEY)
-        if key not in seen:
-            seen.add(key)
-            unique.append(r)
-    return unique
+        unique.setdefault(tuple(r[k] for k in _KEY), r)
+    return list(unique.values())
 
 
 def with_recorded(rows: list[dict[str, Any]], recorded: list[dict[str, Any]], protocol: str) -> list[dict[str, Any]]:
