@@ -465,6 +465,40 @@ def test_benchmark_grid_trains_each_point_and_keeps_the_best_on_validation(beaut
         BenchmarkConfig(grid=(("dim", (32.0,)),))
 
 
+def test_recorded_rows_count_as_complete_grid_points(beauty_slice, tmp_path):
+    """A fresh checkout keeps docs/benchmark.csv, not runs/: a recorded run with the benchmark's settings is not
+    trained again, a grid adds only its new points, and mf-conv is rebuilt only when a point on disk wins."""
+    from lightgode.benchmark_report import read_recorded, write_report
+
+    torch.set_num_threads(1)
+    out, docs = tmp_path / "runs", tmp_path / "docs"
+    bench = BenchmarkConfig(datasets=(str(beauty_slice),), models=("mf-bpr", "mf-conv", "pop"), seeds=(2020,),
+                            out_dir=out, quick=True, isolate=False)
+    assert len(run_benchmark(bench).done) == 3
+    write_report(out, docs, "test")
+    shutil.rmtree(out)
+    recorded = read_recorded(docs / "benchmark.csv")
+    progress = run_benchmark(bench, recorded=recorded)
+    assert not progress.done and len(progress.recorded) == 3 and not out.exists()
+    # a recorded row made with other settings (here lr) is trained again
+    changed = [r | {"settings": r["settings"].replace("lr 0.001", "lr 0.003")} if r["model"] == "mf-bpr" else r
+               for r in recorded]
+    assert [p.parent.name for p in run_benchmark(bench, recorded=changed).done] == ["mf-bpr", "mf-conv"]
+    shutil.rmtree(out)
+    grid = replace(bench, grid=(("lr", (5e-2,)),))
+    for recorded_wins in (True, False):  # the recorded mf-bpr point wins on validation, then loses
+        rows = [r | {"valid_ndcg@20": 1.0 if recorded_wins else 0.0} if r["model"] == "mf-bpr" else r
+                for r in recorded]
+        done = run_benchmark(grid, recorded=rows).done
+        if recorded_wins:
+            assert [p.name for p in done] == ["seed2020-lr0.05"]  # mf-conv's recorded row stands
+        else:
+            assert [p.parent.name for p in done] == ["mf-conv"]  # built on the point on disk, with its lr
+            conv = artifacts.read_json(run_dir(grid, str(beauty_slice), "mf-conv", 2020) / "config.json")
+            assert conv["train"]["lr"] == 5e-2
+    assert len(run_benchmark(grid, recorded=[]).done) == 2  # nothing recorded: the missing runs are trained
+
+
 @pytest.fixture(scope="module")
 def gowalla_slice(tmp_path_factory, shared_datasets) -> Path:
     """A data folder whose 'gowalla' is the first 300 users of LightGCN's Gowalla train/test files."""

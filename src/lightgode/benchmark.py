@@ -197,16 +197,73 @@ def run_dir(bench: BenchmarkConfig, dataset: str, model: str, seed: int,
             / f"seed{seed}{variant_name(variant or {})}")
 
 
-def best_variant(bench: BenchmarkConfig, dataset: str, model: str, seed: int) -> Path | None:
-    """The complete run of (dataset, model, seed) with the best validation NDCG@20 over the model's grid."""
-    best, best_value = None, -math.inf
+@dataclass(frozen=True)
+class Point:
+    """One grid point of a (dataset, model, seed), as the benchmark has it: a complete run on disk (``path``), or
+    a row recorded in an earlier report's CSV whose run is not on disk (``path`` None)."""
+    variant: dict[str, float]
+    path: Path | None
+    valid: float  # validation NDCG@20 (-inf when unknown)
+
+
+Recorded = dict[tuple[str, str, int, str], dict[str, Any]]
+"""Recorded rows of one protocol by (dataset, model, seed, variant), as :func:`recorded_index` makes them."""
+
+
+def recorded_index(rows: list[dict[str, Any]], protocol: str) -> Recorded:
+    """The rows of an earlier report (``benchmark_report.read_recorded``) of ``protocol``, by run."""
+    return {(r["dataset"], r["model"], r["seed"], r["variant"]): r for r in rows if r["protocol"] == protocol}
+
+
+CHOSEN_IN_SETTINGS = {"gf-cf": ("alpha",), "bspm": ("beta", "T_s"), "mf-conv": ("L",)}
+"""The parts of a model's settings column that the run chooses on validation (not known before it runs)."""
+
+
+def same_settings(settings: str, cfg: RunConfig) -> bool:
+    """Whether a recorded row's settings column is that of a run of ``cfg`` (the values the run chooses on
+    validation left out). The column is a summary: settings it does not show (epochs, dim, patience) and the
+    code that made the row are taken on trust."""
+    def norm(text: str) -> str:
+        for name in CHOSEN_IN_SETTINGS.get(cfg.model, ()):
+            text = re.sub(rf"\b{re.escape(name)} [^,;]+", f"{name} *", text)
+        return text
+
+    return norm(settings) == norm(settings_summary(cfg.to_dict()))
+
+
+def recorded_row(recorded: Recorded, bench: BenchmarkConfig, dataset: str, model: str, seed: int,
+                 variant: dict[str, float], cfg: RunConfig | None = None) -> dict[str, Any] | None:
+    """The recorded row of a run not on disk, when its settings are the run's (``cfg``, by default the grid
+    point's); None otherwise."""
+    row = recorded.get((dataset_label(dataset), model, seed, variant_name(variant).lstrip("-")))
+    cfg = cfg or run_config(bench, dataset, model, seed, variant)
+    return row if row is not None and same_settings(row["settings"], cfg) else None
+
+
+def chosen_point(bench: BenchmarkConfig, dataset: str, model: str, seed: int,
+                 recorded: Recorded | None = None) -> Point | None:
+    """The grid point of (dataset, model, seed) with the best validation NDCG@20, over its complete runs on disk
+    and, for points whose run is not on disk, their recorded rows (``recorded``), as the report chooses."""
+    best: Point | None = None
     for variant in variants(bench, dataset, model):
         path = run_dir(bench, dataset, model, seed, variant)
         if is_complete(path):
             value = artifacts.read_json(path / "metrics.json").get("valid", {}).get("ndcg@20", -math.inf)
-            if value > best_value:
-                best, best_value = path, value
+            point = Point(variant, path, value)
+        else:
+            row = recorded_row(recorded or {}, bench, dataset, model, seed, variant)
+            if row is None:
+                continue
+            point = Point(variant, None, row["valid_ndcg@20"])
+        if not math.isnan(point.valid) and (best is None or point.valid > best.valid):
+            best = point
     return best
+
+
+def best_variant(bench: BenchmarkConfig, dataset: str, model: str, seed: int) -> Path | None:
+    """The complete run of (dataset, model, seed) with the best validation NDCG@20 over the model's grid."""
+    point = chosen_point(bench, dataset, model, seed)
+    return point.path if point else None
 
 
 def is_complete(path: Path) -> bool:
@@ -470,25 +527,37 @@ def changed_settings(made: dict[str, Any], cfg: RunConfig) -> str | None:
 class BenchmarkProgress:
     done: list[Path] = field(default_factory=list)  # runs completed by this invocation
     skipped: list[Path] = field(default_factory=list)  # runs already complete
+    recorded: list[Path] = field(default_factory=list)  # runs not on disk, recorded with the same settings
 
 
-def run_benchmark(bench: BenchmarkConfig, *, report: Callable[[str], None] | None = None) -> BenchmarkProgress:
-    """Run every missing (dataset, model, seed) of ``bench``; complete runs are skipped."""
+def run_benchmark(bench: BenchmarkConfig, *, report: Callable[[str], None] | None = None,
+                  recorded: list[dict[str, Any]] | None = None) -> BenchmarkProgress:
+    """Run every missing (dataset, model, seed) of ``bench``; complete runs are skipped, and so are runs not on
+    disk whose row ``recorded`` (an earlier report's CSV rows) holds with the same settings: a grid point recorded
+    so counts as complete, and what is derived from a point (mf-conv's layers, T on validation, a refit) is made
+    again only when a point on disk wins on validation."""
     progress = BenchmarkProgress()
     say = report or (lambda msg: log.info(msg))
+    known = recorded_index(recorded or [], bench.protocol)
     order = sorted(bench.models, key=lambda m: RUN_ORDER.index(m) if m in RUN_ORDER else len(RUN_ORDER))
     for dataset in bench.datasets:
         for seed in bench.seeds:
             for model, variant in ((m, v) for m in order for v in variants(bench, dataset, m)):
                 out = run_dir(bench, dataset, model, seed, variant)
-                base = best_variant(bench, dataset, "mf-bpr", seed) if model == "mf-conv" else None
-                cfg = run_config(bench, dataset, model, seed, variant)
+                point = chosen_point(bench, dataset, "mf-bpr", seed, known) if model == "mf-conv" else None
+                # mf-conv carries the trained settings of the mf-bpr point it is built on
+                cfg = run_config(bench, dataset, model, seed, point.variant if point else variant)
+                base = point.path if point else None
                 if is_complete(out) and not (base is not None and _conv_base(out) != base):
                     changed = changed_settings(artifacts.read_json(out / "config.json"), cfg)
                     if changed is None:
                         progress.skipped.append(out)
                         continue
                     say(f"{out} was made with other settings ({changed}); training it again")
+                elif base is None and recorded_row(known, bench, dataset, model, seed, variant, cfg) is not None:
+                    # (mf-conv on an mf-bpr run on disk is rebuilt on it: post-training layers only)
+                    progress.recorded.append(out)
+                    continue
                 spec: dict[str, Any] = {"config": cfg.to_dict(), "out": str(out)}
                 if base is not None:  # mf-conv on the mf-bpr grid point chosen on validation
                     spec["base"] = str(base)
@@ -497,12 +566,15 @@ def run_benchmark(bench: BenchmarkConfig, *, report: Callable[[str], None] | Non
                 _run_spec(bench, spec, progress, say)
             tune = bench.tune_t and "lightgode" in bench.models
             if tune:
-                _tune_t(bench, dataset, seed, progress, say)
+                _tune_t(bench, dataset, seed, progress, say, known)
             if bench.refit:
                 for model in (m for m in order if m in REFIT_MODELS):
-                    _refit(bench, dataset, model, seed, progress, say)
+                    _refit(bench, dataset, model, seed, progress, say, known)
                 if tune:
-                    _tune_t(bench, dataset, seed, progress, say, refit=True)
+                    _tune_t(bench, dataset, seed, progress, say, known, refit=True)
+    if progress.recorded:
+        say(f"{len(progress.recorded)} runs not on disk are recorded in the report's CSV with the same settings and "
+            "were not trained again (--retrain-recorded trains them)")
     return progress
 
 
@@ -514,7 +586,7 @@ def _digest(run: Path) -> str:
 
 
 def _tune_t(bench: BenchmarkConfig, dataset: str, seed: int, progress: "BenchmarkProgress",
-            say: Callable[[str], None], *, refit: bool = False) -> None:
+            say: Callable[[str], None], recorded: Recorded | None = None, *, refit: bool = False) -> None:
     """LightGODE with T chosen on validation, from the run chosen on validation (``seed<N>.tuned``); with
     ``refit``, the refit run propagated with that T (``seed<N>.refit.tuned``: the refit has no validation)."""
     own = run_dir(bench, dataset, "lightgode", seed)
@@ -523,7 +595,9 @@ def _tune_t(bench: BenchmarkConfig, dataset: str, seed: int, progress: "Benchmar
         source, t_from, out = own.with_name(own.name + REFIT_SUFFIX), tuned, own.with_name(
             own.name + REFIT_SUFFIX + TUNED_SUFFIX)
     else:
-        source, t_from, out = best_variant(bench, dataset, "lightgode", seed), None, tuned
+        point = chosen_point(bench, dataset, "lightgode", seed, recorded)
+        # a recorded point that wins keeps its recorded copy (its E0 is not on disk)
+        source, t_from, out = point.path if point else None, None, tuned
     if source is None or not is_complete(source) or (t_from is not None and not is_complete(t_from)):
         return
     sources = {"run": str(source), "digest": _digest(source)}
@@ -575,9 +649,11 @@ def _tune_copy(source: Path, out: Path, t_from: Path | None, sources: dict[str, 
 
 
 def _refit(bench: BenchmarkConfig, dataset: str, model: str, seed: int, progress: "BenchmarkProgress",
-           say: Callable[[str], None]) -> None:
-    """Retrain the run chosen on validation on the whole training file (``seed<N>.refit``)."""
-    chosen = best_variant(bench, dataset, model, seed)
+           say: Callable[[str], None], recorded: Recorded | None = None) -> None:
+    """Retrain the run chosen on validation on the whole training file (``seed<N>.refit``); a recorded point that
+    wins keeps its recorded refit row."""
+    point = chosen_point(bench, dataset, model, seed, recorded)
+    chosen = point.path if point else None
     if chosen is None:
         return
     cfg = refit_config(chosen)

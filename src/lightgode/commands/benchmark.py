@@ -41,7 +41,11 @@ def register(sub) -> None:
     p.add_argument("--report-only", action="store_true", help="write the report from existing runs, train nothing")
     p.add_argument("--drop-recorded", dest="keep_recorded", action="store_false",
                    help="write the report from the runs on disk only (default: rows already in <docs-dir>/"
-                        "benchmark.csv whose run directory is gone are kept, marked as recorded)")
+                        "benchmark.csv whose run directory is gone are kept, marked as recorded, and such a run "
+                        "is not trained again while its recorded settings are the benchmark's)")
+    p.add_argument("--retrain-recorded", action="store_true",
+                   help="train again the runs whose directory is gone even when benchmark.csv records them with "
+                        "the same settings (default: a recorded row counts as a complete run, e.g. as a grid point)")
     p.set_defaults(func=run)
 
 
@@ -58,11 +62,13 @@ def run(args: argparse.Namespace) -> int:
                             out_dir=Path(args.out_dir), data_dir=args.data_dir or args.env_data_dir,
                             max_train_minutes=args.max_train_minutes, threads=args.threads, quick=args.quick,
                             grid=grid, refit=args.refit, tune_t=args.tune_t)
-    if args.keep_recorded:  # a CSV the report could not merge fails now, not after hours of training
-        read_recorded(Path(args.docs_dir) / "benchmark.csv")
+    # a CSV the report could not merge fails now, not after hours of training
+    recorded = read_recorded(Path(args.docs_dir) / "benchmark.csv") if args.keep_recorded else []
     if not args.report_only:
-        progress = run_benchmark(bench, report=lambda msg: print(msg, flush=True))
-        print(f"{len(progress.done)} runs done, {len(progress.skipped)} already complete")
+        progress = run_benchmark(bench, report=lambda msg: print(msg, flush=True),
+                                 recorded=[] if args.retrain_recorded else recorded)
+        print(f"{len(progress.done)} runs done, {len(progress.skipped)} already complete, "
+              f"{len(progress.recorded)} recorded")
     command = (f"lightgode benchmark --protocol {args.protocol} --datasets {' '.join(args.datasets)} "
                f"--models {' '.join(bench.models)} --seeds {args.seeds} --max-train-minutes {args.max_train_minutes:g}"
                f"{' --grid ' + ' '.join(args.grid) if args.grid else ''}{' --refit' if args.refit else ''}"
