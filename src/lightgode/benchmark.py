@@ -12,6 +12,10 @@ trains one run per point, ``seed<seed>-lr0.002`` and so on beside ``seed<seed>``
 report keeps, per seed, the point with the best validation NDCG@20, and ``mf-conv`` is built on the mf-bpr point
 so chosen. Test metrics are read once, at the best validation epoch.
 
+A run directory can be lost (runs/ is not kept with the code) while its row stays in the report's CSV: a run
+recorded there with the benchmark's settings counts as complete (:func:`chosen_point`, :func:`recorded_row`), so a
+fresh machine trains only what is missing and a new grid point is weighed against the recorded ones.
+
 LightGODE's horizon T costs no retraining, so besides the paper's T each chosen LightGODE run gets a copy with T
 chosen on validation (``seed<seed>.tuned``, rows "lightgode (T on validation)"), as mf-conv chooses its layers.
 """

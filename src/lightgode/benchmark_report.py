@@ -72,8 +72,9 @@ def recorded_note(rows: list[dict[str, Any]]) -> list[str]:
     listed = ("" if not on_disk else f": {groups(kept)}" if len(kept) <= len(on_disk)
               else f"; the runs on disk: {groups(on_disk)}")
     return ["", f"{which} are not on this disk: their rows come from the CSV this report wrote before (measured "
-                "then, as recorded; `--drop-recorded` leaves them out, and the benchmark command trains them "
-                f"again){listed}."]
+                "then, as recorded; the benchmark command counts such a run as complete while its settings are "
+                "the benchmark's, `--retrain-recorded` trains it again and `--drop-recorded` leaves the rows out)"
+                f"{listed}."]
 
 
 def plus_minus(stat: tuple[float, float], digits: int = 4) -> str:
