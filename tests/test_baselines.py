@@ -497,6 +497,34 @@ def test_recorded_rows_count_as_complete_grid_points(beauty_slice, tmp_path):
             conv = artifacts.read_json(run_dir(grid, str(beauty_slice), "mf-conv", 2020) / "config.json")
             assert conv["train"]["lr"] == 5e-2
     assert len(run_benchmark(grid, recorded=[]).done) == 2  # nothing recorded: the missing runs are trained
+    # the loop weighs the points the report weighs: a point on disk from an earlier grid counts without --grid
+    from lightgode.benchmark import chosen_point, recorded_index, recorded_row
+    known = recorded_index(rows, "paper")
+    point = chosen_point(bench, str(beauty_slice), "mf-bpr", 2020, known)
+    best = max(collect(out, "paper"), key=lambda r: r["valid_ndcg@20"] if r["model"] == "mf-bpr" else -1)
+    assert point.path is not None and point.path.name == "seed2020" + ("-" + best["variant"] if best["variant"] else "")
+    assert point.variant == ({"lr": 5e-2} if best["variant"] else {})
+    # a run begun again (a checkpoint on disk) is resumed, not skipped as recorded
+    (out / "paper" / "beauty_slice" / "pop").mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(out / "paper" / "beauty_slice" / "pop")
+    (out / "paper" / "beauty_slice" / "pop" / "seed2020.ckpt").mkdir(parents=True)
+    pop_only = replace(bench, models=("pop",))
+    assert [p.name for p in run_benchmark(pop_only, recorded=recorded).done] == ["seed2020"]
+    # a row from a longer run than the settings allow is not the run asked for
+    longer = [r | {"epochs_run": 10**6} if r["model"] == "pop" else r for r in recorded]
+    assert recorded_row(recorded_index(longer, "paper"), bench, str(beauty_slice), "pop", 2020, {}) is None
+
+
+def test_recorded_settings_leave_out_only_the_values_chosen_on_validation():
+    from lightgode.benchmark import same_settings, settings_summary
+
+    cfg = run_config(BenchmarkConfig(), "amazon-beauty", "bspm", 2020)
+    mine = settings_summary(cfg.to_dict())
+    assert "rk4" in mine and same_settings(mine.replace("beta 0.0", "beta 0.5").replace("T_s 1.0", "T_s 2.5"), cfg)
+    assert not same_settings(mine.replace("(rk4)", "(euler)"), cfg)  # the solver is a setting, not a choice
+    assert not same_settings(mine.replace("rank 256", "rank 128"), cfg)
+    lightgcn = run_config(BenchmarkConfig(), "amazon-beauty", "lightgcn", 2020)
+    assert not same_settings(settings_summary(lightgcn.to_dict()).replace("L 3", "L 4"), lightgcn)  # fixed, not chosen
 
 
 @pytest.fixture(scope="module")
@@ -676,7 +704,7 @@ def test_recorded_rows_fill_in_only_for_runs_not_on_disk():
         (2020, "", 0.1, False), (2021, "", 0.2, True), (2020, "g5", 0.3, True)]  # the run on disk wins
     note = recorded_note(rows)[1]
     assert note.startswith("2 of the 3 runs behind this table are not on this disk")
-    assert note.endswith("again); the runs on disk: d / pop (1).")  # the smaller group is the one named
+    assert note.endswith("leaves the rows out); the runs on disk: d / pop (1).")  # the smaller group is the one named
     assert recorded_note(disk) == []
 
 

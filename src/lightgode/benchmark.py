@@ -229,7 +229,7 @@ def same_settings(settings: str, cfg: RunConfig) -> bool:
     code that made the row are taken on trust."""
     def norm(text: str) -> str:
         for name in CHOSEN_IN_SETTINGS.get(cfg.model, ()):
-            text = re.sub(rf"\b{re.escape(name)} [^,;]+", f"{name} *", text)
+            text = re.sub(rf"\b{re.escape(name)} [^,;\s]+", f"{name} *", text)
         return text
 
     return norm(settings) == norm(settings_summary(cfg.to_dict()))
@@ -241,33 +241,40 @@ def recorded_row(recorded: Recorded, bench: BenchmarkConfig, dataset: str, model
     point's); None otherwise."""
     row = recorded.get((dataset_label(dataset), model, seed, variant_name(variant).lstrip("-")))
     cfg = cfg or run_config(bench, dataset, model, seed, variant)
-    return row if row is not None and same_settings(row["settings"], cfg) else None
+    if row is None or row["epochs_run"] > cfg.train.epochs:
+        return None
+    return row if same_settings(row["settings"], cfg) else None
+
+
+def parse_variant(name: str) -> dict[str, float]:
+    """The grid point of a run name's variant part: 'lr0.002' -> {'lr': 0.002} (inverse of :func:`variant_name`)."""
+    return {k: float(v) for k, v in re.findall(r"([a-z]+)([0-9.]+(?:e[+-]?[0-9]+)?)", name)}
+
+
+def valid_key(value: float) -> float:
+    """How grid points compare on validation NDCG@20 (NaN counts as -inf); the first of equal points is kept."""
+    return -math.inf if math.isnan(value) else value
 
 
 def chosen_point(bench: BenchmarkConfig, dataset: str, model: str, seed: int,
                  recorded: Recorded | None = None) -> Point | None:
-    """The grid point of (dataset, model, seed) with the best validation NDCG@20, over its complete runs on disk
-    and, for points whose run is not on disk, their recorded rows (``recorded``), as the report chooses."""
-    best: Point | None = None
-    for variant in variants(bench, dataset, model):
-        path = run_dir(bench, dataset, model, seed, variant)
-        if is_complete(path):
-            value = artifacts.read_json(path / "metrics.json").get("valid", {}).get("ndcg@20", -math.inf)
-            point = Point(variant, path, value)
-        else:
-            row = recorded_row(recorded or {}, bench, dataset, model, seed, variant)
-            if row is None:
-                continue
-            point = Point(variant, None, row["valid_ndcg@20"])
-        if not math.isnan(point.valid) and (best is None or point.valid > best.valid):
-            best = point
-    return best
-
-
-def best_variant(bench: BenchmarkConfig, dataset: str, model: str, seed: int) -> Path | None:
-    """The complete run of (dataset, model, seed) with the best validation NDCG@20 over the model's grid."""
-    point = chosen_point(bench, dataset, model, seed)
-    return point.path if point else None
+    """The point of (dataset, model, seed) with the best validation NDCG@20, chosen as the report chooses
+    (:func:`select_variants`): over every complete run of the seed on disk (``seed<N>``, ``seed<N>-lr0.002``, ...,
+    whatever grid made it) and, after them, the recorded rows of points not on disk."""
+    folder = run_dir(bench, dataset, model, seed).parent
+    points = []
+    for path in sorted(folder.glob(f"seed{seed}*")):
+        name = path.name
+        if (RUN_NAME.fullmatch(name) and not name.endswith((REFIT_SUFFIX, TUNED_SUFFIX))
+                and name.partition("-")[0] == f"seed{seed}"
+                and is_complete(path)):
+            value = artifacts.read_json(path / "metrics.json").get("valid", {}).get("ndcg@20", math.nan)
+            points.append(Point(parse_variant(name.partition("-")[2]), path, float(value)))
+    on_disk = {variant_name(p.variant) for p in points}
+    for (ds, m, s, variant), row in (recorded or {}).items():
+        if (ds, m, s) == (dataset_label(dataset), model, seed) and ("-" + variant if variant else "") not in on_disk:
+            points.append(Point(parse_variant(variant), None, row["valid_ndcg@20"]))
+    return max(points, key=lambda p: valid_key(p.valid), default=None)
 
 
 def is_complete(path: Path) -> bool:
@@ -558,8 +565,10 @@ def run_benchmark(bench: BenchmarkConfig, *, report: Callable[[str], None] | Non
                         progress.skipped.append(out)
                         continue
                     say(f"{out} was made with other settings ({changed}); training it again")
-                elif base is None and recorded_row(known, bench, dataset, model, seed, variant, cfg) is not None:
-                    # (mf-conv on an mf-bpr run on disk is rebuilt on it: post-training layers only)
+                elif (base is None and not out.with_name(out.name + ".ckpt").exists()  # pipeline.checkpoint_dir
+                      and recorded_row(known, bench, dataset, model, seed, variant, cfg) is not None):
+                    # (mf-conv on an mf-bpr run on disk is rebuilt on it: post-training layers only; a run
+                    # begun again, --retrain-recorded, is resumed from its checkpoint)
                     progress.recorded.append(out)
                     continue
                 spec: dict[str, Any] = {"config": cfg.to_dict(), "out": str(out)}
@@ -600,8 +609,10 @@ def _tune_t(bench: BenchmarkConfig, dataset: str, seed: int, progress: "Benchmar
             own.name + REFIT_SUFFIX + TUNED_SUFFIX)
     else:
         point = chosen_point(bench, dataset, "lightgode", seed, recorded)
-        # a recorded point that wins keeps its recorded copy (its E0 is not on disk)
         source, t_from, out = point.path if point else None, None, tuned
+        if point is not None and point.path is None:  # a recorded point won: its recorded copy stands
+            _set_aside(out, say)
+            return
     if source is None or not is_complete(source) or (t_from is not None and not is_complete(t_from)):
         return
     sources = {"run": str(source), "digest": _digest(source)}
@@ -658,16 +669,30 @@ def _refit(bench: BenchmarkConfig, dataset: str, model: str, seed: int, progress
     wins keeps its recorded refit row."""
     point = chosen_point(bench, dataset, model, seed, recorded)
     chosen = point.path if point else None
+    out = run_dir(bench, dataset, model, seed).with_name(f"seed{seed}{REFIT_SUFFIX}")
+    if point is not None and chosen is None:  # a recorded point won: its recorded refit stands
+        _set_aside(out, say)
     if chosen is None:
         return
     cfg = refit_config(chosen)
-    out = run_dir(bench, dataset, model, seed).with_name(f"seed{seed}{REFIT_SUFFIX}")
     if _refit_is_current(out, cfg):
         progress.skipped.append(out)
         return
     # a refit made from other settings stays in place until its replacement is complete (then renamed over it)
     say(f"refitting {chosen} on all training interactions ({cfg.train.epochs} epochs)")
     _run_spec(bench, {"config": cfg.to_dict(), "out": str(out)}, progress, say)
+
+
+def _set_aside(derived: Path, say: Callable[[str], None]) -> None:
+    """Move a derived run (T on validation, refit) made from a point that has since lost on validation to a
+    recorded point out of the report's way (``<name>.superseded``; the recorded row of the winner stands)."""
+    if derived.is_dir():
+        target = derived.with_name(derived.name + ".superseded")
+        if target.exists():
+            import shutil
+            shutil.rmtree(target)
+        derived.rename(target)
+        say(f"{derived} was made from a grid point that lost on validation to a recorded one; moved to {target.name}")
 
 
 def _run_spec(bench: BenchmarkConfig, spec: dict[str, Any], progress: "BenchmarkProgress",
@@ -783,13 +808,13 @@ def settings_summary(config: dict[str, Any]) -> str:
     return common
 
 
-def select_variants(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def select_variants(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:  # the choice of chosen_point
     """Per (dataset, model, seed), the grid point with the best validation NDCG@20 (test plays no part); each
     kept row says in ``grid_points`` how many points it was chosen from."""
     groups: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
     for r in rows:
         groups.setdefault((r["dataset"], r["model"], r["seed"]), []).append(r)
-    return [max(rs, key=lambda r: -math.inf if math.isnan(r["valid_ndcg@20"]) else r["valid_ndcg@20"])
+    return [max(rs, key=lambda r: valid_key(r["valid_ndcg@20"]))
             | {"grid_points": len(rs)} for rs in groups.values()]
 
 

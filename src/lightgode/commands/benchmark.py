@@ -45,7 +45,8 @@ def register(sub) -> None:
                         "is not trained again while its recorded settings are the benchmark's)")
     p.add_argument("--retrain-recorded", action="store_true",
                    help="train again the runs whose directory is gone even when benchmark.csv records them with "
-                        "the same settings (default: a recorded row counts as a complete run, e.g. as a grid point)")
+                        "the same settings (default: a recorded row counts as a complete run, e.g. as a grid point; --quick never "
+                        "counts one)")
     p.set_defaults(func=run)
 
 
@@ -66,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     recorded = read_recorded(Path(args.docs_dir) / "benchmark.csv") if args.keep_recorded else []
     if not args.report_only:
         progress = run_benchmark(bench, report=lambda msg: print(msg, flush=True),
-                                 recorded=[] if args.retrain_recorded else recorded)
+                                 recorded=[] if args.retrain_recorded or args.quick else recorded)
         print(f"{len(progress.done)} runs done, {len(progress.skipped)} already complete, "
               f"{len(progress.recorded)} recorded")
     command = (f"lightgode benchmark --protocol {args.protocol} --datasets {' '.join(args.datasets)} "
