@@ -513,6 +513,11 @@ def test_recorded_rows_count_as_complete_grid_points(beauty_slice, tmp_path):
     # a row from a longer run than the settings allow is not the run asked for
     longer = [r | {"epochs_run": 10**6} if r["model"] == "pop" else r for r in recorded]
     assert recorded_row(recorded_index(longer, "paper"), bench, str(beauty_slice), "pop", 2020, {}) is None
+    # a row stopped by a wall-time cap stands only while the benchmark's cap is no larger
+    capped = recorded_index([r | {"capped": True, "epochs_run": 2, "fit_seconds": 90.0} for r in recorded], "paper")
+    for minutes, trusted in ((1.0, True), (2.0, False), (0.0, False)):
+        row = recorded_row(capped, replace(bench, max_train_minutes=minutes), str(beauty_slice), "pop", 2020, {})
+        assert (row is not None) == trusted
 
 
 def test_recorded_settings_leave_out_only_the_values_chosen_on_validation():

@@ -225,8 +225,8 @@ CHOSEN_IN_SETTINGS = {"gf-cf": ("alpha",), "bspm": ("beta", "T_s"), "mf-conv": (
 
 def same_settings(settings: str, cfg: RunConfig) -> bool:
     """Whether a recorded row's settings column is that of a run of ``cfg`` (the values the run chooses on
-    validation left out). The column is a summary: settings it does not show (epochs, dim, patience) and the
-    code that made the row are taken on trust."""
+    validation left out). The column is a summary: settings it does not show (dim, patience) and the code that
+    made the row are taken on trust; :func:`recorded_row` also checks the epoch budget and a wall-time cap."""
     def norm(text: str) -> str:
         for name in CHOSEN_IN_SETTINGS.get(cfg.model, ()):
             text = re.sub(rf"\b{re.escape(name)} [^,;\s]+", f"{name} *", text)
@@ -243,6 +243,9 @@ def recorded_row(recorded: Recorded, bench: BenchmarkConfig, dataset: str, model
     cfg = cfg or run_config(bench, dataset, model, seed, variant)
     if row is None or row["epochs_run"] > cfg.train.epochs:
         return None
+    cap = bench.max_train_minutes * 60.0
+    if row["capped"] and row["epochs_run"] < cfg.train.epochs and (cap == 0 or cap > row["fit_seconds"]):
+        return None  # stopped by a wall-time cap that this benchmark lifts or raises: not the run asked for
     return row if same_settings(row["settings"], cfg) else None
 
 
