@@ -1,8 +1,12 @@
+import os
 from pathlib import Path
 
 import pytest
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+# The real datasets: $LIGHTGODE_DATA when set (as the library looks them up; the GPU machine gets a copy there,
+# benchmarks/device_long_runs.sh), else ../shared/datasets beside the checkout.
+SHARED = (Path(os.environ["LIGHTGODE_DATA"]) if os.environ.get("LIGHTGODE_DATA")
+          else Path(__file__).resolve().parents[2] / "shared" / "datasets")
 
 
 @pytest.fixture(scope="session")

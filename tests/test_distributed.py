@@ -103,7 +103,9 @@ def test_sharded_recommendation_equals_single_process(two_ranks, split):
                                 tr.to_csr(), 20)
     for arrays, _ in two_ranks:
         np.testing.assert_array_equal(arrays["top_items"], items.numpy())
-        np.testing.assert_array_equal(arrays["top_scores"], scores.numpy())
+        # each rank scores half the users: BLAS may block a product of other row count differently, so scores
+        # agree to float32 rounding, not bit for bit (seen on an AMD EPYC machine: 1 ulp on 2.5% of them)
+        np.testing.assert_allclose(arrays["top_scores"], scores.numpy(), rtol=2e-6, atol=0)
 
 
 def test_training_with_global_uniformity_follows_the_single_process_loss_curve(two_ranks, split):

@@ -35,7 +35,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import artifacts
-from .config import DataConfig, RunConfig, paper_overrides
+from .config import DataConfig, RunConfig, check_device_name, paper_overrides
 from .errors import ConfigError, LightGODEError, RunDirError
 
 log = logging.getLogger(__name__)
@@ -73,6 +73,7 @@ class BenchmarkConfig:
     data_dir: str | None = None  # where the named datasets are found (else the usual search)
     max_train_minutes: float = 20.0  # wall-time cap of mf-bpr / lightgcn training (0: none); capped rows marked
     threads: int = 1  # torch threads of every run (the same for all models)
+    device: str = "cpu"  # where the trained models train and validate (cpu, cuda, auto); filters run on the CPU
     quick: bool = False  # a few epochs and small ranks: checks the machinery, not the models
     isolate: bool = True  # each run in its own process (clean peak memory); False runs in this process
     grid: tuple[tuple[str, tuple[float, ...]], ...] = ()  # trained settings to search, e.g. (("lr", (5e-4, 2e-3)),)
@@ -99,6 +100,7 @@ class BenchmarkConfig:
             raise ConfigError(f"max_train_minutes must be >= 0, got {self.max_train_minutes}")
         if self.threads < 1:
             raise ConfigError(f"threads must be >= 1, got {self.threads}")
+        check_device_name(self.device)
         for key, values in self.grid:
             if key not in GRID_FIELDS:
                 raise ConfigError(f"cannot search {key!r}; a grid varies one of {', '.join(GRID_FIELDS)}")
@@ -152,11 +154,17 @@ def model_settings(model: str, dataset: str, bench: BenchmarkConfig) -> dict[str
     return over
 
 
+TRAINED_ON_DEVICE = ("mf-bpr", "lightgcn", "mf-conv", "directau", "lightgode")
+"""The models that ``--device`` moves; pop, gf-cf and bspm (no training, scipy's SVD) stay on the CPU."""
+
+
 def run_config(bench: BenchmarkConfig, dataset: str, model: str, seed: int,
                variant: dict[str, float] | None = None) -> RunConfig:
     """The settings of one run; ``variant`` ({grid field: value}) replaces the model's own values."""
     cfg = RunConfig(data=data_config(bench.protocol, dataset, bench.data_dir), seed=seed, threads=bench.threads)
     cfg = cfg.override(model_settings(model, dataset, bench))
+    if bench.device != "cpu" and model in TRAINED_ON_DEVICE:
+        cfg = cfg.override({"train": {"device": bench.device}})
     over: dict[str, dict[str, float]] = {}
     for key, value in (variant or {}).items():
         section, name = GRID_FIELDS[key]
@@ -322,6 +330,7 @@ def _run_mf_conv_on_base(cfg: RunConfig, out: Path, base_dir: Path) -> None:
                     "evaluate": t_eval, "total": float(bsec.get("total", 0.0)) + time.perf_counter() - t_start},
         "seconds_per_epoch": float(binfo.get("seconds_per_epoch", 0.0)),
         "peak_rss_mb": max(peak_rss_mb(), float(binfo.get("peak_rss_mb", 0.0))),
+        "device": binfo.get("device", "cpu"),
         "valid_by_layers": {str(k): v for k, v in model.valid_by_layers_.items()},
     }
     info.update(model_notes(model))
@@ -447,6 +456,9 @@ def _child(spec: dict[str, Any], error_file: str) -> None:
     except LightGODEError as exc:
         Path(error_file).write_text(str(exc))
         raise SystemExit(2) from None
+    except KeyboardInterrupt:  # Ctrl-C or a timeout's SIGINT: the run keeps its last epoch's checkpoint
+        Path(error_file).write_text("interrupted (its checkpoint keeps the last complete epoch)")
+        raise SystemExit(130) from None
     if not ran:
         raise SystemExit(LEFT_ALONE)
 
@@ -493,8 +505,9 @@ def _refit_is_current(out: Path, cfg: RunConfig) -> bool:
         made = RunConfig.from_stored(artifacts.read_json(out / "config.json"))
     except ConfigError:
         return False
-    # patience plays no part without validation (refits made before it was left alone had it at 1)
-    return replace(made, train=replace(made.train, patience=cfg.train.patience)) == cfg
+    # patience plays no part without validation (refits made before it was left alone had it at 1); nor does
+    # the device the refit trained on
+    return replace(made, train=replace(made.train, patience=cfg.train.patience, device=cfg.train.device)) == cfg
 
 
 def _conv_base(out: Path) -> Path | None:
@@ -509,9 +522,11 @@ SELECTED_FIELDS = ("alpha", "idl_beta", "t_sharp", "layers")
 
 def _comparable(cfg: RunConfig) -> dict[str, Any]:
     """What makes two runs of a spec the same run: every setting but the candidates chosen from on validation,
-    the wall-time cap and the thread count (they change neither the model nor its results' meaning)."""
+    the wall-time cap, the thread count and the device (they change neither the model nor its results' meaning:
+    a run trained on a GPU draws the same batches and negatives as on the CPU, up to float rounding)."""
     d = cfg.to_dict()
     d["baseline"] = {k: v for k, v in d["baseline"].items() if k not in SELECTED_FIELDS + ("max_train_seconds",)}
+    d["train"] = {k: v for k, v in d["train"].items() if k != "device"}
     d.pop("threads", None)
     return d
 
@@ -677,7 +692,8 @@ def _refit(bench: BenchmarkConfig, dataset: str, model: str, seed: int, progress
         _set_aside(out, say)
     if chosen is None:
         return
-    cfg = refit_config(chosen)
+    cfg = refit_config(chosen)  # trained where this benchmark trains, wherever the chosen run was
+    cfg = cfg.override({"train": {"device": bench.device if model in TRAINED_ON_DEVICE else "cpu"}})
     if _refit_is_current(out, cfg):
         progress.skipped.append(out)
         return
@@ -740,7 +756,7 @@ def collect(out_dir: Path, protocol: str) -> list[dict[str, Any]]:
             "seconds_per_epoch": info.get("seconds_per_epoch", 0.0), "fit_seconds": training_seconds(sec),
             "inference_seconds": sec.get("evaluate", math.nan), "peak_rss_mb": info.get("peak_rss_mb", math.nan),
             "capped": bool(info.get("capped", False)) or budget_spent(info, config, bool(valid)),
-            "settings": settings_summary(config),
+            "settings": settings_summary(config), "device": info.get("device", "cpu"),
         })
     return rows
 
@@ -868,6 +884,7 @@ def aggregate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                                             "peak_rss_mb")},
                     "capped": any(r["capped"] for r in rs), "grid_points": max(r["grid_points"] for r in rs),
                     "stale": (dataset, model) in stale,
+                    "gpu_seeds": sum(r.get("device", "cpu") != "cpu" for r in rs),
                     "settings": "; ".join(sorted({r["settings"] for r in rs}))})
     order = {m: i for i, m in enumerate(ALL_MODELS)}
     labels = list(LABELS.values())

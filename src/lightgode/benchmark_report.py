@@ -16,7 +16,9 @@ from .errors import DataError
 
 CSV_COLUMNS = ("protocol", "dataset", "model", "seed", "variant", "test_recall@20", "test_ndcg@20", "valid_ndcg@20",
                "best_epoch", "epochs_run", "seconds_per_epoch", "fit_seconds", "inference_seconds", "peak_rss_mb",
-               "capped", "settings")
+               "capped", "settings", "device")
+OPTIONAL_COLUMNS = {"device": "cpu"}
+"""Columns added since the first reports, with the value an older CSV's rows take."""
 
 
 _KEY = ("protocol", "dataset", "model", "seed", "variant")
@@ -32,12 +34,13 @@ def read_recorded(csv_path: Path) -> list[dict[str, Any]]:
         return []
     with open(csv_path, newline="") as fh:
         reader = csv.DictReader(fh)
-        missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
+        missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or []) and c not in OPTIONAL_COLUMNS]
         if missing:
             raise DataError(f"{csv_path}: not a benchmark CSV (no column {missing[0]!r}); move it away or pass "
                               "--drop-recorded")
         try:
-            rows = [{**r, "seed": int(r["seed"]), "capped": r["capped"] == "True",
+            rows = [{**OPTIONAL_COLUMNS, **{k: v for k, v in r.items() if v is not None},
+                     "seed": int(r["seed"]), "capped": r["capped"] == "True",
                      **{c: float(r[c]) for c in _FLOATS}, **{c: int(float(r[c])) for c in _INTS}} for r in reader]
         except ValueError as exc:
             raise DataError(f"{csv_path}: malformed row {reader.line_num}: {exc}") from None
@@ -103,6 +106,8 @@ def table(agg: list[dict[str, Any]], protocol: str) -> list[str]:
                  if r.get("stale") else "")
         if r["capped"]:
             epochs += " **capped**"
+        if r.get("gpu_seeds"):  # times on another machine: not comparable with the CPU rows
+            epochs += f" (GPU: {r['gpu_seeds']} of {r['seeds']} seeds; times are a GPU's)"
         lines.append(f"| {r['dataset']} | {r['model']} | {r['seeds']} | {plus_minus(r['test_recall@20'])} | "
                      f"{plus_minus(r['test_ndcg@20'])} | {epochs} | {_num(r['seconds_per_epoch'], '.2f')} | "
                      f"{_num(r['fit_seconds'])} | {_num(r['inference_seconds'])} | {_num(r['peak_rss_mb'], '.0f')} | "
@@ -171,10 +176,14 @@ def claims(agg: list[dict[str, Any]]) -> list[str]:
         note = (" (LightGCN capped, by wall time or by its epoch budget: a lower bound of its accuracy and time)"
                 if gcn["capped"] else "")
         name = "LightGODE" + label.removeprefix("lightgode")
+        same_machine = all(r.get("gpu_seeds", 0) in (0, r["seeds"]) for r in (ode, gcn)) and (
+            bool(ode.get("gpu_seeds")) == bool(gcn.get("gpu_seeds")))
+        timing = (f"training wall time {ode['fit_seconds'][0]:.0f} s vs {gcn['fit_seconds'][0]:.0f} s "
+                  f"(ratio {ratio:.3f} = 1/{1 / ratio:.1f})" if same_machine else
+                  "training times not compared (some of these runs trained on a GPU, the others on the CPU)")
         lines.append(f"- {dataset}: {name} test NDCG@20 {ode['test_ndcg@20'][0]:.4f} vs LightGCN "
-                     f"{gcn['test_ndcg@20'][0]:.4f} ({d:+.4f}, {ode['seeds']} / {gcn['seeds']} seeds); training "
-                     f"wall time {ode['fit_seconds'][0]:.0f} s vs {gcn['fit_seconds'][0]:.0f} s "
-                     f"(ratio {ratio:.3f} = 1/{1 / ratio:.1f}){note}")
+                     f"{gcn['test_ndcg@20'][0]:.4f} ({d:+.4f}, {ode['seeds']} / {gcn['seeds']} seeds); "
+                     f"{timing}{note}")
     return ["", "LightGODE against LightGCN (means over seeds; times as measured in these runs):", ""] + lines \
         if lines else []
 

@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from .errors import ConfigError
 from .evaluate import EvalConfig
 from .ode import ODEConfig
@@ -74,6 +76,7 @@ class TrainConfig:
     valid_every: int = 1  # validate every N epochs (and after the last); patience still counts epochs
     optimizer: str = "adam"  # "adam" (as the paper), "dense-adam" (torch's) or "sparse-adam" (a lazier optimiser)
     sampling: str = "pairs"  # "pairs" (every pair once per epoch) or "users" (LightGCN's user-uniform draws)
+    device: str = "cpu"  # where training and validation run: cpu, cuda, cuda:N, or auto (cuda when there is one)
 
     def __post_init__(self) -> None:
         checks = [("dim", self.dim > 0 and int(self.dim) == self.dim), ("lr", 0 < self.lr < math.inf),
@@ -91,6 +94,17 @@ class TrainConfig:
             raise ConfigError(f"unknown sampling {self.sampling!r}; choose one of {', '.join(SAMPLINGS)}")
         if self.optimizer == "sparse-adam" and self.weight_decay > 0:
             raise ConfigError("sparse-adam applies no weight decay; set weight_decay to 0 or use adam")
+        check_device_name(self.device)
+
+
+def check_device_name(device: str) -> None:
+    """A ConfigError unless ``device`` is "auto" or a torch device name (cpu, cuda, cuda:1, ...)."""
+    if device == "auto":
+        return
+    try:
+        torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ConfigError(f"unknown device {device!r}; use cpu, cuda, cuda:N or auto") from None
 
 
 @dataclass(frozen=True, kw_only=True)

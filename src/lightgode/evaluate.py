@@ -73,12 +73,18 @@ class EmbeddingScorer:
     def n_items(self) -> int:
         return self._n_items
 
+    @property
+    def device(self) -> torch.device:
+        """Where the scores are computed (the embeddings' device)."""
+        return self.user_emb.device
+
     def __call__(self, users: torch.Tensor, out: torch.Tensor | None = None,
                  *, pool: ScoringPool | None = None) -> torch.Tensor:
         if not self.uses_numpy:
+            u = self.user_emb[users.to(self.user_emb.device)]
             if out is None:
-                return self.user_emb[users] @ self.item_t
-            return torch.mm(self.user_emb[users], self.item_t, out=out)
+                return u @ self.item_t
+            return torch.mm(u, self.item_t, out=out)
         u = self._user_np[users.numpy()]
         if out is None:
             out = torch.empty(len(u), self._n_items)
@@ -136,7 +142,8 @@ def topk_masked(score_fn: ScoreFn, users: np.ndarray, exclude: sp.csr_matrix | N
     if exclude is not None:
         sub = exclude[users]
         rows = np.repeat(np.arange(len(users)), np.diff(sub.indptr))
-        scores[torch.from_numpy(rows), torch.from_numpy(sub.indices.astype(np.int64))] = -torch.inf
+        scores[torch.from_numpy(rows).to(scores.device),
+               torch.from_numpy(sub.indices.astype(np.int64)).to(scores.device)] = -torch.inf
     k = min(k, scores.shape[1])
     return torch.topk(scores, k, dim=1, sorted=True)
 
@@ -218,14 +225,14 @@ def full_ranking(
     sums = {f"{m}@{k}": 0.0 for m in METRICS for k in config.ks}
     n_items = np.int64(relevant.shape[1])
     batches = range(0, len(users), config.batch_size)
-    buffer = (torch.empty(min(config.batch_size, len(users)), score_fn.n_items)
+    buffer = (torch.empty(min(config.batch_size, len(users)), score_fn.n_items, device=score_fn.device)
               if isinstance(score_fn, EmbeddingScorer) and len(users) else None)
     pooled = isinstance(score_fn, EmbeddingScorer) and score_fn.uses_numpy
     with torch.no_grad(), (scoring_threads() if pooled else nullcontext()) as pool:
         for start in tqdm(batches, desc=desc, unit="batch", disable=not show_progress, leave=False):
             b = users[start:start + config.batch_size]
             _, idx = topk_masked(score_fn, b, exclude, kmax, buffer=buffer, pool=pool)
-            hits = torch.from_numpy(relevant_hits(relevant[b], idx.numpy(), n_items))
+            hits = torch.from_numpy(relevant_hits(relevant[b], idx.cpu().numpy(), n_items))
             per_user = ranking_metrics(hits, torch.from_numpy(counts[b]), config.ks)
             for key, v in per_user.items():
                 sums[key] += float(v.sum())

@@ -87,14 +87,14 @@ def propagate(A_hat: sp.csr_matrix | torch.Tensor, E0: torch.Tensor, config: ODE
         return E0.clone()
     if config.solver == "exact":
         return _exact(A_hat, E0, config.t)
-    A = to_torch(A_hat) if sp.issparse(A_hat) else A_hat
+    A = to_torch(A_hat).to(E0.device) if sp.issparse(A_hat) else A_hat
     if config.solver == "euler" and config.steps == 1:
         return euler_one_step(A, E0, config.t)
     field = GraphVectorField(A, E0)
-    t = torch.tensor([0.0, config.t], dtype=torch.float64)
+    t = torch.tensor([0.0, config.t], dtype=torch.float64, device=E0.device)
     with torch.no_grad():
         if config.solver in FIXED_SOLVERS:
-            grid = torch.linspace(0.0, config.t, config.steps + 1, dtype=torch.float64)
+            grid = torch.linspace(0.0, config.t, config.steps + 1, dtype=torch.float64, device=E0.device)
             out = odeint(field, E0, t, method=config.solver,
                          options={"grid_constructor": lambda *_: grid})
         else:
@@ -104,13 +104,15 @@ def propagate(A_hat: sp.csr_matrix | torch.Tensor, E0: torch.Tensor, config: ODE
 
 
 def _exact(A_hat, E0: torch.Tensor, T: float) -> torch.Tensor:
-    """E(T) = exp(TÂ) E0 + (int_0^T exp(sÂ) ds) E0 via the augmented linear system, no dense matrices."""
+    """E(T) = exp(TÂ) E0 + (int_0^T exp(sÂ) ds) E0 via the augmented linear system, no dense matrices.
+
+    scipy computes it on the CPU; the result goes back to E0's device."""
     if not sp.issparse(A_hat):
-        crow, col, val = A_hat.crow_indices(), A_hat.col_indices(), A_hat.values()
-        A_hat = sp.csr_matrix((val.numpy(), col.numpy(), crow.numpy()), shape=tuple(A_hat.shape))
+        crow, col, val = (x.cpu().numpy() for x in (A_hat.crow_indices(), A_hat.col_indices(), A_hat.values()))
+        A_hat = sp.csr_matrix((val, col, crow), shape=tuple(A_hat.shape))
     n = A_hat.shape[0]
     eye = sp.identity(n, dtype=np.float64, format="csr")
     M = sp.bmat([[A_hat.astype(np.float64), eye], [None, sp.csr_matrix((n, n))]], format="csr")
-    x0 = np.vstack([E0.numpy().astype(np.float64)] * 2)
+    x0 = np.vstack([E0.cpu().numpy().astype(np.float64)] * 2)
     out = spla.expm_multiply(M * T, x0)
-    return torch.from_numpy(out[:n].astype(np.float32))
+    return torch.from_numpy(out[:n].astype(np.float32)).to(E0.device)

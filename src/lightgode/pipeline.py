@@ -26,6 +26,7 @@ from .errors import DataError, RunDirError
 from .models import build_model
 from .models.lightgode import LightGODE
 from .ode import ODEConfig
+from .train import resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,14 @@ def package_versions() -> dict[str, str]:
 def peak_rss_mb() -> float:
     """Peak resident memory of this process so far (MiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def device_name(device: torch.device) -> str:
+    """How train.json names where a run trained: "cpu", or "cuda:0 (NVIDIA H200)"."""
+    if device.type == "cuda":
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
+    return str(device)
 
 
 def split_stats(split: Split) -> dict[str, int]:
@@ -140,6 +149,7 @@ def train_run(cfg: RunConfig, out: Path | None, *, env_data_dir: str | None = No
     run directory is complete.
     """
     t_start = time.perf_counter()
+    device = resolve_device(cfg.train.device)  # a device this machine lacks fails before anything is written
     if out is not None and not resume:
         artifacts.check_out_dir(out, overwrite)
     if resume and out is None:
@@ -169,6 +179,7 @@ def train_run(cfg: RunConfig, out: Path | None, *, env_data_dir: str | None = No
     info = run_info(cfg, split, model.result_, seconds={"data": t_data, "fit": t_fit, "evaluate": t_eval},
                     t_start=t_start, peak_mb=peak_rss_mb())
     info.update(model_notes(model))
+    info["device"] = device_name(device)
     if tuned is not None:
         info["tune"] = {k: v for k, v in tuned.to_dict().items() if k != "points"}
     if out is not None:

@@ -30,6 +30,33 @@ class Trainable(Protocol):
     def compute_grads(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor: ...
 
 
+def resolve_device(name: str) -> torch.device:
+    """The torch device a ``TrainConfig.device`` names; "auto" is the GPU when CUDA is available, else the CPU.
+
+    A device this machine lacks is a ConfigError (one line), before any data is read or model built.
+    """
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    d = torch.device(name)
+    if d.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device {name} asked for, but this torch ({torch.__version__}) sees no CUDA GPU; "
+                              f"use --device cpu")
+        if d.index is not None and d.index >= torch.cuda.device_count():
+            raise ConfigError(f"device {name} asked for, but there are {torch.cuda.device_count()} CUDA GPUs")
+    elif d.type != "cpu":
+        try:
+            torch.empty(0, device=d)
+        except (RuntimeError, AssertionError):
+            raise ConfigError(f"device {name} is not available here; use cpu or cuda") from None
+    return d
+
+
+def params_device(model: "Trainable") -> torch.device:
+    """The device of a model's first parameter (the CPU for a model without parameters)."""
+    return next((p.device for p in model.parameters()), torch.device("cpu"))
+
+
 Validate = Callable[[], dict[str, float]]
 """Scores the model's current state on validation data (metric name -> value)."""
 
@@ -66,6 +93,10 @@ def fit(
     ``config.patience`` epochs have passed since the best validated epoch. After training, the model holds the
     state of its best validation epoch.
 
+    Training runs where the model's parameters are (``resolve_device``, then ``model.to``): each batch's indices
+    are moved there; the batch order and every random draw stay on the CPU's generators, so a run on a GPU sees
+    the same batches and negatives as one on the CPU.
+
     With ``checkpoint``, the whole loop state is saved after every ``checkpoint.every`` epochs and, when the
     checkpoint file exists at the start, training continues from it exactly.
 
@@ -100,13 +131,14 @@ def fit(
                   initial=first_epoch - 1, total=config.epochs)
     order = epoch_order(u_all.numpy(), config.sampling)
     u_np, i_np = u_all.numpy(), i_all.numpy()
+    device = params_device(model)
     for epoch in epochs:
         t0 = time.perf_counter()
         perm = order(gen)
         total = 0.0
         for start in range(0, n, config.batch_size):
             idx = perm[start:start + config.batch_size]  # numpy gathers: a step's fixed costs matter at batch 256
-            loss = model.compute_grads(torch.from_numpy(u_np[idx]), torch.from_numpy(i_np[idx]))
+            loss = model.compute_grads(torch.from_numpy(u_np[idx]).to(device), torch.from_numpy(i_np[idx]).to(device))
             opt.step()
             total += float(loss) * len(idx)
         if isinstance(opt, RowAdam):

@@ -26,6 +26,9 @@ def register(sub) -> None:
     p.add_argument("--max-train-minutes", type=float, default=20.0,
                    help="wall-time cap of mf-bpr and lightgcn training per run (default 20; 0: none)")
     p.add_argument("--threads", type=int, default=1, help="torch threads of every run (default 1)")
+    p.add_argument("--device", default="cpu",
+                   help="where mf-bpr, lightgcn, directau and lightgode train and validate: cpu (default), cuda, "
+                        "cuda:N or auto; a run keeps its device in train.json and the report marks GPU rows")
     p.add_argument("--grid", nargs="+", default=[], metavar="FIELD=V1,V2",
                    help="trained settings to search on validation, one run per point: lr=5e-4,1e-3,2e-3 "
                         "(BPR models, DirectAU, LightGODE), reg=... (mf-bpr, lightgcn), gamma=... (directau, "
@@ -62,7 +65,11 @@ def run(args: argparse.Namespace) -> int:
                             seeds=tuple(2020 + i for i in range(args.seeds)), protocol=args.protocol,
                             out_dir=Path(args.out_dir), data_dir=args.data_dir or args.env_data_dir,
                             max_train_minutes=args.max_train_minutes, threads=args.threads, quick=args.quick,
+                            device=args.device,
                             grid=grid, refit=args.refit, tune_t=args.tune_t)
+    if not args.report_only:  # a device this machine lacks fails now, not in every run
+        from ..train import resolve_device
+        resolve_device(bench.device)
     # a CSV the report could not merge fails now, not after hours of training
     recorded = read_recorded(Path(args.docs_dir) / "benchmark.csv") if args.keep_recorded else []
     if not args.report_only:

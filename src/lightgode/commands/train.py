@@ -16,7 +16,7 @@ FLAG_SECTIONS = {
     "data": ("data", "format", "data_dir", "user_col", "item_col", "rating_col", "rating_threshold",
              "timestamp_col", "kcore", "split", "ratios"),
     "train": ("dim", "lr", "weight_decay", "gamma", "batch_size", "epochs", "patience", "valid_every", "optimizer",
-              "sampling"),
+              "sampling", "device"),
     "ode": ("t", "solver", "steps"),
     "eval": ("ks", "eval_batch_size"),
     "baseline": ("layers", "reg", "conv_base", "alpha", "rank", "init_std"),
@@ -63,6 +63,8 @@ def register(sub) -> None:
     t.add_argument("--patience", type=int, help="early-stopping patience in epochs (default 10)")
     t.add_argument("--valid-every", type=int, metavar="N",
                    help="validate every N epochs and after the last (default 1); patience still counts epochs")
+    t.add_argument("--device", help="where training and validation run: cpu (default), cuda, cuda:N, or auto "
+                   "(cuda when torch sees a GPU); the run directory is the same either way")
     t.add_argument("--layers", type=int, nargs="+", help="lightgcn: propagation layers (default 3); mf-conv: "
                    "post-training layers, several are chosen from on validation")
     t.add_argument("--reg", type=positive_float, help="mf-bpr/lightgcn: L2 weight on the batch embeddings (1e-4)")

@@ -9,6 +9,7 @@ from ..config import BaselineConfig, RunConfig, TrainConfig
 from ..data.interactions import Interactions
 from ..evaluate import EvalConfig, embedding_scorer, full_ranking
 from ..losses import bpr
+from ..train import resolve_device
 from .base import ScoringModel, capped_fit
 from .mf import MFEmbeddings
 
@@ -33,8 +34,12 @@ class NegativeSampler:
         return self._keys[pos] == q if len(self._keys) else torch.zeros_like(q, dtype=torch.bool)
 
     def sample(self, users: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """One negative item per user of the batch: LongTensor (b,)."""
-        users = users.long()
+        """One negative item per user of the batch: LongTensor (b,), on the users' device.
+
+        The draws come from ``generator`` (a CPU generator) on the CPU wherever the users are, so a run on a GPU
+        draws the same negatives as one on the CPU."""
+        device = users.device
+        users = users.long().cpu()
         neg = torch.randint(self.n_items, users.shape, generator=generator)
         todo = self._seen(users, neg) & ~self._full[users]
         for _ in range(100):
@@ -43,7 +48,7 @@ class NegativeSampler:
             idx = todo.nonzero().squeeze(1)
             neg[idx] = torch.randint(self.n_items, idx.shape, generator=generator)
             todo[idx] = self._seen(users[idx], neg[idx])
-        return neg
+        return neg.to(device)
 
 
 def bpr_reg_loss(u0: torch.Tensor, p0: torch.Tensor, n0: torch.Tensor, reg: float) -> torch.Tensor:
@@ -111,6 +116,9 @@ class EmbeddingEstimator(ScoringModel):
     def _prepare_graph(self, train: Interactions) -> None:
         """Graph state needed for scoring (none for MF)."""
 
+    def _graph_to(self, device: torch.device) -> None:
+        """Move the graph state that scoring uses (none for MF) to ``device``."""
+
     def _validator(self, module, train: Interactions, valid: Interactions | None):
         if valid is None or len(valid) == 0:
             return None
@@ -132,22 +140,28 @@ class MFBPR(EmbeddingEstimator):
     ``result_`` (TrainResult), ``capped_`` (True when training hit ``baseline.max_train_seconds``).
     """
 
-    def _module(self, train: Interactions) -> torch.nn.Module:
+    def _module(self, train: Interactions, device: torch.device = torch.device("cpu")) -> torch.nn.Module:
+        """The trainable tables on ``device``, initialised on the CPU (the same values on every device)."""
         gen = torch.Generator().manual_seed(self.seed)
         return BPRMF(train.n_users, train.n_items, self.train_config.dim, self.baseline.reg,
-                     NegativeSampler(train), generator=gen, init_std=self.baseline.init_std)
+                     NegativeSampler(train), generator=gen, init_std=self.baseline.init_std).to(device)
 
     def fit(self, train: Interactions, valid: Interactions | None = None, *, show_progress: bool = False,
             on_epoch=None, checkpoint=None):
+        device = resolve_device(self.train_config.device)
         self.n_users_ = train.n_users
         self._prepare_graph(train)
-        module = self._module(train)
-        self.result_ = None  # marks fitting in progress for score_fn during validation
-        validate = self._validator(module, train, valid)
-        self.result_, self.capped_ = capped_fit(
-            module, train, self.train_config, seed=self.seed, validate=validate,
-            valid_metric=self.eval_config.valid_metric, max_seconds=self.baseline.max_train_seconds,
-            show_progress=show_progress, on_epoch=on_epoch, checkpoint=checkpoint)
-        self.E0_ = module.E0().clone()
+        self._graph_to(device)  # training and validation run on the device; the fitted model lives on the CPU
+        try:
+            module = self._module(train, device)
+            self.result_ = None  # marks fitting in progress for score_fn during validation
+            validate = self._validator(module, train, valid)
+            self.result_, self.capped_ = capped_fit(
+                module, train, self.train_config, seed=self.seed, validate=validate,
+                valid_metric=self.eval_config.valid_metric, max_seconds=self.baseline.max_train_seconds,
+                show_progress=show_progress, on_epoch=on_epoch, checkpoint=checkpoint)
+        finally:
+            self._graph_to(torch.device("cpu"))
+        self.E0_ = module.E0().cpu().clone()
         self._set_embeddings()
         return self

@@ -6,7 +6,9 @@ symmetry (the gradient of Â X is Â G), one sparse CSR product per layer each w
 
 A training step needs the final embeddings of the batch's rows only, and its gradient starts on those rows: the
 last forward product and the first backward product use Â's batch rows alone (about a sixth of Â's non-zeros
-for a 2,048-pair batch on Gowalla), so a step costs about 2L - 2 full products instead of 2L.
+for a 2,048-pair batch on Gowalla), so a step costs about 2L - 2 full products instead of 2L. That restriction
+goes through scipy on the CPU; on another device (a GPU) a step is autograd over the full products, the same
+gradient.
 """
 
 from __future__ import annotations
@@ -50,9 +52,10 @@ class LightGCNModule(BPRMF):
                  A_hat: torch.Tensor, layers: int, *, generator: torch.Generator, init_std: float = 0.0) -> None:
         super().__init__(n_users, n_items, dim, reg, sampler, generator=generator, init_std=init_std)
         self.A_hat, self.layers = A_hat, layers
-        # The same matrix as scipy CSR (shared memory) for the batch-row products of compute_grads.
-        self._A_sp = sp.csr_matrix((A_hat.values().numpy(), A_hat.col_indices().numpy(), A_hat.crow_indices().numpy()),
-                                   shape=tuple(A_hat.shape))
+        # The same matrix as scipy CSR (shared memory) for the batch-row products of compute_grads (CPU only).
+        self._A_sp = (sp.csr_matrix((A_hat.values().numpy(), A_hat.col_indices().numpy(),
+                                     A_hat.crow_indices().numpy()), shape=tuple(A_hat.shape))
+                      if A_hat.device.type == "cpu" else None)
 
     def batch_loss(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         neg = self.sampler.sample(users, self.generator)
@@ -69,6 +72,8 @@ class LightGCNModule(BPRMF):
         gradients G live on S; the pull-back (G + Â G + ... + Â^L G) / (L + 1) by Horner's rule starts with
         Â G = Â[S]^T G[S] (Â symmetric), then L - 1 full products.
         """
+        if self._A_sp is None or self.user.device.type != "cpu":
+            return super().compute_grads(users, items)  # autograd through batch_loss: the same gradient
         neg = self.sampler.sample(users, self.generator)
         nu, L = self.n_users, self.layers
         with torch.no_grad():
@@ -134,11 +139,14 @@ class LightGCN(MFBPR):
     def _prepare_graph(self, train: Interactions) -> None:
         self.A_hat_ = to_torch(normalized_adjacency(train.n_users, train.n_items, train.users, train.items))
 
-    def _module(self, train: Interactions) -> torch.nn.Module:
+    def _graph_to(self, device: torch.device) -> None:
+        self.A_hat_ = self.A_hat_.to(device)
+
+    def _module(self, train: Interactions, device: torch.device = torch.device("cpu")) -> torch.nn.Module:
         gen = torch.Generator().manual_seed(self.seed)
         return LightGCNModule(train.n_users, train.n_items, self.train_config.dim, self.baseline.reg,
-                              NegativeSampler(train), self.A_hat_, self.layers, generator=gen,
-                              init_std=self.baseline.init_std)
+                              NegativeSampler(train), self.A_hat_.to(device), self.layers, generator=gen,
+                              init_std=self.baseline.init_std).to(device)
 
     def _final_embeddings(self) -> torch.Tensor:
         if not self.conv_at_test:

@@ -11,7 +11,7 @@ from ..errors import NotFittedError
 from ..evaluate import EvalConfig, embedding_scorer, full_ranking
 from ..graph import normalized_adjacency, to_torch
 from ..ode import ODEConfig, propagate
-from ..train import TrainResult, fit
+from ..train import TrainResult, fit, resolve_device
 from .mf import DirectAUMF
 
 
@@ -32,18 +32,21 @@ class LightGODE:
 
     def fit(self, train: Interactions, valid: Interactions | None = None, *, show_progress: bool = False,
             on_epoch=None, checkpoint=None) -> "LightGODE":
+        device = resolve_device(self.train_config.device)  # training and validation; the fitted model is on the CPU
         n_users, n_items = train.n_users, train.n_items
         self.n_users_ = n_users
         self.A_hat_ = normalized_adjacency(n_users, n_items, train.users, train.items)
         A_t = to_torch(self.A_hat_)
+        A_dev = A_t.to(device)
         gen = torch.Generator().manual_seed(self.seed)
-        module = DirectAUMF(n_users, n_items, self.train_config.dim, self.train_config.gamma, generator=gen)
+        module = DirectAUMF(n_users, n_items, self.train_config.dim, self.train_config.gamma,
+                            generator=gen).to(device)
         validate = None
         if valid is not None and len(valid) > 0:
             valid_csr, train_csr = valid.to_csr(), train.to_csr()
 
             def validate() -> dict[str, float]:
-                E = propagate(A_t, module.E0(), self.ode)
+                E = propagate(A_dev, module.E0(), self.ode)
                 score = embedding_scorer(E[:n_users], E[n_users:])
                 return full_ranking(score, valid_csr, train_csr, self.eval_config)
 
@@ -51,7 +54,7 @@ class LightGODE:
                                         validate=validate, valid_metric=self.eval_config.valid_metric,
                                         show_progress=show_progress, on_epoch=on_epoch,
                                         checkpoint=checkpoint)
-        self.E0_ = module.E0().clone()
+        self.E0_ = module.E0().cpu().clone()
         self._set_embeddings(A_t)
         return self
 

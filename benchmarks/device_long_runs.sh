@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# LightGCN's Gowalla runs on a GPU machine (the `device` tool of a session that has one): the runs that take 6 to
+# 23 core-hours each on this project's 2-core CPU machine, which no 3-hour session can finish and no fresh machine
+# keeps (runs/ is lost with it). Same split, batches, negatives and early stopping as on the CPU (the random draws
+# stay on the CPU's generators), so their accuracy joins the CPU seeds' in the table; their times are a GPU's and
+# the report compares no time across devices.
+#
+# 1. Here, once:   bash benchmarks/device_long_runs.sh --prepare
+#                  (copies Gowalla and Amazon-Beauty, for the tests' slices, from ../shared/datasets into
+#                  .device-data/, which .git/info/exclude ignores: the device machine gets the working tree, not
+#                  ../shared; about 8 MB of the 64 MiB it may carry)
+# 2. device tool:  run  command "bash benchmarks/device_long_runs.sh paper"  carry [".device-data"]  timeout_s 600
+#                  First the GPU tests (tests/test_device.py, about a minute); then two workers train the paper
+#                  protocol's LightGCN seeds that docs/benchmark.csv lacks (2021 and 2022), one each, sharing the
+#                  runs through run locks; each stops at LIGHTGODE_DEVICE_MINUTES (default 8) and its runs keep
+#                  their checkpoints under runs/ (ignored, kept between calls while the machine stays warm: call
+#                  again at once to continue). "split" does the same for LightGCN's own Gowalla split (1,000 epochs).
+# 3. Here, after:  cp <files_at>/benchmark.csv docs/benchmark.csv && .venv/bin/lightgode benchmark --report-only
+#                  (the device's benchmark.csv is docs/benchmark.csv plus the rows of the runs it completed, marked
+#                  with their device; runs.tar.gz holds each run's config, metrics, train.json and history.csv)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+if [ "${1:-}" = "--prepare" ]; then
+    src="${LIGHTGODE_DATA:-../shared/datasets}/gowalla"
+    mkdir -p .device-data/gowalla .device-data/amazon-beauty && cp "$src"/*.txt .device-data/gowalla/
+    cp "$src/../amazon-beauty/Beauty.txt" .device-data/amazon-beauty/  # the tests' slices
+    grep -qx '/.device-data/' .git/info/exclude 2>/dev/null || echo '/.device-data/' >> .git/info/exclude
+    du -sh .device-data
+    exit 0
+fi
+which="${1:?usage: device_long_runs.sh --prepare | paper | split}"
+case "$which" in
+    paper) args=(--protocol paper --datasets gowalla --models lightgcn --seeds 3) ;;
+    split) args=(--protocol lightgcn-gowalla --datasets gowalla --models lightgcn --seeds 1) ;;
+    *) echo "device_long_runs.sh: unknown target $which (paper or split)" >&2; exit 2 ;;
+esac
+OUT="${OUT:-/tmp/lightgode-device-out}"
+mkdir -p "$OUT"
+export PYTHONPATH="$PWD/src" PYTHONUNBUFFERED=1 LIGHTGODE_DATA="$PWD/.device-data"
+PY="${PYTHON:-python3}"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$OUT/gpu.txt" 2>&1
+"$PY" -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())" | tee -a "$OUT/gpu.txt"
+# The GPU paths first: a failure here costs a minute, not the whole lease.
+if ! "$PY" -m pytest -q -p no:cacheprovider tests/test_device.py > "$OUT/test_device.log" 2>&1; then
+    tail -30 "$OUT/test_device.log"; echo "GPU tests failed: no long runs" >&2; exit 1
+fi
+tail -2 "$OUT/test_device.log"
+docs=/tmp/lightgode-device-docs
+mkdir -p "$docs" && cp docs/benchmark.csv "$docs/"
+minutes="${LIGHTGODE_DEVICE_MINUTES:-8}"
+for w in 1 2; do
+    timeout --signal=INT "$((minutes * 60))" "$PY" -m lightgode benchmark "${args[@]}" --max-train-minutes 0 \
+        --device "${LIGHTGODE_DEVICE:-cuda}" --data-dir .device-data --docs-dir "$docs" > "$OUT/worker$w.log" 2>&1 &
+    sleep 15  # the first worker takes its lock before the second looks
+done
+wait
+tail -n 5 "$OUT"/worker*.log
+"$PY" -m lightgode benchmark "${args[@]}" --report-only --docs-dir "$docs" > "$OUT/report.log" 2>&1
+cp "$docs/benchmark.csv" "$docs/benchmark.md" "$OUT/"
+find runs/benchmark -maxdepth 4 \( -name config.json -o -name metrics.json -o -name train.json -o -name history.csv \
+    -o -name COMPLETE \) -print0 2>/dev/null | tar -czf "$OUT/runs.tar.gz" --null -T -
+grep -h "epochs done" "$docs/benchmark.md" || echo "no run left unfinished"
