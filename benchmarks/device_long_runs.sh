@@ -12,9 +12,11 @@
 # 2. device tool:  run  command "bash benchmarks/device_long_runs.sh paper"  carry [".device-data"]  timeout_s 600
 #                  First the GPU tests (tests/test_device.py, about a minute); then two workers train the paper
 #                  protocol's LightGCN seeds that docs/benchmark.csv lacks (2021 and 2022), one each, sharing the
-#                  runs through run locks; each stops at LIGHTGODE_DEVICE_MINUTES (default 8) and its runs keep
-#                  their checkpoints under runs/ (ignored, kept between calls while the machine stays warm: call
-#                  again at once to continue). "split" does the same for LightGCN's own Gowalla split (1,000 epochs).
+#                  runs through run locks; they stop when the command has run LIGHTGODE_DEVICE_SECONDS less a minute
+#                  (default 540 s in all, under the tool's 600) and their runs keep their checkpoints under runs/
+#                  (ignored, kept between calls while the machine stays warm, 30 s: call again at once to continue;
+#                  the checkpoints are too large to come back). "split" does the same for LightGCN's own Gowalla
+#                  split (1,000 epochs: several calls). How far each run got is the last lines of the output.
 # 3. Here, after:  cp <files_at>/benchmark.csv docs/benchmark.csv && .venv/bin/lightgode benchmark --report-only
 #                  (the device's benchmark.csv is docs/benchmark.csv plus the rows of the runs it completed, marked
 #                  with their device; runs.tar.gz holds each run's config, metrics, train.json and history.csv)
@@ -47,16 +49,22 @@ fi
 tail -2 "$OUT/test_device.log"
 docs=/tmp/lightgode-device-docs
 mkdir -p "$docs" && cp docs/benchmark.csv "$docs/"
-minutes="${LIGHTGODE_DEVICE_MINUTES:-8}"
+finish() {  # however the runs ended: the report of what is on disk, back in $OUT
+    "$PY" -m lightgode benchmark "${args[@]}" --report-only --docs-dir "$docs" > "$OUT/report.log" 2>&1
+    cp "$docs/benchmark.csv" "$docs/benchmark.md" "$OUT/" 2>/dev/null
+    find runs/benchmark \( -name config.json -o -name metrics.json -o -name train.json -o -name history.csv \
+        -o -name COMPLETE \) -print0 2>/dev/null | tar -czf "$OUT/runs.tar.gz" --null -T -
+    grep -h "epochs done" "$docs/benchmark.md" || echo "no run left unfinished"
+}
+trap finish EXIT
+# The whole command stays under the device tool's 600 s: what is left after the tests, less a minute for finish.
+budget="${LIGHTGODE_DEVICE_SECONDS:-540}"
+left=$((budget - SECONDS - 60))
+[ "$left" -gt 60 ] || { echo "too little time left to train ($left s)" >&2; exit 1; }
 for w in 1 2; do
-    timeout --signal=INT "$((minutes * 60))" "$PY" -m lightgode benchmark "${args[@]}" --max-train-minutes 0 \
+    timeout --signal=INT "$left" "$PY" -m lightgode benchmark "${args[@]}" --max-train-minutes 0 \
         --device "${LIGHTGODE_DEVICE:-cuda}" --data-dir .device-data --docs-dir "$docs" > "$OUT/worker$w.log" 2>&1 &
-    sleep 15  # the first worker takes its lock before the second looks
+    if [ "$w" = 1 ]; then sleep 15; left=$((left - 15)); fi  # the first worker takes its lock before the second looks
 done
 wait
 tail -n 5 "$OUT"/worker*.log
-"$PY" -m lightgode benchmark "${args[@]}" --report-only --docs-dir "$docs" > "$OUT/report.log" 2>&1
-cp "$docs/benchmark.csv" "$docs/benchmark.md" "$OUT/"
-find runs/benchmark -maxdepth 4 \( -name config.json -o -name metrics.json -o -name train.json -o -name history.csv \
-    -o -name COMPLETE \) -print0 2>/dev/null | tar -czf "$OUT/runs.tar.gz" --null -T -
-grep -h "epochs done" "$docs/benchmark.md" || echo "no run left unfinished"

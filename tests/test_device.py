@@ -36,7 +36,7 @@ def slice_file(tmp_path_factory, shared_datasets) -> Path:
 def test_device_names_are_checked():
     for name in ("cpu", "cuda", "cuda:1", "auto"):
         assert TrainConfig(device=name).device == name
-    for bad in ("gpu", "cuda:x", ""):
+    for bad in ("gpu", "cuda:x", "", "meta", "mps"):
         with pytest.raises(ConfigError, match="unknown device"):
             TrainConfig(device=bad)
     with pytest.raises(ConfigError, match="unknown device"):
@@ -55,6 +55,56 @@ def test_missing_gpu_is_a_one_line_error_before_anything_is_written(tmp_path, sl
     assert main(["benchmark", "--datasets", "amazon-beauty", "--models", "pop", "--seeds", "1", "--device", "cuda",
                  "--out-dir", str(tmp_path / "b"), "--docs-dir", str(tmp_path / "d")]) == 2
     assert not (tmp_path / "b").exists() and not (tmp_path / "d").exists()
+
+
+def test_training_free_models_compute_on_the_cpu_whatever_the_device(tmp_path, slice_file):
+    out = tmp_path / "pop"
+    assert main(["train", "--data", str(slice_file), "--model", "pop", "--device", "cuda", "--out", str(out),
+                 "--quiet"]) == 0
+    assert json.loads((out / "train.json").read_text())["device"] == "cpu"
+
+
+@no_cuda
+def test_a_run_started_on_a_gpu_resumes_on_the_cpu_when_told(tmp_path, slice_file, capsys):
+    """A checkpoint whose settings say cuda (a run started on a GPU machine): --resume alone needs the GPU,
+    --resume with --device cpu goes on here, and the benchmark goes on on its own device."""
+    from dataclasses import replace
+
+    import csv
+
+    from conftest import stop_at
+    from lightgode.atomic import write_json
+    from lightgode.checkpoint import Checkpoint
+    from lightgode.benchmark import _execute_unlocked
+    from lightgode.config import RunConfig
+    from lightgode.pipeline import checkpoint_dir, train_run
+
+    cfg = RunConfig().override({"data": {"data": str(slice_file)}, "model": "mf-bpr", "threads": 1,
+                                "train": {"epochs": 4, "patience": 4, "batch_size": 512}})
+    first_epoch = {}
+    for name in ("cli", "bench"):
+        out = tmp_path / name
+        with pytest.raises(KeyboardInterrupt):
+            train_run(cfg, out, on_epoch=stop_at(2))
+        made = json.loads((checkpoint_dir(out) / "config.json").read_text())
+        made["train"]["device"] = "cuda"
+        write_json(checkpoint_dir(out) / "config.json", made)
+        first_epoch[name] = Checkpoint(checkpoint_dir(out) / "state.safetensors").metadata()["history"][0]
+
+    def resumed(out: Path) -> bool:  # epoch 1 as the checkpoint had it (a fresh start would time it anew)
+        row = next(csv.DictReader(open(out / "history.csv")))
+        return float(row["train_seconds"]) == pytest.approx(first_epoch[out.name]["train_seconds"], rel=1e-9)
+
+    out = tmp_path / "cli"
+    assert main(["train", "--resume", str(out), "--quiet"]) == 2
+    assert "sees no CUDA GPU" in capsys.readouterr().err
+    assert main(["train", "--resume", str(out), "--device", "cpu", "--quiet"]) == 0
+    info = json.loads((out / "train.json").read_text())
+    assert info["device"] == "cpu" and info["epochs_run"] == 4 and resumed(out)
+    _execute_unlocked({"config": replace(cfg, train=replace(cfg.train, device="cpu")).to_dict(),
+                       "out": str(tmp_path / "bench")})
+    info = json.loads((tmp_path / "bench" / "train.json").read_text())
+    assert info["device"] == "cpu" and info["epochs_run"] == 4 and resumed(tmp_path / "bench")
 
 
 def test_auto_device_trains_and_records_where(tmp_path, slice_file):

@@ -154,16 +154,14 @@ def model_settings(model: str, dataset: str, bench: BenchmarkConfig) -> dict[str
     return over
 
 
-TRAINED_ON_DEVICE = ("mf-bpr", "lightgcn", "mf-conv", "directau", "lightgode")
-"""The models that ``--device`` moves; pop, gf-cf and bspm (no training, scipy's SVD) stay on the CPU."""
-
-
 def run_config(bench: BenchmarkConfig, dataset: str, model: str, seed: int,
                variant: dict[str, float] | None = None) -> RunConfig:
     """The settings of one run; ``variant`` ({grid field: value}) replaces the model's own values."""
     cfg = RunConfig(data=data_config(bench.protocol, dataset, bench.data_dir), seed=seed, threads=bench.threads)
     cfg = cfg.override(model_settings(model, dataset, bench))
-    if bench.device != "cpu" and model in TRAINED_ON_DEVICE:
+    from .models import TRAINING_FREE
+
+    if bench.device != "cpu" and model not in TRAINING_FREE:  # pop, gf-cf, bspm: scipy on the CPU
         cfg = cfg.override({"train": {"device": bench.device}})
     over: dict[str, dict[str, float]] = {}
     for key, value in (variant or {}).items():
@@ -438,7 +436,9 @@ def _execute_unlocked(spec: dict[str, Any]) -> None:
         return
     ckpt_config = checkpoint_dir(out) / "config.json"
     if ckpt_config.is_file() and changed_settings(artifacts.read_json(ckpt_config), cfg) is None:
-        train_run(resume_config(out), out, overwrite=True, resume=True)
+        resumed = resume_config(out)  # continued on this benchmark's device, wherever it started
+        train_run(replace(resumed, train=replace(resumed.train, device=cfg.train.device)), out, overwrite=True,
+                  resume=True)
     else:  # no checkpoint, or one of other settings (removed: the run starts again)
         train_run(cfg, out, overwrite=True)
 
@@ -693,7 +693,9 @@ def _refit(bench: BenchmarkConfig, dataset: str, model: str, seed: int, progress
     if chosen is None:
         return
     cfg = refit_config(chosen)  # trained where this benchmark trains, wherever the chosen run was
-    cfg = cfg.override({"train": {"device": bench.device if model in TRAINED_ON_DEVICE else "cpu"}})
+    from .models import TRAINING_FREE
+
+    cfg = cfg.override({"train": {"device": "cpu" if model in TRAINING_FREE else bench.device}})
     if _refit_is_current(out, cfg):
         progress.skipped.append(out)
         return

@@ -39,7 +39,7 @@ def read_recorded(csv_path: Path) -> list[dict[str, Any]]:
             raise DataError(f"{csv_path}: not a benchmark CSV (no column {missing[0]!r}); move it away or pass "
                               "--drop-recorded")
         try:
-            rows = [{**OPTIONAL_COLUMNS, **{k: v for k, v in r.items() if v is not None},
+            rows = [{**r, **{c: r.get(c) or default for c, default in OPTIONAL_COLUMNS.items()},
                      "seed": int(r["seed"]), "capped": r["capped"] == "True",
                      **{c: float(r[c]) for c in _FLOATS}, **{c: int(float(r[c])) for c in _INTS}} for r in reader]
         except ValueError as exc:
@@ -198,18 +198,21 @@ def plot(agg: list[dict[str, Any]], protocol: str, docs: Path) -> list[Path]:
     for dataset in sorted({r["dataset"] for r in agg}):
         rows = [r for r in agg if r["dataset"] == dataset]
         fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
-        names = [r["model"] + ("*" if r["capped"] else "") for r in rows]
+        names = [r["model"] + ("*" if r["capped"] else "") + ("†" if r.get("gpu_seeds") else "") for r in rows]
         ax1.bar(names, [r["test_ndcg@20"][0] for r in rows], yerr=[r["test_ndcg@20"][1] for r in rows],
                 color="tab:blue")
         ax1.set_ylabel("test NDCG@20")
-        ax1.set_title(f"{dataset} ({protocol}); * capped")
+        gpu = "; † GPU seeds" if any(r.get("gpu_seeds") for r in rows) else ""
+        ax1.set_title(f"{dataset} ({protocol}); * capped{gpu}")
         plt.setp(ax1.get_xticklabels(), rotation=40, ha="right", rotation_mode="anchor")  # long names end at their bar
         for r, name in zip(rows, names):
+            if r.get("gpu_seeds"):
+                continue  # a GPU's seconds have no place on the CPU's time axis
             wall = max(r["fit_seconds"][0], 1e-2)
             ax2.scatter(wall, r["test_ndcg@20"][0])
             ax2.annotate(name, (wall, r["test_ndcg@20"][0]), fontsize=8)
         ax2.set_xscale("log")
-        ax2.set_xlabel("training (or filter build) wall time, s (log)")
+        ax2.set_xlabel("training (or filter build) wall time, s (log)" + (", CPU rows only" if gpu else ""))
         ax2.set_ylabel("test NDCG@20")
         fig.tight_layout()
         path = docs / f"benchmark_{protocol}_{dataset}.png"

@@ -42,6 +42,9 @@ def train_run_distributed(cfg: RunConfig, out: Path | None, ctx: DistContext, *,
     t_start = time.perf_counter()
     if cfg.model not in DISTRIBUTED_MODELS:
         raise ConfigError(f"multi-process training supports {', '.join(DISTRIBUTED_MODELS)}, not {cfg.model!r}")
+    if cfg.train.device.startswith("cuda"):
+        raise ConfigError("multi-process training keeps its tables on the CPU (each rank's collectives use the "
+                          "rank's GPU when there is one); --device cuda applies to one-process training")
     if cfg.ode.solver not in ("euler", "midpoint", "rk4"):
         raise ConfigError(f"multi-process propagation needs a fixed-step solver, not {cfg.ode.solver!r}")
     if resume and out is None:

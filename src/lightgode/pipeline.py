@@ -77,6 +77,19 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def training_device(cfg: RunConfig) -> torch.device:
+    """Where ``cfg``'s model trains: its ``train.device``, or the CPU for the training-free models (pop, gf-cf, bspm
+    compute with scipy), which say so when another device was asked for."""
+    from .models import TRAINING_FREE
+
+    if cfg.model in TRAINING_FREE:
+        if cfg.train.device != "cpu":
+            log.warning("%s has no training and computes on the CPU; device %s is not used", cfg.model,
+                        cfg.train.device)
+        return torch.device("cpu")
+    return resolve_device(cfg.train.device)
+
+
 def device_name(device: torch.device) -> str:
     """How train.json names where a run trained: "cpu", or "cuda:0 (NVIDIA H200)"."""
     if device.type == "cuda":
@@ -149,7 +162,7 @@ def train_run(cfg: RunConfig, out: Path | None, *, env_data_dir: str | None = No
     run directory is complete.
     """
     t_start = time.perf_counter()
-    device = resolve_device(cfg.train.device)  # a device this machine lacks fails before anything is written
+    device = training_device(cfg)  # a device this machine lacks fails before anything is written
     if out is not None and not resume:
         artifacts.check_out_dir(out, overwrite)
     if resume and out is None:

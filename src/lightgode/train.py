@@ -14,7 +14,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .checkpoint import Checkpoint, TrainState
-from .config import TrainConfig
+from .config import TrainConfig, check_device_name
 from .errors import ConfigError, FitError, RunDirError
 from .optim import RowAdam
 
@@ -37,6 +37,7 @@ def resolve_device(name: str) -> torch.device:
     """
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    check_device_name(name)
     d = torch.device(name)
     if d.type == "cuda":
         if not torch.cuda.is_available():
@@ -44,11 +45,6 @@ def resolve_device(name: str) -> torch.device:
                               f"use --device cpu")
         if d.index is not None and d.index >= torch.cuda.device_count():
             raise ConfigError(f"device {name} asked for, but there are {torch.cuda.device_count()} CUDA GPUs")
-    elif d.type != "cpu":
-        try:
-            torch.empty(0, device=d)
-        except (RuntimeError, AssertionError):
-            raise ConfigError(f"device {name} is not available here; use cpu or cuda") from None
     return d
 
 
@@ -93,9 +89,9 @@ def fit(
     ``config.patience`` epochs have passed since the best validated epoch. After training, the model holds the
     state of its best validation epoch.
 
-    Training runs where the model's parameters are (``resolve_device``, then ``model.to``): each batch's indices
-    are moved there; the batch order and every random draw stay on the CPU's generators, so a run on a GPU sees
-    the same batches and negatives as one on the CPU.
+    Training runs where the model's parameters are (``resolve_device``, then ``model.to``): the batch's indices
+    are made on the CPU, from the CPU's generators as every other random draw (negatives included), and the model
+    moves them to its tables; so a run on a GPU sees the same batches and negatives as one on the CPU.
 
     With ``checkpoint``, the whole loop state is saved after every ``checkpoint.every`` epochs and, when the
     checkpoint file exists at the start, training continues from it exactly.
@@ -131,19 +127,20 @@ def fit(
                   initial=first_epoch - 1, total=config.epochs)
     order = epoch_order(u_all.numpy(), config.sampling)
     u_np, i_np = u_all.numpy(), i_all.numpy()
-    device = params_device(model)
+    on_cpu = params_device(model).type == "cpu"
     for epoch in epochs:
         t0 = time.perf_counter()
         perm = order(gen)
-        total = 0.0
+        total: float | torch.Tensor = 0.0
         for start in range(0, n, config.batch_size):
             idx = perm[start:start + config.batch_size]  # numpy gathers: a step's fixed costs matter at batch 256
-            loss = model.compute_grads(torch.from_numpy(u_np[idx]).to(device), torch.from_numpy(i_np[idx]).to(device))
+            loss = model.compute_grads(torch.from_numpy(u_np[idx]), torch.from_numpy(i_np[idx]))
             opt.step()
-            total += float(loss) * len(idx)
+            # on a GPU the sum stays there: reading each step's loss would wait for the device every step
+            total += float(loss) * len(idx) if on_cpu else loss.detach().double() * len(idx)
         if isinstance(opt, RowAdam):
             opt.flush()  # rows not in the last batches move on their moments, as in dense Adam
-        mean_loss = total / max(n, 1)
+        mean_loss = float(total) / max(n, 1)
         train_seconds = time.perf_counter() - t0
         if not math.isfinite(mean_loss) or not all(bool(torch.isfinite(p).all()) for p in params):
             what = f"loss is {mean_loss}" if not math.isfinite(mean_loss) else "an embedding is not finite"

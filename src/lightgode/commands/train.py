@@ -84,7 +84,7 @@ def register(sub) -> None:
     r.add_argument("--out", help="run directory to write (default: print metrics only)")
     r.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
     r.add_argument("--resume", metavar="RUN_DIR", help="continue the interrupted run that was writing RUN_DIR "
-                   "from its last checkpoint, with its own settings (other setting flags are ignored)")
+                   "from its last checkpoint, with its own settings (other setting flags but --device are ignored)")
     r.add_argument("--checkpoint-every", type=int, default=1, metavar="N",
                    help="save a checkpoint in <out>.ckpt every N epochs (default 1; 0 disables)")
     r.add_argument("--uniformity", choices=("rank", "global"), default="rank",
@@ -127,6 +127,8 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError("--resume names the run directory; drop --out or give the same path")
         out: Path | None = Path(args.resume)
         cfg = resume_config(out)
+        if args.device is not None:  # the one setting a resumed run may change: where it goes on training
+            cfg = cfg.override({"train": {"device": args.device}})
     else:
         cfg = config_from_args(args)
         out = Path(args.out) if args.out else None

@@ -68,7 +68,8 @@ class BPRMF(MFEmbeddings):
         self.reg, self.sampler, self.generator = reg, sampler, generator
 
     def batch_loss(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        neg = self.sampler.sample(users, self.generator)
+        neg = self.sampler.sample(users, self.generator)  # on the CPU, from the CPU's generator
+        users, items, neg = self.on_device(users, items, neg)
         u, p, n = self.user[users], self.item[items], self.item[neg]
         return bpr((u * p).sum(1), (u * n).sum(1)) + bpr_reg_loss(u, p, n, self.reg)
 

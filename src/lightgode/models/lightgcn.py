@@ -58,7 +58,8 @@ class LightGCNModule(BPRMF):
                       if A_hat.device.type == "cpu" else None)
 
     def batch_loss(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        neg = self.sampler.sample(users, self.generator)
+        neg = self.sampler.sample(users, self.generator)  # on the CPU, from the CPU's generator
+        users, items, neg = self.on_device(users, items, neg)
         E = layer_mean(self.A_hat, torch.cat([self.user, self.item], dim=0), self.layers)
         nu = self.n_users
         u, p, n = E[users], E[nu + items], E[nu + neg]

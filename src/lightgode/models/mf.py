@@ -58,6 +58,11 @@ class MFEmbeddings(nn.Module):
     def E0(self) -> torch.Tensor:
         return torch.cat([self.user, self.item], dim=0).detach()
 
+    def on_device(self, *idx: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Index tensors (made on the CPU) moved to the tables' device; the same tensors on the CPU."""
+        device = self.user.device
+        return tuple(t.to(device, non_blocking=True) for t in idx)
+
     def batch_loss(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
@@ -91,10 +96,12 @@ class DirectAUMF(MFEmbeddings):
         self._before_read = weakref.WeakMethod(before_read) if before_read is not None else None
 
     def batch_loss(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        users, items = self.on_device(users, items)
         return directau(self.user[users], self.item[items], self.gamma)
 
     def compute_grads(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         # Same gradient as autograd on batch_loss, without allocating a fresh dense gradient each step.
+        users, items = self.on_device(users, items)
         self.before_reading(users, items)
         # index_select: a few times cheaper than advanced indexing for a batch of rows on a CPU
         loss, g_u, g_i = directau_with_grad(self.user.detach().index_select(0, users),
