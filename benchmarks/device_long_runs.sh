@@ -54,7 +54,9 @@ finish() {  # however the runs ended: the report of what is on disk, back in $OU
     cp "$docs/benchmark.csv" "$docs/benchmark.md" "$OUT/" 2>/dev/null
     find runs/benchmark \( -name config.json -o -name metrics.json -o -name train.json -o -name history.csv \
         -o -name COMPLETE \) -print0 2>/dev/null | tar -czf "$OUT/runs.tar.gz" --null -T -
-    grep -h "epochs done" "$docs/benchmark.md" || echo "no run left unfinished"
+    grep -h "epochs done" "$docs/benchmark.md"
+    for c in runs/benchmark/*/*/*/seed*.ckpt; do [ -d "$c" ] && echo "unfinished: $c"; done
+    grep -h "seed 20" "$OUT"/worker*.log | grep -v "left to it" | tail -n 4
 }
 trap finish EXIT
 # The whole command stays under the device tool's 600 s: what is left after the tests, less a minute for finish.

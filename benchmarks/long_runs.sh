@@ -4,6 +4,8 @@
 # row every 20 epochs to docs/lightgcn_gowalla_paper_progress.md (paper protocol, seeds 2021 and 2022) and
 # docs/lightgcn_gowalla_progress.md (LightGCN's split).
 #   bash benchmarks/long_runs.sh          # logs in logs/long_*.log
+# Each LightGCN run here needs more CPU hours than a session has, and every fresh machine has lost its checkpoints
+# (three times by 2026-12-03): a session lent a GPU trains them with benchmarks/device_long_runs.sh instead.
 # Order: first the fair-tuning grid on Beauty and Toys (learning rate 2e-3 beside every trained model's 1e-3, each
 # seed keeps its best point on validation; about an hour of both cores), then the paper protocol's Gowalla LightGCN
 # seeds (target: LightGODE >= LightGCN on Gowalla, mean of 3 seeds), then the split run. Two workers, one a core,
