@@ -154,15 +154,20 @@ def model_settings(model: str, dataset: str, bench: BenchmarkConfig) -> dict[str
     return over
 
 
+def model_device(bench: BenchmarkConfig, model: str) -> str:
+    """Where the benchmark trains ``model``: its ``--device``, but the CPU for pop, gf-cf and bspm (scipy)."""
+    from .models import TRAINING_FREE
+
+    return "cpu" if model in TRAINING_FREE else bench.device
+
+
 def run_config(bench: BenchmarkConfig, dataset: str, model: str, seed: int,
                variant: dict[str, float] | None = None) -> RunConfig:
     """The settings of one run; ``variant`` ({grid field: value}) replaces the model's own values."""
     cfg = RunConfig(data=data_config(bench.protocol, dataset, bench.data_dir), seed=seed, threads=bench.threads)
     cfg = cfg.override(model_settings(model, dataset, bench))
-    from .models import TRAINING_FREE
-
-    if bench.device != "cpu" and model not in TRAINING_FREE:  # pop, gf-cf, bspm: scipy on the CPU
-        cfg = cfg.override({"train": {"device": bench.device}})
+    if model_device(bench, model) != "cpu":
+        cfg = cfg.override({"train": {"device": model_device(bench, model)}})
     over: dict[str, dict[str, float]] = {}
     for key, value in (variant or {}).items():
         section, name = GRID_FIELDS[key]
@@ -693,9 +698,7 @@ def _refit(bench: BenchmarkConfig, dataset: str, model: str, seed: int, progress
     if chosen is None:
         return
     cfg = refit_config(chosen)  # trained where this benchmark trains, wherever the chosen run was
-    from .models import TRAINING_FREE
-
-    cfg = cfg.override({"train": {"device": "cpu" if model in TRAINING_FREE else bench.device}})
+    cfg = cfg.override({"train": {"device": model_device(bench, model)}})
     if _refit_is_current(out, cfg):
         progress.skipped.append(out)
         return

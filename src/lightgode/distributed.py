@@ -25,6 +25,7 @@ from .config import TrainConfig
 from .errors import ConfigError
 from .losses import normalize_backward, directau_with_grad
 from .train import TrainResult, Validate, fit
+from .train import resolve_device as resolve_training_device
 
 log = logging.getLogger(__name__)
 
@@ -66,13 +67,9 @@ def launched_world_size(env: Mapping[str, str]) -> int:
 
 
 def resolve_device(device: str, local_rank: int) -> torch.device:
-    """``auto``: this rank's GPU when CUDA is available, else the CPU."""
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    d = torch.device(device)
+    """:func:`lightgode.train.resolve_device`, a GPU becoming this rank's GPU (local rank modulo the count)."""
+    d = resolve_training_device(device)
     if d.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError("device cuda asked for, but CUDA is not available")
         d = torch.device("cuda", local_rank % torch.cuda.device_count())
         torch.cuda.set_device(d)
     return d

@@ -34,12 +34,11 @@ class NegativeSampler:
         return self._keys[pos] == q if len(self._keys) else torch.zeros_like(q, dtype=torch.bool)
 
     def sample(self, users: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """One negative item per user of the batch: LongTensor (b,), on the users' device.
+        """One negative item per user of the batch (CPU LongTensors (b,) in and out).
 
-        The draws come from ``generator`` (a CPU generator) on the CPU wherever the users are, so a run on a GPU
-        draws the same negatives as one on the CPU."""
-        device = users.device
-        users = users.long().cpu()
+        The draws come from ``generator``, a CPU generator, so a run on a GPU (whose model moves the result to its
+        tables) draws the same negatives as one on the CPU."""
+        users = users.long()
         neg = torch.randint(self.n_items, users.shape, generator=generator)
         todo = self._seen(users, neg) & ~self._full[users]
         for _ in range(100):
@@ -48,7 +47,7 @@ class NegativeSampler:
             idx = todo.nonzero().squeeze(1)
             neg[idx] = torch.randint(self.n_items, idx.shape, generator=generator)
             todo[idx] = self._seen(users[idx], neg[idx])
-        return neg.to(device)
+        return neg
 
 
 def bpr_reg_loss(u0: torch.Tensor, p0: torch.Tensor, n0: torch.Tensor, reg: float) -> torch.Tensor:

@@ -73,7 +73,7 @@ class LightGCNModule(BPRMF):
         gradients G live on S; the pull-back (G + Â G + ... + Â^L G) / (L + 1) by Horner's rule starts with
         Â G = Â[S]^T G[S] (Â symmetric), then L - 1 full products.
         """
-        if self._A_sp is None or self.user.device.type != "cpu":
+        if self._A_sp is None:  # Â (and so the tables) on another device than the CPU
             return super().compute_grads(users, items)  # autograd through batch_loss: the same gradient
         neg = self.sampler.sample(users, self.generator)
         nu, L = self.n_users, self.layers
