@@ -20,11 +20,11 @@ from pathlib import Path
 
 import torch
 
-from lightgode.artifacts import MARKER
+from lightgode.runs.store import MARKER
 from lightgode.atomic import write_text
-from lightgode.checkpoint import Checkpoint
+from lightgode.core.checkpoint import Checkpoint
 from lightgode.errors import RunDirError
-from lightgode.pipeline import checkpoint_dir, checkpoint_model, evaluate_model, resume_config
+from lightgode.runs.workflow import checkpoint_dir, checkpoint_model, evaluate_model, resume_config
 
 HEADER = ("| date | run | epoch | train loss | valid Recall@20 / NDCG@20 | test Recall@20 / NDCG@20 |\n"
           "|---|---|---|---|---|---|\n")

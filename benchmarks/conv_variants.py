@@ -21,15 +21,15 @@ from pathlib import Path
 
 import torch
 
-from lightgode.artifacts import load_run
+from lightgode.runs.store import load_run
 from lightgode.atomic import write_text
-from lightgode.benchmark_report import read_recorded
-from lightgode.evaluate import EvalConfig, embedding_scorer, full_ranking
-from lightgode.graph import normalized_adjacency, to_torch
+from lightgode.bench.report import read_recorded
+from lightgode.core.evaluate import EvalConfig, embedding_scorer, full_ranking
+from lightgode.core.graph import normalized_adjacency, to_torch
 from lightgode.models.base import exclude_csr
 from lightgode.models.lightgcn import layer_mean
-from lightgode.ode import euler_one_step
-from lightgode.pipeline import load_model
+from lightgode.core.ode import euler_one_step
+from lightgode.runs.workflow import load_model
 
 
 def variants(E0: torch.Tensor, A: torch.Tensor, max_layers: int) -> dict[str, torch.Tensor]:

@@ -22,9 +22,9 @@ import platform
 import statistics
 from pathlib import Path
 
-from lightgode.benchmark import BenchmarkConfig, collect, run_config, select_variants
-from lightgode.benchmark_report import read_recorded, with_recorded
-from lightgode.pipeline import train_run
+from lightgode.bench.benchmark import BenchmarkConfig, collect, run_config, select_variants
+from lightgode.bench.report import read_recorded, with_recorded
+from lightgode.runs.workflow import train_run
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ("lightgode", "lightgcn")

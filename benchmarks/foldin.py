@@ -6,7 +6,7 @@
    amazon-beauty`` defaults, the paper's settings, when absent).
 2. The hidden model: the same split, configuration and seed, with ``--hidden`` users' whole training and
    validation histories removed (``runs/foldin/hidden``; reused when present).
-3. Each hidden user is folded into the hidden model from their training items (``lightgode.foldin``); every
+3. Each hidden user is folded into the hidden model from their training items (``lightgode.serving.foldin``); every
    initial value and item-degree convention is scored on the hidden users' *validation* items; the best one
    by validation Recall@20 is then scored once on test and compared with the same users in the full model.
 
@@ -30,13 +30,13 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from lightgode import artifacts
+from lightgode.runs import store as artifacts
 from lightgode.data.interactions import Interactions
 from lightgode.data.split import Split
-from lightgode.evaluate import EvalConfig, full_ranking
-from lightgode.foldin import FOLDIN_INITS, adjacency, fold_in, initial_values, trajectory_integral
+from lightgode.core.evaluate import EvalConfig, full_ranking
+from lightgode.serving.foldin import FOLDIN_INITS, adjacency, fold_in, initial_values, trajectory_integral
 from lightgode.models import build_model
-from lightgode.pipeline import evaluate_model, load_model, run_config, write_run
+from lightgode.runs.workflow import evaluate_model, load_model, run_config, write_run
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))

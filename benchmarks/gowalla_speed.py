@@ -16,10 +16,10 @@ import numpy as np
 import torch
 
 from lightgode.data.datasets import load_dataset
-from lightgode.evaluate import EvalConfig, embedding_scorer, full_ranking, scoring_threads
-from lightgode.graph import normalized_adjacency, to_torch
-from lightgode.ode import ODEConfig, propagate
-from lightgode.pipeline import peak_rss_mb
+from lightgode.core.evaluate import EvalConfig, embedding_scorer, full_ranking, scoring_threads
+from lightgode.core.graph import normalized_adjacency, to_torch
+from lightgode.core.ode import ODEConfig, propagate
+from lightgode.runs.workflow import peak_rss_mb
 
 ROOT = Path(__file__).resolve().parents[1]
 

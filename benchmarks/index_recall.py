@@ -20,8 +20,8 @@ import faiss
 import numpy as np
 import torch
 
-from lightgode.index import IndexConfig, ItemIndex, recall_at_k
-from lightgode.recommend import Recommender
+from lightgode.serving.index import IndexConfig, ItemIndex, recall_at_k
+from lightgode.serving.recommender import Recommender
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))

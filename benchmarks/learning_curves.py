@@ -22,12 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
-from lightgode.artifacts import MARKER, read_json
+from lightgode.runs.store import MARKER, read_json
 from lightgode.atomic import write_png, write_text
-from lightgode.benchmark import budget_spent
-from lightgode.checkpoint import Checkpoint
+from lightgode.bench.benchmark import budget_spent
+from lightgode.core.checkpoint import Checkpoint
 from lightgode.errors import LightGODEError, RunDirError
-from lightgode.pipeline import checkpoint_dir
+from lightgode.runs.workflow import checkpoint_dir
 
 METRIC = "valid_ndcg@20"
 

@@ -39,10 +39,10 @@ def peak_rss_mb() -> float:
 
 
 def worker(args: argparse.Namespace) -> None:
-    from lightgode.config import TrainConfig
-    from lightgode.distributed import barrier, fit_distributed, init_from_env, shutdown
+    from lightgode.core.config import TrainConfig
+    from lightgode.parallel.distributed import barrier, fit_distributed, init_from_env, shutdown
     from lightgode.models.mf import DirectAUMF
-    from lightgode.sharded import sharded_graph
+    from lightgode.parallel.sharded import sharded_graph
 
     torch.set_num_threads(1)
     ctx = init_from_env(os.environ, "cpu")
@@ -260,7 +260,7 @@ def cost_model(results: dict[str, list[list[dict]]], args: argparse.Namespace) -
         f"B x B kernel) {unif * 1e12:.1f} ps per B^2 d. With per-rank uniformity a rank's kernel is (B/N)^2, so "
         f"that part shrinks as 1/N^2 (the 2-process rows above show it even on shared cores); the Adam part "
         f"does not shrink: at 100M nodes it is about {adam_row * nodes:,.0f} s per step on one core, whatever N "
-        "is (torch's dense Adam, as measured here; `lightgode.optim.RowAdam`, the default `adam` without weight "
+        "is (torch's dense Adam, as measured here; `lightgode.core.optim.RowAdam`, the default `adam` without weight "
         "decay since 2026-11-27, moves only the batch's rows per step and every row once per epoch, which removes "
         "this term). Either way the data-parallel training built here scales the pairs per step, not the tables: "
         "at 100M nodes the embedding tables (about 95 GiB with Adam state) must themselves be sharded by rows "

@@ -34,11 +34,11 @@ from docs_section import replace_section  # noqa: E402
 
 def gowalla_random_run(out: Path, seed: int = 0) -> Path:
     """The real Gowalla graph with random E0 (no training), as a complete run directory; reused if present."""
-    from lightgode import artifacts
-    from lightgode.config import RunConfig, paper_overrides
+    from lightgode.runs import store as artifacts
+    from lightgode.core.config import RunConfig, paper_overrides
     from lightgode.data.datasets import load_dataset
     from lightgode.data.split import split_given
-    from lightgode.recommend import write_embedding_run
+    from lightgode.serving.recommender import write_embedding_run
 
     try:
         artifacts.check_complete(out)

@@ -32,15 +32,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lightgode.artifacts import check_complete, load_run
+from lightgode.runs.store import check_complete, load_run
 from lightgode.atomic import write_json, write_png, write_text
-from lightgode.config import PAPER_SETTINGS
-from lightgode.discrepancy import discrepancy, reference
+from lightgode.core.config import PAPER_SETTINGS
+from lightgode.core.discrepancy import discrepancy, reference
 from lightgode.errors import LightGODEError
-from lightgode.evaluate import EvalConfig, embedding_scorer, full_ranking
-from lightgode.graph import normalized_adjacency, to_torch
-from lightgode.ode import ODEConfig, propagate
-from lightgode.tune import TuneConfig, tune_split
+from lightgode.core.evaluate import EvalConfig, embedding_scorer, full_ranking
+from lightgode.core.graph import normalized_adjacency, to_torch
+from lightgode.core.ode import ODEConfig, propagate
+from lightgode.core.tune import TuneConfig, tune_split
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = ("amazon-beauty", "amazon-toys-games", "gowalla")
@@ -301,7 +301,7 @@ def write_doc(cache: dict, runs: dict[str, list[Path]], docs: Path) -> str:
          "  interaction of FILE as the graph and reports no metrics).",
          "- `lightgode evaluate RUN_DIR [--t ...]` prints the discrepancy of E(T) from E(0) under the metrics.", "",
          "## Embedding discrepancy as a number", "",
-         "`lightgode.discrepancy` reports two scale-free measures (E(T) grows roughly like 1 + T, so raw distances",
+         "`lightgode.core.discrepancy` reports two scale-free measures (E(T) grows roughly like 1 + T, so raw distances",
          "would mostly measure that growth):", "",
          "- **mean cosine distance**: the mean over nodes of 1 - cos(E(T)_v, E(0)_v), for all nodes and for users",
          "  and items apart; 0 when every embedding still points where training left it.",

@@ -20,7 +20,7 @@ import torch
 from scipy.sparse.csgraph import reverse_cuthill_mckee
 
 from lightgode.data.datasets import load_dataset
-from lightgode.graph import normalized_adjacency, to_torch
+from lightgode.core.graph import normalized_adjacency, to_torch
 
 
 def interleaved_ms(fns: dict, repeats: int) -> dict[str, tuple[float, float]]:

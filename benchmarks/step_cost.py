@@ -20,9 +20,9 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from lightgode.benchmark import BenchmarkConfig, run_config
+from lightgode.bench.benchmark import BenchmarkConfig, run_config
 from lightgode.models import build_model
-from lightgode.pipeline import prepare_split
+from lightgode.runs.workflow import prepare_split
 
 
 def training_module(protocol: str, dataset: str, model: str):
@@ -92,7 +92,7 @@ def step_seconds(protocol: str, dataset: str, model: str, steps: int, optimizer:
                  ) -> tuple[float, int, int]:
     """(seconds per step, batch size, training pairs) with the benchmark's settings for ``model``, the optimiser
     as ``lightgode train --optimizer`` builds it (for LightGODE without weight decay "adam" is RowAdam)."""
-    from lightgode.train import _optimizer
+    from lightgode.core.train import _optimizer
 
     cfg, train, module = training_module(protocol, dataset, model)
     opt = _optimizer(module, list(module.parameters()), replace(cfg.train, optimizer=optimizer))

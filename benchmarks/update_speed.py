@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lightgode.foldin import PropagatedGraph, add_edges
-from lightgode.recommend import Recommender
+from lightgode.serving.foldin import PropagatedGraph, add_edges
+from lightgode.serving.recommender import Recommender
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))

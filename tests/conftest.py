@@ -35,8 +35,8 @@ def stop_at(epoch: int):
 def fit_whole_and_resumed(make_model, users, items, config, seed: int, path: Path, *, make_resumed=None):
     """One model trained without a break; another interrupted as epoch 2 ends, and a third (``make_resumed()``,
     default ``make_model()``) resumed from that checkpoint: (whole, resumed, the resumed fit's TrainResult)."""
-    from lightgode.checkpoint import Checkpoint
-    from lightgode.train import fit
+    from lightgode.core.checkpoint import Checkpoint
+    from lightgode.core.train import fit
 
     whole = make_model()
     fit(whole, users, items, config, seed=seed)

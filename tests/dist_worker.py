@@ -10,14 +10,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lightgode.config import TrainConfig
+from lightgode.core.config import TrainConfig
 from lightgode.data.readers import read_lightgcn
 from lightgode.data.split import split_random
-from lightgode.distributed import fit_distributed, init_from_env, shutdown
-from lightgode.evaluate import EvalConfig, embedding_scorer
+from lightgode.parallel.distributed import fit_distributed, init_from_env, shutdown
+from lightgode.core.evaluate import EvalConfig, embedding_scorer
 from lightgode.models.mf import DirectAUMF
-from lightgode.ode import ODEConfig
-from lightgode.sharded import full_ranking_sharded, gather_rows, propagate_sharded, sharded_graph, topk_sharded
+from lightgode.core.ode import ODEConfig
+from lightgode.parallel.sharded import full_ranking_sharded, gather_rows, propagate_sharded, sharded_graph, topk_sharded
 
 ODES = {"euler1": ODEConfig(t=1.8), "rk4": ODEConfig(t=1.0, solver="rk4", steps=2)}
 TRAIN = TrainConfig(dim=16, lr=1e-2, gamma=0.5, batch_size=256, epochs=3)

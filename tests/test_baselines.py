@@ -16,28 +16,28 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from lightgode import artifacts
+from lightgode.runs import store as artifacts
 from lightgode.atomic import write_json
-from lightgode.benchmark import (BenchmarkConfig, _refit_is_current, aggregate, changed_settings, collect, in_progress,
+from lightgode.bench.benchmark import (BenchmarkConfig, _refit_is_current, aggregate, changed_settings, collect, in_progress,
                                  refit_config, run_benchmark, run_config, run_dir, select_variants,
                                  training_seconds, variants)
-from lightgode.benchmark_report import CSV_COLUMNS, table
-from lightgode.config import BaselineConfig, RunConfig, TrainConfig
+from lightgode.bench.report import CSV_COLUMNS, table
+from lightgode.core.config import BaselineConfig, RunConfig, TrainConfig
 from lightgode.data.filters import filter_kcore
 from lightgode.data.interactions import Interactions
 from lightgode.data.readers import read_lightgcn
 from lightgode.data.split import split_random
 from lightgode.errors import ConfigError
-from lightgode.evaluate import EvalConfig, full_ranking
-from lightgode.graph import normalized_adjacency, to_torch
-from lightgode.losses import bpr
+from lightgode.core.evaluate import EvalConfig, full_ranking
+from lightgode.core.graph import normalized_adjacency, to_torch
+from lightgode.core.losses import bpr
 from lightgode.models import build_model
 from lightgode.models.bpr import BPRMF, MFBPR, NegativeSampler
 from lightgode.models.conv import MFConv
 from lightgode.models.filters import BSPM, GFCF
 from lightgode.models.lightgcn import LightGCNModule, layer_mean
 from lightgode.models.mf import MFEmbeddings
-from lightgode.pipeline import evaluate_model, load_model, train_run
+from lightgode.runs.workflow import evaluate_model, load_model, train_run
 
 from conftest import stop_at
 
@@ -253,7 +253,7 @@ HOLD_LOCK = ("import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR |
 
 
 def test_run_lock_is_taken_once_and_a_stale_file_blocks_nothing(tmp_path):
-    from lightgode.benchmark import _acquire, _held_elsewhere, _release
+    from lightgode.bench.benchmark import _acquire, _held_elsewhere, _release
 
     lock = tmp_path / "seed2020.lock"
     fd = _acquire(lock)
@@ -273,7 +273,7 @@ def test_run_lock_is_taken_once_and_a_stale_file_blocks_nothing(tmp_path):
 
 
 def test_a_run_process_that_finds_its_run_taken_leaves_it_and_is_not_counted(tmp_path):
-    from lightgode.benchmark import BenchmarkProgress, _execute, _run_isolated, _run_spec
+    from lightgode.bench.benchmark import BenchmarkProgress, _execute, _run_isolated, _run_spec
 
     out = tmp_path / "runs" / "paper" / "d" / "pop" / "seed2020"
     out.parent.mkdir(parents=True)
@@ -296,7 +296,7 @@ def test_a_run_process_that_finds_its_run_taken_leaves_it_and_is_not_counted(tmp
 
 
 def test_collect_counts_only_run_directories_and_recorded_rows_once(tmp_path):
-    from lightgode.benchmark_report import read_recorded
+    from lightgode.bench.report import read_recorded
 
     runs = tmp_path / "runs"
     for name in ("seed2020", "seed2020.old", "seed2020.partial", "seed2020-gamma5.tuned.partial"):
@@ -415,7 +415,7 @@ def test_analyses_write_tables_and_plots(beauty_slice, tmp_path):
     assert "- lightgcn: best epoch " in text and "of 3, reached the epoch limit" in text  # --quick: 3 epochs
     assert main(["analyze", "discrepancy", "--runs-dir", str(runs), "--docs-dir", str(docs)]) == 0
     # The report states the claims (accuracy and training time, LightGODE against LightGCN) from these runs.
-    from lightgode.benchmark_report import write_report
+    from lightgode.bench.report import write_report
 
     write_report(tmp_path / "runs", docs, "cmd")
     agg = {r["model"]: r for r in aggregate(collect(tmp_path / "runs", "paper"))}
@@ -468,7 +468,7 @@ def test_benchmark_grid_trains_each_point_and_keeps_the_best_on_validation(beaut
 def test_recorded_rows_count_as_complete_grid_points(beauty_slice, tmp_path):
     """A fresh checkout keeps docs/benchmark.csv, not runs/: a recorded run with the benchmark's settings is not
     trained again, a grid adds only its new points, and mf-conv is rebuilt only when a point on disk wins."""
-    from lightgode.benchmark_report import read_recorded, write_report
+    from lightgode.bench.report import read_recorded, write_report
 
     torch.set_num_threads(1)
     out, docs = tmp_path / "runs", tmp_path / "docs"
@@ -498,7 +498,7 @@ def test_recorded_rows_count_as_complete_grid_points(beauty_slice, tmp_path):
             assert conv["train"]["lr"] == 5e-2
     assert len(run_benchmark(grid, recorded=[]).done) == 2  # nothing recorded: the missing runs are trained
     # the loop weighs the points the report weighs: a point on disk from an earlier grid counts without --grid
-    from lightgode.benchmark import chosen_point, recorded_index, recorded_row
+    from lightgode.bench.benchmark import chosen_point, recorded_index, recorded_row
     known = recorded_index(rows, "paper")
     point = chosen_point(bench, str(beauty_slice), "mf-bpr", 2020, known)
     best = max(collect(out, "paper"), key=lambda r: r["valid_ndcg@20"] if r["model"] == "mf-bpr" else -1)
@@ -521,7 +521,7 @@ def test_recorded_rows_count_as_complete_grid_points(beauty_slice, tmp_path):
 
 
 def test_recorded_settings_leave_out_only_the_values_chosen_on_validation():
-    from lightgode.benchmark import same_settings, settings_summary
+    from lightgode.bench.benchmark import same_settings, settings_summary
 
     cfg = run_config(BenchmarkConfig(), "amazon-beauty", "bspm", 2020)
     mine = settings_summary(cfg.to_dict())
@@ -642,7 +642,7 @@ def test_report_flags_a_refit_made_from_a_superseded_grid_point():
 
 
 def test_runs_in_progress_name_lightgodes_validation_of_the_same_seed_chosen_on_validation():
-    from lightgode.benchmark_report import running
+    from lightgode.bench.report import running
 
     def done(model, seed, valid, variant=""):
         return {"dataset": "gowalla", "model": model, "seed": seed, "variant": variant, "valid_ndcg@20": valid}
@@ -662,7 +662,7 @@ def test_runs_in_progress_name_lightgodes_validation_of_the_same_seed_chosen_on_
 
 
 def test_a_run_that_spent_its_epoch_budget_without_stopping_early_counts_as_capped():
-    from lightgode.benchmark import budget_spent
+    from lightgode.bench.benchmark import budget_spent
 
     cfg = {"train": {"epochs": 300}}
     assert budget_spent({"epochs_run": 300, "stopped_early": False}, cfg, validated=True)
@@ -695,7 +695,7 @@ def test_conv_variants_script_reproduces_the_runs_mf_and_its_conv_layers(beauty_
 
 
 def test_recorded_rows_fill_in_only_for_runs_not_on_disk():
-    from lightgode.benchmark_report import recorded_note, with_recorded
+    from lightgode.bench.report import recorded_note, with_recorded
 
     def row(protocol, model, seed, ndcg, variant=""):
         return {"protocol": protocol, "dataset": "d", "model": model, "seed": seed, "variant": variant,
@@ -770,7 +770,7 @@ def test_learning_curves_script_reads_complete_and_running_runs(beauty_slice, tm
     lines = (tmp_path / "d" / "learning_curves_slice.md").read_text().splitlines()
     table = [r.split(" | ") for r in lines if r.startswith("| mf-bpr") or r.startswith("| directau")]
     history = [float(r["valid_ndcg@20"]) for r in csv.DictReader(open(done / "history.csv"))]
-    from lightgode.benchmark import budget_spent
+    from lightgode.bench.benchmark import budget_spent
     spent = budget_spent(artifacts.read_json(done / "train.json"), artifacts.read_json(done / "config.json"), True)
     assert table[0][1:3] == ["complete, capped (epoch budget spent)" if spent else "complete", str(len(history))]
     assert float(table[0][3]) == pytest.approx(max(history), abs=6e-5)
@@ -787,7 +787,7 @@ def test_learning_curves_script_reads_complete_and_running_runs(beauty_slice, tm
 
 
 def test_rows_derived_from_a_grid_point_their_source_did_not_choose_are_flagged():
-    from lightgode.benchmark import from_other_point
+    from lightgode.bench.benchmark import from_other_point
 
     def row(model, seed, variant, valid, settings="-"):
         return {"dataset": "d", "model": model, "seed": seed, "variant": variant, "valid_ndcg@20": valid,

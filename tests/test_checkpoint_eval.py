@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from lightgode.cli import main
-from lightgode.config import RunConfig
-from lightgode.pipeline import train_run
+from lightgode.core.config import RunConfig
+from lightgode.runs.workflow import train_run
 
 from conftest import beauty_slice_file, stop_at
 

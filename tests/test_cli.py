@@ -35,8 +35,8 @@ def test_training_beats_popularity_on_validation(run_dir):
     import numpy as np
     import torch
 
-    from lightgode.artifacts import load_run
-    from lightgode.evaluate import EvalConfig, full_ranking
+    from lightgode.runs.store import load_run
+    from lightgode.core.evaluate import EvalConfig, full_ranking
 
     r = load_run(run_dir)
     pop = torch.from_numpy(np.bincount(r.split.train.items, minlength=r.split.train.n_items).astype(np.float32))
@@ -116,7 +116,7 @@ def test_train_without_a_terminal_logs_one_line_per_epoch(slice_file, tmp_path):
             "2", "--threads", "1", "--out"]
     shown = subprocess.run([*args, str(tmp_path / "a")], capture_output=True, text=True, timeout=300)
     assert shown.returncode == 0, shown.stderr[-2000:]
-    lines = [ln for ln in shown.stderr.splitlines() if "lightgode.train: epoch" in ln]
+    lines = [ln for ln in shown.stderr.splitlines() if "lightgode.core.train: epoch" in ln]
     assert [ln.split("epoch ")[1].split()[0] for ln in lines] == ["1", "2"] and "ndcg@20" in lines[-1]
     quiet = subprocess.run([*args, str(tmp_path / "b"), "--quiet"], capture_output=True, text=True, timeout=300)
     assert quiet.returncode == 0 and "epoch" not in quiet.stderr

@@ -11,16 +11,16 @@ import numpy as np
 import pytest
 import torch
 
-from lightgode.benchmark import BenchmarkConfig, aggregate, changed_settings, run_config
-from lightgode.benchmark_report import claims, read_recorded, table
+from lightgode.bench.benchmark import BenchmarkConfig, aggregate, changed_settings, run_config
+from lightgode.bench.report import claims, read_recorded, table
 from lightgode.cli import main
-from lightgode.config import TrainConfig
+from lightgode.core.config import TrainConfig
 from lightgode.data.interactions import Interactions
 from lightgode.errors import ConfigError
-from lightgode.graph import normalized_adjacency, to_torch
+from lightgode.core.graph import normalized_adjacency, to_torch
 from lightgode.models.bpr import NegativeSampler
 from lightgode.models.lightgcn import LightGCNModule
-from lightgode.train import resolve_device
+from lightgode.core.train import resolve_device
 
 from conftest import beauty_slice_file
 
@@ -74,10 +74,10 @@ def test_a_run_started_on_a_gpu_resumes_on_the_cpu_when_told(tmp_path, slice_fil
 
     from conftest import stop_at
     from lightgode.atomic import write_json
-    from lightgode.checkpoint import Checkpoint
-    from lightgode.benchmark import _execute_unlocked
-    from lightgode.config import RunConfig
-    from lightgode.pipeline import checkpoint_dir, train_run
+    from lightgode.core.checkpoint import Checkpoint
+    from lightgode.bench.benchmark import _execute_unlocked
+    from lightgode.core.config import RunConfig
+    from lightgode.runs.workflow import checkpoint_dir, train_run
 
     cfg = RunConfig().override({"data": {"data": str(slice_file)}, "model": "mf-bpr", "threads": 1,
                                 "train": {"epochs": 4, "patience": 4, "batch_size": 512}})
@@ -229,7 +229,7 @@ def test_a_refit_trains_where_the_benchmark_trains_and_stays_current_across_devi
     from dataclasses import replace
 
     from lightgode.atomic import write_json
-    from lightgode.benchmark import _refit_is_current, refit_config
+    from lightgode.bench.benchmark import _refit_is_current, refit_config
 
     chosen = tmp_path / "seed2020"
     chosen.mkdir()

@@ -16,15 +16,15 @@ from lightgode.commands.launch import launch_command
 from lightgode.data.readers import read_lightgcn
 from lightgode.data.split import split_random
 from lightgode.data.synth import SynthConfig, synth_edges
-from lightgode.distributed import DataParallelDirectAU, DistContext, backend_for, init_from_env, shard_bounds
+from lightgode.parallel.distributed import DataParallelDirectAU, DistContext, backend_for, init_from_env, shard_bounds
 from lightgode.errors import ConfigError
-from lightgode.evaluate import EvalConfig, embedding_scorer, full_ranking, topk_masked
-from lightgode.graph import normalized_adjacency
+from lightgode.core.evaluate import EvalConfig, embedding_scorer, full_ranking, topk_masked
+from lightgode.core.graph import normalized_adjacency
 from lightgode.models.mf import DirectAUMF
-from lightgode.ode import ODEConfig, propagate
-from lightgode.sharded import (adjacency_block, edge_degrees, full_ranking_sharded, partition_rows,
+from lightgode.core.ode import ODEConfig, propagate
+from lightgode.parallel.sharded import (adjacency_block, edge_degrees, full_ranking_sharded, partition_rows,
                                propagate_sharded, sharded_graph)
-from lightgode.train import fit
+from lightgode.core.train import fit
 
 from conftest import beauty_slice_file
 

@@ -6,7 +6,7 @@ import scipy.sparse as sp
 import torch
 
 from lightgode.errors import ConfigError
-from lightgode.evaluate import EvalConfig, embedding_scorer, full_ranking, ranking_metrics
+from lightgode.core.evaluate import EvalConfig, embedding_scorer, full_ranking, ranking_metrics
 
 
 def csr(rows, n_users, n_items):

@@ -4,8 +4,8 @@ import scipy.linalg
 import torch
 
 from lightgode.errors import ConfigError
-from lightgode.graph import normalized_adjacency
-from lightgode.ode import ODEConfig, euler_one_step, propagate
+from lightgode.core.graph import normalized_adjacency
+from lightgode.core.ode import ODEConfig, euler_one_step, propagate
 
 
 def small_graph(seed=0, n_users=12, n_items=9, n_edges=40):

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lightgode.losses import alignment, bpr, directau, directau_with_grad, uniformity
+from lightgode.core.losses import alignment, bpr, directau, directau_with_grad, uniformity
 
 
 def brute_uniformity(x: torch.Tensor, t: float = 2.0) -> float:

@@ -10,9 +10,9 @@ import pytest
 SCRIPT = textwrap.dedent("""
     import sys, torch
     from lightgode.data.datasets import load_dataset
-    from lightgode.evaluate import EvalConfig, embedding_scorer, full_ranking, memory_bound_bytes
-    from lightgode.graph import normalized_adjacency, to_torch
-    from lightgode.ode import ODEConfig, propagate
+    from lightgode.core.evaluate import EvalConfig, embedding_scorer, full_ranking, memory_bound_bytes
+    from lightgode.core.graph import normalized_adjacency, to_torch
+    from lightgode.core.ode import ODEConfig, propagate
 
     def status(key):
         for line in open("/proc/self/status"):

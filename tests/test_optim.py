@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from lightgode.config import TrainConfig
+from lightgode.core.config import TrainConfig
 from lightgode.models.mf import DirectAUMF
-from lightgode.optim import RowAdam, _tails
-from lightgode.train import _optimizer, fit
+from lightgode.core.optim import RowAdam, _tails
+from lightgode.core.train import _optimizer, fit
 
 from conftest import fit_whole_and_resumed
 

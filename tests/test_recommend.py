@@ -11,17 +11,17 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from lightgode.artifacts import check_complete, load_run
+from lightgode.runs.store import check_complete, load_run
 from lightgode.cli import main
-from lightgode.config import RunConfig
+from lightgode.core.config import RunConfig
 from lightgode.data.interactions import from_pairs
 from lightgode.data.split import split_random
 from lightgode.errors import ConfigError, UnknownIdError
-from lightgode.foldin import FoldInConfig, PropagatedGraph, add_edges, adjacency, fold_in, initial_values, \
+from lightgode.serving.foldin import FoldInConfig, PropagatedGraph, add_edges, adjacency, fold_in, initial_values, \
     trajectory_integral
-from lightgode.index import IndexConfig, ItemIndex, recall_at_k
-from lightgode.ode import ODEConfig, propagate
-from lightgode.recommend import Recommender, write_embedding_run
+from lightgode.serving.index import IndexConfig, ItemIndex, recall_at_k
+from lightgode.core.ode import ODEConfig, propagate
+from lightgode.serving.recommender import Recommender, write_embedding_run
 
 N_USERS, N_ITEMS, DIM = 80, 50, 8
 

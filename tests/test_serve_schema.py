@@ -10,8 +10,8 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lightgode.recommend import Recommender
-from lightgode.serve import ServeConfig, create_app
+from lightgode.serving.recommender import Recommender
+from lightgode.serving.http import ServeConfig, create_app
 
 from test_recommend import planted_run
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from lightgode.cli import main
-from lightgode.config import TrainConfig
+from lightgode.core.config import TrainConfig
 from lightgode.errors import ConfigError
 from lightgode.models.mf import DirectAUMF
 
@@ -38,7 +38,7 @@ def test_sparse_gradient_equals_the_dense_one_with_repeated_rows():
 
 
 def test_sparse_adam_moves_only_the_batch_rows_while_adam_moves_all():
-    from lightgode.train import _optimizer
+    from lightgode.core.train import _optimizer
 
     a, b = (torch.tensor([0, 3, 7]), torch.tensor([5, 1, 19])), (torch.tensor([10, 12]), torch.tensor([2, 4]))
     moved_in_b = {}

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from lightgode.config import TrainConfig
+from lightgode.core.config import TrainConfig
 from lightgode.errors import ConfigError
-from lightgode.train import fit
+from lightgode.core.train import fit
 
 from conftest import fit_whole_and_resumed
 
@@ -131,7 +131,7 @@ def test_user_sampling_resumes_with_the_same_draws(tmp_path):
 def test_stop_when_ends_training_keeping_the_best_epoch_across_a_resume(tmp_path):
     """A wall-time cap (``stop_when``) after a resume sees the epochs before the interruption: the best of them
     is kept, and the history and epoch count cover the whole run."""
-    from lightgode.checkpoint import Checkpoint
+    from lightgode.core.checkpoint import Checkpoint
     from lightgode.models.base import capped_fit
 
     from conftest import stop_at

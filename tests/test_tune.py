@@ -9,15 +9,15 @@ import scipy.linalg
 import scipy.sparse as sp
 import torch
 
-from lightgode.artifacts import check_complete, load_run
+from lightgode.runs.store import check_complete, load_run
 from lightgode.cli import main
 from lightgode.data.interactions import Interactions
 from lightgode.data.split import Split, save_split
-from lightgode.discrepancy import cosine_distance, discrepancy
+from lightgode.core.discrepancy import cosine_distance, discrepancy
 from lightgode.errors import ConfigError
-from lightgode.graph import normalized_adjacency
-from lightgode.ode import ODEConfig, propagate
-from lightgode.tune import TuneConfig, maximize, tune_split
+from lightgode.core.graph import normalized_adjacency
+from lightgode.core.ode import ODEConfig, propagate
+from lightgode.core.tune import TuneConfig, maximize, tune_split
 
 
 @pytest.fixture(autouse=True)

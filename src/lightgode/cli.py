@@ -9,9 +9,9 @@ import os
 import pkgutil
 import sys
 
-from .errors import LightGODEError
+from lightgode.errors import LightGODEError
 
-from . import commands as _commands
+from lightgode import commands as _commands
 
 # Subcommand modules in lightgode.commands; each defines register(subparsers). The core ones come first in
 # --help; any other module in the package that defines register() is added after them, in name order.
@@ -52,10 +52,10 @@ def main(argv: list[str] | None = None) -> int:
     args.show_progress = not getattr(args, "quiet", False) and sys.stderr.isatty() or getattr(args, "progress", False)
     if args.show_progress and not args.verbose:
         # interactive runs say what the data layer dropped or fixed (duplicates, empty ids, k-core, split)
-        logging.getLogger(f"{__package__}.data").setLevel(logging.INFO)
+        logging.getLogger("lightgode.data").setLevel(logging.INFO)
     elif hasattr(args, "quiet") and not args.quiet and not args.verbose:
         # no terminal (nohup, CI logs): one line per epoch instead of progress bars
-        logging.getLogger(f"{__package__}.train").setLevel(logging.INFO)
+        logging.getLogger("lightgode.core.train").setLevel(logging.INFO)
     try:
         return int(args.func(args) or 0)
     except LightGODEError as exc:

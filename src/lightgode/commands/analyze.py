@@ -36,8 +36,8 @@ def register(sub) -> None:
 
 
 def _load(runs_dir: Path, model: str, seed: int):
-    from ..artifacts import load_run
-    from ..pipeline import load_model
+    from lightgode.runs.store import load_run
+    from lightgode.runs.workflow import load_model
 
     run = load_run(runs_dir / model / f"seed{seed}")
     return run, load_model(run)
@@ -51,7 +51,7 @@ def conv_analysis(runs_dir: Path, seed: int, layers: int) -> list[tuple[str, flo
     """[(label, test Recall@20, test NDCG@20)] for MF, MF+conv at test, LightGCN w/o conv at test, LightGCN."""
     import torch
 
-    from ..models.conv import MFConv
+    from lightgode.models.conv import MFConv
 
     mf_run, mf = _load(runs_dir, "mf-bpr", seed)
     _, gcn = _load(runs_dir, "lightgcn", seed)
@@ -72,8 +72,8 @@ def discrepancy_analysis(runs_dir: Path, seed: int) -> dict[str, list[tuple[floa
     """{series: [(L or T, test NDCG@20, mean cosine distance of E(L or T) to E(0))]}."""
     import torch
 
-    from ..discrepancy import cosine_distance
-    from ..models.conv import MFConv
+    from lightgode.core.discrepancy import cosine_distance
+    from lightgode.models.conv import MFConv
 
     out: dict[str, list[tuple[float, float, float]]] = {}
     for model in ("mf-bpr", "directau"):
@@ -106,7 +106,7 @@ PAPER_CONV_SHARE = {"amazon-beauty": 95.9, "amazon-toys-games": 93.8}
 
 def training_note(path: Path) -> str:
     """How a trained run ended, from its train.json: early stopping, the epoch limit, or a wall-time cap."""
-    from ..artifacts import read_json
+    from lightgode.runs.store import read_json
 
     info = read_json(path / "train.json")
     best, ran = info.get("best_epoch", 0), info.get("epochs_run", 0)
@@ -125,7 +125,7 @@ def _plot_conv(rows, title: str, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..atomic import write_png
+    from lightgode.atomic import write_png
 
     fig, ax = plt.subplots(figsize=(7, 3.6))
     ax.bar([r[0] for r in rows], [r[2] for r in rows], color=["tab:gray", "tab:green", "tab:orange", "tab:blue"])
@@ -142,7 +142,7 @@ def _plot_discrepancy(series, title: str, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..atomic import write_png
+    from lightgode.atomic import write_png
 
     fig, axes = plt.subplots(1, len(series), figsize=(4.2 * len(series), 3.6), squeeze=False)
     for ax, (name, pts) in zip(axes[0], series.items()):
@@ -160,7 +160,7 @@ def _plot_discrepancy(series, title: str, path: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..atomic import write_text
+    from lightgode.atomic import write_text
 
     runs_dir, docs = Path(args.runs_dir), Path(args.docs_dir)
     dataset = runs_dir.name

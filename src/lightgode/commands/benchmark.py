@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 def register(sub) -> None:
-    from ..benchmark import ALL_MODELS, PROTOCOLS
+    from lightgode.bench.benchmark import ALL_MODELS, PROTOCOLS
 
     p = sub.add_parser("benchmark", help="run the side-by-side benchmark (resumable) and write its report",
                        description="Train and evaluate each model on each dataset and seed through the same "
@@ -54,9 +54,9 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..benchmark import BenchmarkConfig, run_benchmark
-    from ..benchmark_report import read_recorded, write_report
-    from ..errors import ConfigError
+    from lightgode.bench.benchmark import BenchmarkConfig, run_benchmark
+    from lightgode.bench.report import read_recorded, write_report
+    from lightgode.errors import ConfigError
 
     if args.seeds < 1:
         raise ConfigError(f"--seeds must be >= 1, got {args.seeds}")
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
                             device=args.device,
                             grid=grid, refit=args.refit, tune_t=args.tune_t)
     if not args.report_only:  # a device this machine lacks fails now, not in every run
-        from ..train import resolve_device
+        from lightgode.core.train import resolve_device
         resolve_device(bench.device)
     # a CSV the report could not merge fails now, not after hours of training
     recorded = read_recorded(Path(args.docs_dir) / "benchmark.csv") if args.keep_recorded else []
@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
 
 def parse_grid(item: str) -> tuple[str, tuple[float, ...]]:
     """'lr=5e-4,1e-3' -> ('lr', (0.0005, 0.001)); a malformed item is a one-line ConfigError."""
-    from ..errors import ConfigError
+    from lightgode.errors import ConfigError
 
     key, sep, values = item.partition("=")
     try:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import math
 
-from ..errors import ConfigError
-from ..ode import SOLVERS, ODEConfig
+from lightgode.errors import ConfigError
+from lightgode.core.ode import SOLVERS, ODEConfig
 
 
 def positive_float(text: str) -> float:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from .common import add_ode_args, add_progress_args, format_metrics, ode_from_args
+from lightgode.commands.common import add_ode_args, add_progress_args, format_metrics, ode_from_args
 
 
 def register(sub) -> None:
@@ -24,8 +24,8 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ..artifacts import load_run
-    from ..pipeline import checkpoint_model, evaluate_model, load_model, resume_config, run_config
+    from lightgode.runs.store import load_run
+    from lightgode.runs.workflow import checkpoint_model, evaluate_model, load_model, resume_config, run_config
 
     epoch = None
     if args.checkpoint:
@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     if hasattr(model, "E0_") and hasattr(model, "item_embeddings_"):  # how far E(T) moved from E(0)
         import torch
 
-        from ..discrepancy import discrepancy
+        from lightgode.core.discrepancy import discrepancy
         disc = discrepancy(model.E0_, torch.cat([model.user_embeddings_, model.item_embeddings_]), model.n_users_)
     if args.json:
         extra = ({"discrepancy": disc} if disc else {}) | ({"checkpoint_epoch": epoch} if epoch else {})

@@ -7,7 +7,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from .common import add_ode_args
+from lightgode.commands.common import add_ode_args
 
 
 def register(sub) -> None:
@@ -29,10 +29,10 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from ..artifacts import load_run
-    from ..errors import RunDirError
-    from ..pipeline import load_model, run_config
-    from .common import ode_from_args
+    from lightgode.runs.store import load_run
+    from lightgode.errors import RunDirError
+    from lightgode.runs.workflow import load_model, run_config
+    from lightgode.commands.common import ode_from_args
 
     run_ = load_run(args.run_dir)
     out = Path(args.out) if args.out else Path(str(Path(args.run_dir).resolve()) + "-export")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from .common import format_metrics
+from lightgode.commands.common import format_metrics
 
 
 def register(sub) -> None:
@@ -16,7 +16,7 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..artifacts import load_run
+    from lightgode.runs.store import load_run
 
     r = load_run(args.run_dir)
     if args.json:

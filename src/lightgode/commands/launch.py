@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ..errors import ConfigError
+from lightgode.errors import ConfigError
 
 
 def register(sub) -> None:
@@ -44,9 +44,9 @@ def run(args: argparse.Namespace) -> int:
 
 def run_distributed_train(args: argparse.Namespace, cfg, out: Path | None) -> int:
     """`lightgode train` as one rank of a torchrun job: train, evaluate, and let rank 0 write and print."""
-    from ..distributed import init_from_env, shutdown
-    from ..distributed_pipeline import train_run_distributed
-    from .common import format_metrics
+    from lightgode.parallel.distributed import init_from_env, shutdown
+    from lightgode.runs.distributed import train_run_distributed
+    from lightgode.commands.common import format_metrics
 
     ctx = init_from_env(os.environ, "auto")
     try:

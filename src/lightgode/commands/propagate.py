@@ -23,12 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError, DataError
-from .common import add_progress_args, format_metrics, positive_float, t_or_auto
+from lightgode.errors import ConfigError, DataError
+from lightgode.commands.common import add_progress_args, format_metrics, positive_float, t_or_auto
 
 
 def register(sub) -> None:
-    from ..ode import SOLVERS
+    from lightgode.core.ode import SOLVERS
 
     p = sub.add_parser("propagate", help="propagate any user/item embeddings with the graph ODE",
                        description=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -131,13 +131,13 @@ def align(vocab: np.ndarray, ids: np.ndarray | None, n_rows: int, what: str) -> 
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from ..artifacts import check_out_dir, finalize, partial_dir
-    from ..atomic import write_json
-    from ..discrepancy import discrepancy
-    from ..graph import normalized_adjacency
-    from ..models.lightgode import LightGODE
-    from ..ode import ODEConfig, propagate
-    from ..pipeline import evaluate_model
+    from lightgode.runs.store import check_out_dir, finalize, partial_dir
+    from lightgode.atomic import write_json
+    from lightgode.core.discrepancy import discrepancy
+    from lightgode.core.graph import normalized_adjacency
+    from lightgode.models.lightgode import LightGODE
+    from lightgode.core.ode import ODEConfig, propagate
+    from lightgode.runs.workflow import evaluate_model
 
     if (args.split_dir is None) == (args.data is None):
         raise ConfigError("give exactly one of --split-dir and --data")
@@ -147,11 +147,11 @@ def run(args: argparse.Namespace) -> int:
     check_out_dir(out, args.overwrite)
     split = None
     if args.split_dir is not None:
-        from ..data.split import load_split
+        from lightgode.data.split import load_split
         split = load_split(args.split_dir)
         graph = split.train
     else:
-        from ..data.datasets import load_dataset
+        from lightgode.data.datasets import load_dataset
         graph = load_dataset(args.data, data_dir=args.data_dir, env_data_dir=args.env_data_dir, fmt=args.format)
     ode = ODEConfig(t=0.0 if args.t == "auto" else args.t, solver=args.solver, steps=args.steps)
     if split is None and (args.user_ids is None or args.item_ids is None):
@@ -173,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
                     "isolated": {"users": int(len(u_extra)), "items": int(len(i_extra))}}
     tune_result = None
     if args.t == "auto":
-        from ..tune import TuneConfig, tune_split
+        from lightgode.core.tune import TuneConfig, tune_split
         tune_result = tune_split(E0, split, ode=ode, config=TuneConfig(t_max=args.t_max))
         ode = tune_result.ode
         report["tune"] = {k: v for k, v in tune_result.to_dict().items() if k != "points"}
@@ -199,7 +199,7 @@ def run(args: argparse.Namespace) -> int:
             _write_side(staging, side, names, X)
         write_json(staging / "propagate.json", report)
         if tune_result is not None:
-            from ..tune import write_tune_files
+            from lightgode.core.tune import write_tune_files
             write_tune_files(staging, tune_result, title="propagate --t auto")
         finalize(staging, out)
     except BaseException:
@@ -222,7 +222,7 @@ def _write_side(folder: Path, side: str, names: np.ndarray, X: np.ndarray) -> No
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from ..atomic import atomic_path
+    from lightgode.atomic import atomic_path
 
     with atomic_path(folder / f"{side}_embedding.npy") as tmp, open(tmp, "wb") as fh:
         np.save(fh, X.astype(np.float32), allow_pickle=False)

@@ -6,8 +6,8 @@ import argparse
 import csv
 import sys
 
-from ..errors import ConfigError
-from .common import add_ode_args, add_progress_args, check_k, ode_from_args
+from lightgode.errors import ConfigError
+from lightgode.commands.common import add_ode_args, add_progress_args, check_k, ode_from_args
 
 
 def register(sub) -> None:
@@ -29,10 +29,10 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from ..atomic import atomic_path
-    from ..pipeline import run_config
-    from ..artifacts import load_run
-    from ..recommend import Recommender
+    from lightgode.atomic import atomic_path
+    from lightgode.runs.workflow import run_config
+    from lightgode.runs.store import load_run
+    from lightgode.serving.recommender import Recommender
 
     check_k(args.k)
     if args.split and not args.all_users:

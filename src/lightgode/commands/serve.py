@@ -7,8 +7,8 @@ import json
 import os
 import sys
 
-from ..errors import ConfigError
-from .common import add_ode_args
+from lightgode.errors import ConfigError
+from lightgode.commands.common import add_ode_args
 
 
 def register(sub) -> None:
@@ -34,13 +34,13 @@ def run(args: argparse.Namespace) -> int:
     import torch
     import uvicorn
 
-    from ..artifacts import load_run
-    from ..foldin import FoldInConfig
-    from ..index import IndexConfig
-    from ..pipeline import run_config
-    from ..recommend import Recommender
-    from ..serve import ENV_OPTIONS, ENV_RUN, ServeConfig, create_app
-    from .common import ode_from_args
+    from lightgode.runs.store import load_run
+    from lightgode.serving.foldin import FoldInConfig
+    from lightgode.serving.index import IndexConfig
+    from lightgode.runs.workflow import run_config
+    from lightgode.serving.recommender import Recommender
+    from lightgode.serving.http import ENV_OPTIONS, ENV_RUN, ServeConfig, create_app
+    from lightgode.commands.common import ode_from_args
 
     if not 0 <= args.port <= 65535:
         raise ConfigError(f"--port must be in 0..65535, got {args.port}")
@@ -67,6 +67,6 @@ def run(args: argparse.Namespace) -> int:
                                           "foldin": {"init": foldin.init, "item_degree": foldin.item_degree},
                                           "index": {"kind": args.index} if index else None})
     del rec
-    uvicorn.run("lightgode.serve:app_from_environ", factory=True, host=args.host, port=args.port,
+    uvicorn.run("lightgode.serving.http:app_from_environ", factory=True, host=args.host, port=args.port,
                 workers=args.workers, log_level="warning", access_log=False)
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import positive_float
+from lightgode.commands.common import positive_float
 
 
 def register(sub) -> None:
@@ -24,7 +24,7 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..data.synth import SynthConfig, synth_edges, write_edges
+    from lightgode.data.synth import SynthConfig, synth_edges, write_edges
 
     cfg = SynthConfig(users=args.users, items=args.items, edges=args.edges, seed=args.seed,
                       user_exponent=args.user_exponent, item_exponent=args.item_exponent)

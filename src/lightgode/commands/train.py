@@ -7,10 +7,10 @@ import os
 import json
 from pathlib import Path
 
-from ..config import OPTIMIZERS, PAPER_SETTINGS, SAMPLINGS, SPLIT_KINDS, RunConfig, load_config_file, paper_overrides
-from ..data.readers import FORMATS
-from ..models import MODELS
-from .common import add_ode_args, add_progress_args, format_metrics, positive_float
+from lightgode.core.config import OPTIMIZERS, PAPER_SETTINGS, SAMPLINGS, SPLIT_KINDS, RunConfig, load_config_file, paper_overrides
+from lightgode.data.readers import FORMATS
+from lightgode.models import MODELS
+from lightgode.commands.common import add_ode_args, add_progress_args, format_metrics, positive_float
 
 FLAG_SECTIONS = {
     "data": ("data", "format", "data_dir", "user_col", "item_col", "rating_col", "rating_threshold",
@@ -116,9 +116,9 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..distributed import launched_world_size
-    from ..errors import ConfigError
-    from ..pipeline import resume_config, train_run
+    from lightgode.parallel.distributed import launched_world_size
+    from lightgode.errors import ConfigError
+    from lightgode.runs.workflow import resume_config, train_run
 
     if args.checkpoint_every < 0:
         raise ConfigError(f"--checkpoint-every must be >= 0, got {args.checkpoint_every}")
@@ -133,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
         cfg = config_from_args(args)
         out = Path(args.out) if args.out else None
     if launched_world_size(os.environ) > 1:  # started by torchrun: one rank of a multi-process run
-        from .launch import run_distributed_train
+        from lightgode.commands.launch import run_distributed_train
         return run_distributed_train(args, cfg, out)
     summary = train_run(cfg, out, env_data_dir=args.env_data_dir, overwrite=args.overwrite,
                         show_progress=args.show_progress, resume=bool(args.resume),

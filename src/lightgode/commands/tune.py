@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from .common import add_progress_args, format_metrics, positive_float
+from lightgode.commands.common import add_progress_args, format_metrics, positive_float
 
 
 def register(sub) -> None:
@@ -18,7 +18,7 @@ def register(sub) -> None:
                                    "metrics are computed once, after the choice, and never influence it.")
     p.add_argument("run_dir", metavar="RUN_DIR")
     g = p.add_argument_group("search")
-    from ..ode import SOLVERS
+    from lightgode.core.ode import SOLVERS
     g.add_argument("--solver", choices=SOLVERS, help="ODE solver (default: the run's)")
     g.add_argument("--steps", type=int, help="steps of a fixed-step solver (default: the run's)")
     g.add_argument("--t-min", type=positive_float, default=0.0, help="smallest T searched (default 0)")
@@ -49,10 +49,10 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
-    from ..artifacts import load_run
-    from ..errors import ConfigError
-    from ..pipeline import evaluate_model, load_model, run_config
-    from ..tune import TuneConfig, tune_split, write_tuned_run
+    from lightgode.runs.store import load_run
+    from lightgode.errors import ConfigError
+    from lightgode.runs.workflow import evaluate_model, load_model, run_config
+    from lightgode.core.tune import TuneConfig, tune_split, write_tuned_run
 
     r = load_run(args.run_dir)
     cfg = run_config(r)

@@ -30,9 +30,9 @@ def run(args: argparse.Namespace) -> int:
     import time
     from dataclasses import asdict
 
-    from ..data.readers import read_interactions
-    from ..foldin import FoldInConfig
-    from ..recommend import Recommender
+    from lightgode.data.readers import read_interactions
+    from lightgode.serving.foldin import FoldInConfig
+    from lightgode.serving.recommender import Recommender
 
     opts = {}
     if args.user_col != "user":

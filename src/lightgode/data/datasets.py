@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError, DataError
-from .interactions import Interactions
-from .readers import first_rows, index_int_pairs, lightgcn_arrays, read_interactions, read_lightgcn
+from lightgode.errors import ConfigError, DataError
+from lightgode.data.interactions import Interactions
+from lightgode.data.readers import first_rows, index_int_pairs, lightgcn_arrays, read_interactions, read_lightgcn
 
 log = logging.getLogger(__name__)
 

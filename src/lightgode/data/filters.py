@@ -7,8 +7,8 @@ import numbers
 
 import numpy as np
 
-from ..errors import ConfigError, DataError
-from .interactions import Interactions
+from lightgode.errors import ConfigError, DataError
+from lightgode.data.interactions import Interactions
 
 log = logging.getLogger(__name__)
 

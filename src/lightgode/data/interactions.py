@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from ..errors import UnknownIdError
+from lightgode.errors import UnknownIdError
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import ConfigError, DataError
-from .interactions import Interactions, from_pairs
+from lightgode.errors import ConfigError, DataError
+from lightgode.data.interactions import Interactions, from_pairs
 
 log = logging.getLogger(__name__)
 

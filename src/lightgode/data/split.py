@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..atomic import atomic_path
-from ..errors import ConfigError, DataError
-from .interactions import Interactions
+from lightgode.atomic import atomic_path
+from lightgode.errors import ConfigError, DataError
+from lightgode.data.interactions import Interactions
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_path
-from ..errors import ConfigError
+from lightgode.atomic import atomic_path
+from lightgode.errors import ConfigError
 
 SYNTH_FORMATS = ("lightgcn", "csv")
 

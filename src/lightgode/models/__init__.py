@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ..config import RunConfig
-from ..errors import ConfigError
-from ..ode import ODEConfig
-from .bpr import MFBPR
-from .conv import MFConv
-from .filters import BSPM, GFCF
-from .lightgcn import LightGCN
-from .lightgode import LightGODE
-from .pop import Pop
+from lightgode.core.config import RunConfig
+from lightgode.errors import ConfigError
+from lightgode.core.ode import ODEConfig
+from lightgode.models.bpr import MFBPR
+from lightgode.models.conv import MFConv
+from lightgode.models.filters import BSPM, GFCF
+from lightgode.models.lightgcn import LightGCN
+from lightgode.models.lightgode import LightGODE
+from lightgode.models.pop import Pop
 
 
 def _lightgode(cfg: RunConfig) -> LightGODE:

@@ -7,11 +7,11 @@ from typing import Callable, Iterable
 import scipy.sparse as sp
 import torch
 
-from ..config import TrainConfig
-from ..data.interactions import Interactions
-from ..errors import NotFittedError
-from ..evaluate import EvalConfig, ScoreFn, full_ranking
-from ..train import TrainResult, fit
+from lightgode.core.config import TrainConfig
+from lightgode.data.interactions import Interactions
+from lightgode.errors import NotFittedError
+from lightgode.core.evaluate import EvalConfig, ScoreFn, full_ranking
+from lightgode.core.train import TrainResult, fit
 
 
 def exclude_csr(parts: Iterable[Interactions]) -> sp.csr_matrix | None:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..config import BaselineConfig, RunConfig, TrainConfig
-from ..data.interactions import Interactions
-from ..evaluate import EvalConfig, embedding_scorer, full_ranking
-from ..losses import bpr
-from ..train import resolve_device
-from .base import ScoringModel, capped_fit
-from .mf import MFEmbeddings
+from lightgode.core.config import BaselineConfig, RunConfig, TrainConfig
+from lightgode.data.interactions import Interactions
+from lightgode.core.evaluate import EvalConfig, embedding_scorer, full_ranking
+from lightgode.core.losses import bpr
+from lightgode.core.train import resolve_device
+from lightgode.models.base import ScoringModel, capped_fit
+from lightgode.models.mf import MFEmbeddings
 
 
 class NegativeSampler:
@@ -103,7 +103,7 @@ class EmbeddingEstimator(ScoringModel):
     @classmethod
     def from_stored(cls, user: torch.Tensor, item: torch.Tensor, train: Interactions, cfg: RunConfig):
         """A fitted model from a run directory's weights and training split (no training)."""
-        from .base import no_training_result
+        from lightgode.models.base import no_training_result
 
         m = cls.from_config(cfg)
         m.E0_ = torch.cat([user, item], dim=0).to(torch.float32)

@@ -10,15 +10,15 @@ from dataclasses import replace
 
 import torch
 
-from ..config import BaselineConfig, RunConfig, TrainConfig
-from ..data.interactions import Interactions
-from ..evaluate import EvalConfig, embedding_scorer
-from ..graph import normalized_adjacency, to_torch
-from ..ode import ODEConfig
-from ..train import TrainResult
-from .base import no_training_result, select_on_valid
-from .bpr import MFBPR, EmbeddingEstimator
-from .lightgcn import layer_mean
+from lightgode.core.config import BaselineConfig, RunConfig, TrainConfig
+from lightgode.data.interactions import Interactions
+from lightgode.core.evaluate import EvalConfig, embedding_scorer
+from lightgode.core.graph import normalized_adjacency, to_torch
+from lightgode.core.ode import ODEConfig
+from lightgode.core.train import TrainResult
+from lightgode.models.base import no_training_result, select_on_valid
+from lightgode.models.bpr import MFBPR, EmbeddingEstimator
+from lightgode.models.lightgcn import layer_mean
 
 
 class MFConv(EmbeddingEstimator):
@@ -46,7 +46,7 @@ class MFConv(EmbeddingEstimator):
         if checkpoint is not None:
             kwargs["checkpoint"] = checkpoint
         if self.baseline.conv_base == "directau":
-            from .lightgode import LightGODE
+            from lightgode.models.lightgode import LightGODE
 
             base = LightGODE(self.train_config, ODEConfig(t=0.0), self.eval_config, seed=self.seed)
         else:

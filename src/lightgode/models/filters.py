@@ -22,12 +22,12 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 import torch
 
-from ..config import BaselineConfig, RunConfig
-from ..data.interactions import Interactions
-from ..errors import ConfigError
-from ..evaluate import EvalConfig, ScoreFn
-from ..graph import to_torch
-from .base import ScoringModel, no_training_result, select_on_valid
+from lightgode.core.config import BaselineConfig, RunConfig
+from lightgode.data.interactions import Interactions
+from lightgode.errors import ConfigError
+from lightgode.core.evaluate import EvalConfig, ScoreFn
+from lightgode.core.graph import to_torch
+from lightgode.models.base import ScoringModel, no_training_result, select_on_valid
 
 
 class FilterOperators:

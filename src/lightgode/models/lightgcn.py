@@ -17,10 +17,10 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from ..data.interactions import Interactions
-from ..graph import normalized_adjacency, to_torch
-from ..losses import bpr
-from .bpr import MFBPR, BPRMF, NegativeSampler, bpr_reg_loss
+from lightgode.data.interactions import Interactions
+from lightgode.core.graph import normalized_adjacency, to_torch
+from lightgode.core.losses import bpr
+from lightgode.models.bpr import MFBPR, BPRMF, NegativeSampler, bpr_reg_loss
 
 
 class _SymmetricSpMM(torch.autograd.Function):

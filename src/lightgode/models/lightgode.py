@@ -5,14 +5,14 @@ from __future__ import annotations
 import scipy.sparse as sp
 import torch
 
-from ..config import TrainConfig
-from ..data.interactions import Interactions
-from ..errors import NotFittedError
-from ..evaluate import EvalConfig, embedding_scorer, full_ranking
-from ..graph import normalized_adjacency, to_torch
-from ..ode import ODEConfig, propagate
-from ..train import TrainResult, fit, resolve_device
-from .mf import DirectAUMF
+from lightgode.core.config import TrainConfig
+from lightgode.data.interactions import Interactions
+from lightgode.errors import NotFittedError
+from lightgode.core.evaluate import EvalConfig, embedding_scorer, full_ranking
+from lightgode.core.graph import normalized_adjacency, to_torch
+from lightgode.core.ode import ODEConfig, propagate
+from lightgode.core.train import TrainResult, fit, resolve_device
+from lightgode.models.mf import DirectAUMF
 
 
 class LightGODE:

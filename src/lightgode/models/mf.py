@@ -8,7 +8,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from ..losses import directau, directau_with_grad
+from lightgode.core.losses import directau, directau_with_grad
 
 
 class RowGrads:
@@ -89,7 +89,7 @@ class DirectAUMF(MFEmbeddings):
         """Give each step's gradient as the batch's rows only (a sparse COO tensor), for a row-sparse optimiser.
 
         ``before_read(param, rows)``, a bound method, is called before a batch's rows are read
-        (``lightgode.optim.RowAdam.catch_up``); it is held weakly, so the model does not keep a finished
+        (``lightgode.core.optim.RowAdam.catch_up``); it is held weakly, so the model does not keep a finished
         training's optimiser state alive.
         """
         self.sparse_grads = True

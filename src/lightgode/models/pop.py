@@ -7,10 +7,10 @@ import time
 import numpy as np
 import torch
 
-from ..config import RunConfig
-from ..data.interactions import Interactions
-from ..evaluate import EvalConfig, embedding_scorer
-from .base import ScoringModel, no_training_result
+from lightgode.core.config import RunConfig
+from lightgode.data.interactions import Interactions
+from lightgode.core.evaluate import EvalConfig, embedding_scorer
+from lightgode.models.base import ScoringModel, no_training_result
 
 
 class Pop(ScoringModel):

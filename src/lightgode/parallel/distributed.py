@@ -2,7 +2,7 @@
 
 Launch with ``torchrun --nproc_per_node=N -m lightgode train ...`` (or ``lightgode launch --nproc N train ...``).
 The backend follows the device: gloo on CPU, NCCL on CUDA. Sharded propagation and evaluation live in
-:mod:`lightgode.sharded`.
+:mod:`lightgode.parallel.sharded`.
 
 Data-parallel training keeps a full replica of the embedding tables and of Adam's state on every rank. Every
 epoch's seeded permutation is the same on all ranks; each global batch of ``batch_size`` pairs is cut into
@@ -20,12 +20,12 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from .checkpoint import Checkpoint, TrainState
-from .config import TrainConfig
-from .errors import ConfigError
-from .losses import normalize_backward, directau_with_grad
-from .train import TrainResult, Validate, fit
-from .train import resolve_device as resolve_training_device
+from lightgode.core.checkpoint import Checkpoint, TrainState
+from lightgode.core.config import TrainConfig
+from lightgode.errors import ConfigError
+from lightgode.core.losses import normalize_backward, directau_with_grad
+from lightgode.core.train import TrainResult, Validate, fit
+from lightgode.core.train import resolve_device as resolve_training_device
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def launched_world_size(env: Mapping[str, str]) -> int:
 
 
 def resolve_device(device: str, local_rank: int) -> torch.device:
-    """:func:`lightgode.train.resolve_device`, a GPU becoming this rank's GPU (local rank modulo the count)."""
+    """:func:`lightgode.core.train.resolve_device`, a GPU becoming this rank's GPU (local rank modulo the count)."""
     d = resolve_training_device(device)
     if d.type == "cuda":
         d = torch.device("cuda", local_rank % torch.cuda.device_count())
@@ -243,11 +243,11 @@ def fit_distributed(
     on_epoch: Callable[[dict[str, float]], None] | None = None,
     checkpoint: Checkpoint | None = None,
 ) -> TrainResult:
-    """Data-parallel :func:`lightgode.train.fit` of a DirectAU module over ``ctx.world_size`` processes.
+    """Data-parallel :func:`lightgode.core.train.fit` of a DirectAU module over ``ctx.world_size`` processes.
 
     Every rank calls it with the same arguments (same seed, same pairs) and the same initial module; all
     ranks end with identical weights. ``validate`` runs on every rank and must return the same metrics
-    everywhere (use :func:`lightgode.sharded.full_ranking_sharded`). Only rank 0 shows progress and writes
+    everywhere (use :func:`lightgode.parallel.sharded.full_ranking_sharded`). Only rank 0 shows progress and writes
     checkpoints.
 
     Parameters

@@ -22,8 +22,8 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from .atomic import atomic_path
-from .errors import RunDirError
+from lightgode.atomic import atomic_path
+from lightgode.errors import RunDirError
 
 FORMAT = "lightgode-checkpoint-1"
 

@@ -34,9 +34,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import artifacts
-from .config import DataConfig, RunConfig, check_device_name, paper_overrides
-from .errors import ConfigError, LightGODEError, RunDirError
+from lightgode.runs import store as artifacts
+from lightgode.core.config import DataConfig, RunConfig, check_device_name, paper_overrides
+from lightgode.errors import ConfigError, LightGODEError, RunDirError
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ class BenchmarkConfig:
     tune_t: bool = True  # lightgode: also a row with T chosen on validation (E0 fixed: no retraining)
 
     def __post_init__(self) -> None:
-        from .models import MODELS
+        from lightgode.models import MODELS
 
         if self.protocol not in PROTOCOLS:
             raise ConfigError(f"unknown protocol {self.protocol!r}; choose one of {', '.join(PROTOCOLS)}")
@@ -90,7 +90,7 @@ class BenchmarkConfig:
             raise ConfigError(f"unknown model {bad[0]!r}; choose from {', '.join(MODELS)}")
         if not self.models or not self.datasets or not self.seeds:
             raise ConfigError("the benchmark needs at least one dataset, model and seed")
-        from .data.datasets import unknown_dataset
+        from lightgode.data.datasets import unknown_dataset
         problem = next((m for m in map(unknown_dataset, self.datasets) if m is not None), None)
         if problem is not None:
             raise ConfigError(problem)
@@ -156,7 +156,7 @@ def model_settings(model: str, dataset: str, bench: BenchmarkConfig) -> dict[str
 
 def model_device(bench: BenchmarkConfig, model: str) -> str:
     """Where the benchmark trains ``model``: its ``--device``, but the CPU for pop, gf-cf and bspm (scipy)."""
-    from .models import TRAINING_FREE
+    from lightgode.models import TRAINING_FREE
 
     return "cpu" if model in TRAINING_FREE else bench.device
 
@@ -201,7 +201,7 @@ def variant_name(variant: dict[str, float]) -> str:
 
 def dataset_label(dataset: str) -> str:
     """The folder name of a dataset: its registry name, or a file's stem."""
-    from .data.datasets import DATASETS
+    from lightgode.data.datasets import DATASETS
 
     return dataset if dataset in DATASETS else Path(dataset).stem
 
@@ -303,9 +303,9 @@ def _run_mf_conv_on_base(cfg: RunConfig, out: Path, base_dir: Path) -> None:
     """mf-conv from the finished mf-bpr run of the same seed: only the post-training layers are fitted."""
     import torch
 
-    from .models.conv import MFConv
-    from .pipeline import evaluate_model, model_notes, peak_rss_mb, split_stats, write_run
-    from .train import TrainResult
+    from lightgode.models.conv import MFConv
+    from lightgode.runs.workflow import evaluate_model, model_notes, peak_rss_mb, split_stats, write_run
+    from lightgode.core.train import TrainResult
 
     t_start = time.perf_counter()
     if cfg.threads:
@@ -427,7 +427,7 @@ def _execute(spec: dict[str, Any]) -> bool:
 
 
 def _execute_unlocked(spec: dict[str, Any]) -> None:
-    from .pipeline import checkpoint_dir, resume_config, train_run
+    from lightgode.runs.workflow import checkpoint_dir, resume_config, train_run
 
     out = Path(spec["out"])
     if spec.get("tune_from"):
@@ -455,7 +455,7 @@ LEFT_ALONE = 3
 def _child(spec: dict[str, Any], error_file: str) -> None:
     # a spawned process starts with logging unconfigured: say one line per epoch so a run of hours shows progress
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
-    logging.getLogger(f"{__package__}.train").setLevel(logging.INFO)
+    logging.getLogger("lightgode.core.train").setLevel(logging.INFO)
     try:
         ran = _execute(spec)
     except LightGODEError as exc:
@@ -654,8 +654,8 @@ def _tune_copy(source: Path, out: Path, t_from: Path | None, sources: dict[str, 
     of the run ``t_from``; E0 is the source's, only the propagation and the evaluation are redone."""
     import torch
 
-    from .pipeline import evaluate_model, load_model, run_config
-    from .tune import TuneConfig, tune_split, write_tuned_run
+    from lightgode.runs.workflow import evaluate_model, load_model, run_config
+    from lightgode.core.tune import TuneConfig, tune_split, write_tuned_run
 
     run = artifacts.load_run(source)
     cfg = run_config(run)
@@ -790,7 +790,7 @@ def in_progress(out_dir: Path, protocol: str) -> list[dict[str, Any]]:
     """Interrupted or running runs under ``<out_dir>/<protocol>``, from their checkpoints: dataset, model, seed,
     epochs done, best epoch and its validation NDCG@20, mean training seconds per epoch. No test metrics: a run
     reads test once, when it completes."""
-    from .checkpoint import Checkpoint
+    from lightgode.core.checkpoint import Checkpoint
 
     rows = []
     for ckpt in sorted((Path(out_dir) / protocol).glob("*/*/seed*.ckpt")):

@@ -20,11 +20,11 @@ import scipy.sparse as sp
 import torch
 from torchdiffeq import odeint
 
-from .distributed import DistContext, all_gather_rows, all_reduce_sum, shard_bounds
-from .errors import ConfigError
-from .evaluate import METRICS, EvalConfig, ScoreFn, full_ranking, topk_masked
-from .graph import to_torch
-from .ode import FIXED_SOLVERS, ODEConfig
+from lightgode.parallel.distributed import DistContext, all_gather_rows, all_reduce_sum, shard_bounds
+from lightgode.errors import ConfigError
+from lightgode.core.evaluate import METRICS, EvalConfig, ScoreFn, full_ranking, topk_masked
+from lightgode.core.graph import to_torch
+from lightgode.core.ode import FIXED_SOLVERS, ODEConfig
 
 
 def edge_degrees(n_users: int, n_items: int, users: np.ndarray, items: np.ndarray
@@ -181,7 +181,7 @@ def _keep_rows(m: sp.csr_matrix, lo: int, hi: int) -> sp.csr_matrix:
 
 def full_ranking_sharded(score_fn: ScoreFn, relevant: sp.csr_matrix, exclude: sp.csr_matrix | None,
                          config: EvalConfig, ctx: DistContext) -> dict[str, float]:
-    """:func:`lightgode.evaluate.full_ranking` with the evaluated users split across ranks; collective.
+    """:func:`lightgode.core.evaluate.full_ranking` with the evaluated users split across ranks; collective.
 
     Every rank returns the same metrics, equal to the single-process ones.
     """
@@ -204,7 +204,7 @@ def topk_sharded(score_fn: ScoreFn, users: np.ndarray, exclude: sp.csr_matrix | 
     """Top-k recommendations for ``users`` with the users split across ranks; collective.
 
     Every rank returns (scores, item indices), each (len(users), min(k, n_items)), equal to
-    :func:`lightgode.evaluate.topk_masked` in one process.
+    :func:`lightgode.core.evaluate.topk_masked` in one process.
     """
     users = np.asarray(users, dtype=np.int64)
     bounds = shard_bounds(len(users), ctx.world_size)

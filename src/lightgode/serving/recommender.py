@@ -1,6 +1,6 @@
 """Recommender: a trained run that answers top-K queries with raw ids in and out.
 
-Known users, users the model has never seen (fold-in from their items, ``lightgode.foldin``), similar items,
+Known users, users the model has never seen (fold-in from their items, ``lightgode.serving.foldin``), similar items,
 and new interactions added without retraining. Scores are inner products of the propagated E(T); similar
 items use the cosine of the items' E(T). Search is exact unless an approximate ``IndexConfig`` is given.
 """
@@ -17,16 +17,16 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from . import artifacts
-from .data.interactions import Interactions
-from .data.split import Split, save_split
-from .errors import ConfigError
-from .evaluate import embedding_scorer, topk_masked
-from .foldin import FoldInConfig, PropagatedGraph, UpdateStats, add_edges, adjacency, fold_in_one, \
+from lightgode.runs import store as artifacts
+from lightgode.data.interactions import Interactions
+from lightgode.data.split import Split, save_split
+from lightgode.errors import ConfigError
+from lightgode.core.evaluate import embedding_scorer, topk_masked
+from lightgode.serving.foldin import FoldInConfig, PropagatedGraph, UpdateStats, add_edges, adjacency, fold_in_one, \
     trajectory_integral
-from .index import IndexConfig, ItemIndex
-from .ode import ODEConfig
-from .pipeline import load_model
+from lightgode.serving.index import IndexConfig, ItemIndex
+from lightgode.core.ode import ODEConfig
+from lightgode.runs.workflow import load_model
 
 
 @dataclass(frozen=True)
@@ -151,7 +151,7 @@ class Recommender:
         return self.graph
 
     def embed_history(self, item_ids: Iterable) -> torch.Tensor:
-        """E(T) of a user the model has never seen, folded in from their items (``lightgode.foldin``).
+        """E(T) of a user the model has never seen, folded in from their items (``lightgode.serving.foldin``).
 
         Returns a float32 tensor (d,). Unknown item ids raise UnknownIdError; an empty history ConfigError.
         """
@@ -323,7 +323,7 @@ class _Positions:
         try:
             return self._dict[str(raw)]
         except KeyError:
-            from .errors import UnknownIdError
+            from lightgode.errors import UnknownIdError
             raise UnknownIdError(f"unknown {kind} id {str(raw)!r}") from None
 
     def indices(self, raws: list, kind: str) -> np.ndarray:

@@ -13,10 +13,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .checkpoint import Checkpoint, TrainState
-from .config import TrainConfig, check_device_name
-from .errors import ConfigError, FitError, RunDirError
-from .optim import RowAdam
+from lightgode.core.checkpoint import Checkpoint, TrainState
+from lightgode.core.config import TrainConfig, check_device_name
+from lightgode.errors import ConfigError, FitError, RunDirError
+from lightgode.core.optim import RowAdam
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ import torch
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
-from .errors import ConfigError
+from lightgode.errors import ConfigError
 
 METRICS = ("recall", "ndcg", "mrr", "hit", "precision")
 

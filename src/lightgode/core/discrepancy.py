@@ -24,8 +24,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .errors import ConfigError
-from .losses import uniformity
+from lightgode.errors import ConfigError
+from lightgode.core.losses import uniformity
 
 
 @dataclass(frozen=True, kw_only=True)

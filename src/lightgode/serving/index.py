@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from .errors import ConfigError
+from lightgode.errors import ConfigError
 
 INDEX_KINDS = ("flat", "hnsw", "ivf")
 

@@ -15,16 +15,16 @@ from typing import Callable
 
 import torch
 
-from . import artifacts
-from .config import RunConfig
-from .distributed import DistContext, RankZeroCheckpoint, all_gather_rows, barrier, fit_distributed
-from .errors import ConfigError, DataError, RunDirError
-from .evaluate import embedding_scorer
-from .models.lightgode import LightGODE
-from .models.mf import DirectAUMF
-from .pipeline import (RunSummary, _start_checkpoint, checkpoint_dir, peak_rss_mb, prepare_split, run_info,
+from lightgode.runs import store as artifacts
+from lightgode.core.config import RunConfig
+from lightgode.parallel.distributed import DistContext, RankZeroCheckpoint, all_gather_rows, barrier, fit_distributed
+from lightgode.errors import ConfigError, DataError, RunDirError
+from lightgode.core.evaluate import embedding_scorer
+from lightgode.models.lightgode import LightGODE
+from lightgode.models.mf import DirectAUMF
+from lightgode.runs.workflow import (RunSummary, _start_checkpoint, checkpoint_dir, peak_rss_mb, prepare_split, run_info,
                        write_run)
-from .sharded import ShardedAdjacency, full_ranking_sharded, gather_rows, propagate_sharded, sharded_graph
+from lightgode.parallel.sharded import ShardedAdjacency, full_ranking_sharded, gather_rows, propagate_sharded, sharded_graph
 
 DISTRIBUTED_MODELS = ("lightgode", "directau")
 
@@ -38,7 +38,7 @@ def train_run_distributed(cfg: RunConfig, out: Path | None, ctx: DistContext, *,
                           env_data_dir: str | None = None, overwrite: bool = False, show_progress: bool = False,
                           on_epoch: Callable[[dict], None] | None = None, resume: bool = False,
                           checkpoint_every: int = 1) -> RunSummary:
-    """:func:`lightgode.pipeline.train_run` on every rank of ``ctx``; collective. Rank 0 writes ``out``."""
+    """:func:`lightgode.runs.workflow.train_run` on every rank of ``ctx``; collective. Rank 0 writes ``out``."""
     t_start = time.perf_counter()
     if cfg.model not in DISTRIBUTED_MODELS:
         raise ConfigError(f"multi-process training supports {', '.join(DISTRIBUTED_MODELS)}, not {cfg.model!r}")

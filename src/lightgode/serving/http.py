@@ -23,8 +23,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from .errors import ConfigError, UnknownIdError
-from .recommend import Recommendation, Recommender
+from lightgode.errors import ConfigError, UnknownIdError
+from lightgode.serving.recommender import Recommendation, Recommender
 
 # Read by ``app_from_environ`` in each uvicorn worker process (set by ``lightgode serve --workers N``).
 ENV_RUN, ENV_OPTIONS = "LIGHTGODE_SERVE_RUN", "LIGHTGODE_SERVE_OPTIONS"
@@ -186,8 +186,8 @@ def app_from_environ() -> FastAPI:
     variables that ``lightgode serve`` sets before starting the workers."""
     import torch
 
-    from .foldin import FoldInConfig
-    from .index import IndexConfig
+    from lightgode.serving.foldin import FoldInConfig
+    from lightgode.serving.index import IndexConfig
 
     torch.set_num_threads(1)  # one scoring thread per worker: workers, not threads, share the cores
     opts = json.loads(os.environ.get(ENV_OPTIONS, "{}"))

@@ -26,9 +26,9 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from .atomic import atomic_path, write_json
-from .data.split import Split, load_split, save_split
-from .errors import RunDirError
+from lightgode.atomic import atomic_path, write_json
+from lightgode.data.split import Split, load_split, save_split
+from lightgode.errors import RunDirError
 
 MARKER = "COMPLETE"
 REQUIRED = ("config.json", "metrics.json", "weights.safetensors", "split")

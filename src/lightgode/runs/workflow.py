@@ -15,18 +15,18 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from . import artifacts
-from .config import DataConfig, RunConfig
-from .data.datasets import DATASETS, load_dataset
-from .data.filters import filter_kcore
-from .data.interactions import Interactions
-from .data.split import Split, save_split, split_given, split_leave_one_out, split_random, split_temporal
-from .checkpoint import Checkpoint
-from .errors import DataError, RunDirError
-from .models import build_model
-from .models.lightgode import LightGODE
-from .ode import ODEConfig
-from .train import resolve_device
+from lightgode.runs import store as artifacts
+from lightgode.core.config import DataConfig, RunConfig
+from lightgode.data.datasets import DATASETS, load_dataset
+from lightgode.data.filters import filter_kcore
+from lightgode.data.interactions import Interactions
+from lightgode.data.split import Split, save_split, split_given, split_leave_one_out, split_random, split_temporal
+from lightgode.core.checkpoint import Checkpoint
+from lightgode.errors import DataError, RunDirError
+from lightgode.models import build_model
+from lightgode.models.lightgode import LightGODE
+from lightgode.core.ode import ODEConfig
+from lightgode.core.train import resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ def peak_rss_mb() -> float:
 def training_device(cfg: RunConfig) -> torch.device:
     """Where ``cfg``'s model trains: its ``train.device``, or the CPU for the training-free models (pop, gf-cf, bspm
     compute with scipy), which say so when another device was asked for."""
-    from .models import TRAINING_FREE
+    from lightgode.models import TRAINING_FREE
 
     if cfg.model in TRAINING_FREE:
         if cfg.train.device != "cpu":
@@ -184,7 +184,7 @@ def train_run(cfg: RunConfig, out: Path | None, *, env_data_dir: str | None = No
     t_fit = time.perf_counter() - t0
     tuned = None
     if cfg.t_auto:  # choose T on validation with E0 fixed (tune.py); ode.t served early stopping only
-        from .tune import tune_fitted
+        from lightgode.core.tune import tune_fitted
         model, cfg, tuned = tune_fitted(model, split, cfg)
     t1 = time.perf_counter()
     metrics = evaluate_model(model, split, show_progress=show_progress)
@@ -198,7 +198,7 @@ def train_run(cfg: RunConfig, out: Path | None, *, env_data_dir: str | None = No
     if out is not None:
         write_run(out, cfg, split, model, metrics, info)
         if tuned is not None:
-            from .tune import write_tuned_run
+            from lightgode.core.tune import write_tuned_run
             write_tuned_run(out, None, metrics, tuned, title=f"{cfg.data.data} seed {cfg.seed}")
         shutil.rmtree(checkpoint_dir(out), ignore_errors=True)
     return RunSummary(out, metrics, info)
@@ -283,8 +283,8 @@ def model_from_weights(cfg: RunConfig, user: torch.Tensor, item: torch.Tensor, t
                        ode: ODEConfig | None = None):
     """A fitted model of ``cfg.model`` from its stored weights (E0 for the embedding models) and training split;
     :func:`load_model` for a run directory, or a checkpoint's weights for a run still training."""
-    from .graph import normalized_adjacency
-    from .models import BASELINES
+    from lightgode.core.graph import normalized_adjacency
+    from lightgode.models import BASELINES
 
     if cfg.model in BASELINES:
         return BASELINES[cfg.model].from_stored(user, item, train, cfg)

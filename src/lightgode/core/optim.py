@@ -209,7 +209,7 @@ class RowAdam(torch.optim.Optimizer):
         """Bring ``rows`` of ``p`` (default: all) up to the current step, as dense Adam would have moved them.
 
         Call it before reading rows to compute a gradient (a stale row would give a different gradient than
-        dense Adam's): DirectAUMF does, through the hook that :func:`lightgode.train` gives it. The next
+        dense Adam's): DirectAUMF does, through the hook that :func:`lightgode.core.train` gives it. The next
         :meth:`step` reuses the work when its gradient rows are this ``rows`` tensor.
         """
         st = self.state.get(p)

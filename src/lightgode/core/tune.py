@@ -27,11 +27,11 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from .discrepancy import DiscrepancyConfig, discrepancy, reference
-from .errors import ConfigError, DataError
-from .evaluate import METRICS, EvalConfig, embedding_scorer, full_ranking
-from .graph import to_torch
-from .ode import ODEConfig, propagate
+from lightgode.core.discrepancy import DiscrepancyConfig, discrepancy, reference
+from lightgode.errors import ConfigError, DataError
+from lightgode.core.evaluate import METRICS, EvalConfig, embedding_scorer, full_ranking
+from lightgode.core.graph import to_torch
+from lightgode.core.ode import ODEConfig, propagate
 
 log = logging.getLogger(__name__)
 
@@ -243,7 +243,7 @@ def plot_t_curve(result: TuneResult, path: str | Path, *, title: str = "") -> No
 
 def write_tune_files(directory: str | Path, result: TuneResult, *, title: str = "") -> None:
     """``tune.json`` (the curve) and ``t_curve.png`` into ``directory``, each written atomically."""
-    from .atomic import atomic_path, write_json
+    from lightgode.atomic import atomic_path, write_json
 
     d = Path(directory)
     write_json(d / "tune.json", result.to_dict())
@@ -277,13 +277,13 @@ def write_tuned_run(run_dir: str | Path, config: dict[str, Any] | None, metrics:
     """
     import shutil
 
-    from .artifacts import MARKER, check_complete, finalize, partial_dir, write_metrics
-    from .atomic import write_json
+    from lightgode.runs.store import MARKER, check_complete, finalize, partial_dir, write_metrics
+    from lightgode.atomic import write_json
 
     src = check_complete(run_dir)
     dst = Path(out) if out is not None else src
     if config is None:
-        from .artifacts import read_json
+        from lightgode.runs.store import read_json
         config = read_json(src / "config.json")
     staging = partial_dir(dst)
     shutil.rmtree(staging, ignore_errors=True)
@@ -312,7 +312,7 @@ def tune_split(E0: torch.Tensor, split, *, ode: ODEConfig = ODEConfig(), config:
                eval_config: EvalConfig | None = None,
                on_point: Callable[[dict[str, Any]], None] | None = None) -> TuneResult:
     """``tune_horizon`` on a ``data.split.Split``: the graph of its train part, its validation part."""
-    from .graph import normalized_adjacency
+    from lightgode.core.graph import normalized_adjacency
 
     train = split.train
     A_hat = normalized_adjacency(train.n_users, train.n_items, train.users, train.items)

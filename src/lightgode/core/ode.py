@@ -17,8 +17,8 @@ import scipy.sparse.linalg as spla
 import torch
 from torchdiffeq import odeint
 
-from .errors import ConfigError
-from .graph import to_torch
+from lightgode.errors import ConfigError
+from lightgode.core.graph import to_torch
 
 log = logging.getLogger(__name__)
 

@@ -9,10 +9,10 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from .atomic import atomic_path, write_png
-from .benchmark import (PROTOCOLS, PUBLISHED_GOWALLA, aggregate, collect, in_progress, model_settings,  # noqa: F401
+from lightgode.atomic import atomic_path, write_png
+from lightgode.bench.benchmark import (PROTOCOLS, PUBLISHED_GOWALLA, aggregate, collect, in_progress, model_settings,  # noqa: F401
                         select_variants)
-from .errors import DataError
+from lightgode.errors import DataError
 
 CSV_COLUMNS = ("protocol", "dataset", "model", "seed", "variant", "test_recall@20", "test_ndcg@20", "valid_ndcg@20",
                "best_epoch", "epochs_run", "seconds_per_epoch", "fit_seconds", "inference_seconds", "peak_rss_mb",

@@ -9,9 +9,9 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
-from .evaluate import EvalConfig
-from .ode import ODEConfig
+from lightgode.errors import ConfigError
+from lightgode.core.evaluate import EvalConfig
+from lightgode.core.ode import ODEConfig
 
 SPLIT_KINDS = ("random", "temporal", "loo", "given")
 
@@ -26,7 +26,7 @@ PAPER_SETTINGS: dict[str, dict[str, float]] = {
 
 OPTIMIZERS = ("adam", "dense-adam", "sparse-adam")
 """adam: Adam as the reference code, every row's moments and weights move each step; for DirectAU training without
-weight decay as lightgode.optim.RowAdam (the same weights, up to float rounding, touching only the batch's rows),
+weight decay as lightgode.core.optim.RowAdam (the same weights, up to float rounding, touching only the batch's rows),
 otherwise torch's fused Adam.
 dense-adam: always torch's fused Adam on dense gradients.
 sparse-adam: torch's SparseAdam, only the rows in the batch are updated (lazy moments): a different optimiser,

@@ -34,9 +34,9 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from .errors import ConfigError
-from .graph import normalized_adjacency
-from .ode import ODEConfig, propagate
+from lightgode.errors import ConfigError
+from lightgode.core.graph import normalized_adjacency
+from lightgode.core.ode import ODEConfig, propagate
 
 log = logging.getLogger(__name__)
 
