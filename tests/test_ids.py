@@ -226,3 +226,9 @@ def test_propagate_messages_print_plain_strings(tmp_path):
     (tmp_path / "ids.txt").write_text("7\n7\n")
     assert "id '7' appears twice" in one_line(DataError, read_vectors, str(tmp_path / "e.npy"),
                                               str(tmp_path / "ids.txt"))
+
+
+def test_a_long_unknown_id_is_shortened_in_the_message():
+    inter = from_pairs(["a"], ["x"])
+    msg = one_line(UnknownIdError, inter.user_index, ["q" * 10_000])
+    assert msg == f"unknown user id {'q' * 60!r}... (10000 characters)"

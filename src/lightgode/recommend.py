@@ -18,7 +18,7 @@ import scipy.sparse as sp
 import torch
 
 from . import artifacts
-from .data.interactions import Interactions, as_ids
+from .data.interactions import Interactions, as_ids, show_id
 from .data.split import Split, save_split
 from .errors import ConfigError
 from .evaluate import embedding_scorer, topk_masked
@@ -325,7 +325,7 @@ class _Positions:
             return self._dict[str(raw)]
         except KeyError:
             from .errors import UnknownIdError
-            raise UnknownIdError(f"unknown {kind} id {str(raw)!r}") from None
+            raise UnknownIdError(f"unknown {kind} id {show_id(raw)}") from None
 
     def indices(self, raws: list, kind: str) -> np.ndarray:
         return np.array([self.index(r, kind) for r in raws], dtype=np.int64)

@@ -98,12 +98,21 @@ def as_ids(values) -> np.ndarray:
     return arr
 
 
+def show_id(raw, limit: int = 60) -> str:
+    """An id quoted for a one-line message, as a plain string (never ``np.str_('...')``); a long id is cut to
+    ``limit`` characters and its length given."""
+    text = str(raw)
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text)} characters)"
+
+
 def _lookup(vocab: np.ndarray, raw_ids, kind: str) -> np.ndarray:
     raw = as_ids(raw_ids)
     pos = pd.Index(as_ids(vocab)).get_indexer(raw) if len(vocab) else np.full(len(raw), -1)
     if (pos < 0).any():
         bad = raw[int(np.flatnonzero(pos < 0)[0])]
-        raise UnknownIdError(f"unknown {kind} id {bad!r}")
+        raise UnknownIdError(f"unknown {kind} id {show_id(bad)}")
     return pos.astype(np.int64)
 
 

@@ -19,7 +19,7 @@ import pandas as pd
 
 from ..atomic import atomic_path
 from ..errors import ConfigError, DataError
-from .interactions import Interactions, as_ids
+from .interactions import Interactions, as_ids, show_id
 
 log = logging.getLogger(__name__)
 
@@ -256,7 +256,7 @@ def _indices(vocab: np.ndarray, raw: pd.Series, what: str, path: Path) -> np.nda
     pos = pd.Index(vocab).get_indexer(raw) if len(vocab) else np.full(len(raw), -1)
     if (pos < 0).any():
         bad = int(np.flatnonzero(pos < 0)[0])
-        raise DataError(f"{path}, data row {bad + 1}: {what} {str(raw.iloc[bad])!r} is not in {what}s.txt")
+        raise DataError(f"{path}, data row {bad + 1}: {what} {show_id(raw.iloc[bad])} is not in {what}s.txt")
     return pos.astype(np.int32)
 
 
