@@ -119,9 +119,10 @@ def test_csv_extra_columns_duplicates_threshold_and_time_order(tmp_path, caplog)
     assert pairs(every) == [("a", "x"), ("a", "y"), ("b", "x"), ("c", "x")]
 
 
-def test_csv_ids_stay_strings_quoted_stripped_and_empty_dropped(tmp_path):
-    f = write(tmp_path, "x.csv", 'user,item\n"a,1", 007 \nNA,null\n,x\n b ,""\n')
-    assert pairs(read_table(f)) == [("a,1", "007"), ("NA", "null")]
+def test_csv_ids_stay_strings_quoted_stripped_and_missing_refused(tmp_path):
+    f = write(tmp_path, "x.csv", 'user,item\n"a,1", 007 \nNA,null\n,x\n b ,""\n c,d\n')
+    raises_one_line(DataError, read_table, f, match=["line 3", "user id 'NA' reads as a missing value"])
+    assert pairs(read_table(f, skip_bad_rows=True)) == [("a,1", "007"), ("c", "d")]
 
 
 @pytest.mark.parametrize("name,text", [
@@ -152,10 +153,11 @@ def test_parquet_types(tmp_path):
     f = tmp_path / "x.parquet"
     pd.DataFrame({"user": [1.0, 2.0, None, 1.0], "item": [10, 10, 11, 12], "r": [5, 1, 5, 5],
                   "t": pd.to_datetime(["2021-01-03", "2021-01-01", "2021-01-02", "2021-01-04"])}).to_parquet(f)
-    inter = read_interactions(f, rating_col="r", rating_threshold=2, timestamp_col="t")
+    raises_one_line(DataError, read_interactions, f, match=["x.parquet, row 3", "empty or null user id"])
+    inter = read_interactions(f, rating_col="r", rating_threshold=2, timestamp_col="t", skip_bad_rows=True)
     assert pairs(inter) == [("1", "10"), ("1", "12")]
     g = write(tmp_path, "y.bin", f.read_bytes())  # recognised by content
-    assert len(read_table(g)) == 3
+    assert len(read_table(g, skip_bad_rows=True)) == 3
     raises_one_line(DataError, read_interactions, write(tmp_path, "z.parquet", "user,item\n1,2\n"),
                     match=["z.parquet", "Parquet"])
     raises_one_line(DataError, read_interactions, write(tmp_path, "w.parquet", b"PAR1garbagePAR1"), match="w.parquet")
@@ -169,9 +171,9 @@ def test_missing_column_lists_the_columns(tmp_path):
 
 @pytest.mark.parametrize("content,match", [
     (b"user,item\n", "no interactions"),
-    (b"user,item\n,\n", "no interactions"),
+    (b"user,item\n,\n", "line 2: empty or null user id"),
     (b"user,item,t\n1,2,yesterday\n", "yesterday"),
-    (b"user,item\n1,2\n3,4,5,6\n", "cannot parse"),
+    (b"user,item\n1,2\n3,4,5,6\n", "line 3: 4 fields where the header has 2"),
     (b"user,item\n\xff\xfe,1\n", "UTF-8"),
     (b"user, user,item\n1,2,3\n", "twice"),
 ])

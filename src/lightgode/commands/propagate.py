@@ -106,7 +106,7 @@ def read_vectors(path: str, ids_path: str | None) -> tuple[np.ndarray | None, np
             raise DataError(f"an id of {p} holds a line break")
         uniq, counts = np.unique(ids, return_counts=True)
         if (counts > 1).any():
-            raise DataError(f"id {uniq[counts > 1][0]!r} appears twice in the ids of {p}")
+            raise DataError(f"id {str(uniq[counts > 1][0])!r} appears twice in the ids of {p}")
     return ids, X
 
 
@@ -121,7 +121,7 @@ def align(vocab: np.ndarray, ids: np.ndarray | None, n_rows: int, what: str) -> 
     found = ids[order][pos] == vocab
     if not found.all():
         missing = vocab[~found]
-        raise DataError(f"{len(missing)} {what}s of the graph have no embedding (e.g. {missing[0]!r}); "
+        raise DataError(f"{len(missing)} {what}s of the graph have no embedding (e.g. {str(missing[0])!r}); "
                         f"every {what} of the data needs one")
     rows = order[pos]
     extra = np.setdiff1d(np.arange(len(ids)), rows)

@@ -14,7 +14,7 @@ from lightgode.commands.common import add_ode_args, add_progress_args, format_me
 
 FLAG_SECTIONS = {
     "data": ("data", "format", "data_dir", "user_col", "item_col", "rating_col", "rating_threshold",
-             "timestamp_col", "kcore", "split", "ratios"),
+             "timestamp_col", "max_id_length", "skip_bad_rows", "kcore", "split", "ratios"),
     "train": ("dim", "lr", "weight_decay", "gamma", "batch_size", "epochs", "patience", "valid_every", "optimizer",
               "sampling", "device"),
     "ode": ("t", "solver", "steps"),
@@ -39,6 +39,11 @@ def register(sub) -> None:
     g.add_argument("--rating-col", help="rating column (optional)")
     g.add_argument("--rating-threshold", type=positive_float, help="keep rows with rating >= this")
     g.add_argument("--timestamp-col", help="timestamp column (optional)")
+    g.add_argument("--max-id-length", type=int, metavar="N",
+                   help="refuse a user or item id longer than N characters (default 256)")
+    g.add_argument("--skip-bad-rows", action="store_true", default=None,
+                   help="skip (and count) table rows with a wrong number of fields or a missing or too long id, "
+                        "instead of stopping at the first")
     g.add_argument("--kcore", type=int, help="k-core filter on users and items (default 5; 0 disables)")
     g.add_argument("--split", choices=SPLIT_KINDS, help="split protocol (default random 0.8/0.1/0.1 per user)")
     g.add_argument("--ratios", type=positive_float, nargs=3, metavar=("TRAIN", "VALID", "TEST"),

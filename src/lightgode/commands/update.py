@@ -19,6 +19,10 @@ def register(sub) -> None:
     p.add_argument("--format", default="auto", help="file format (default: from the file name)")
     p.add_argument("--user-col", default="user", help="user column of CSV/TSV/Parquet files (default user)")
     p.add_argument("--item-col", default="item", help="item column of CSV/TSV/Parquet files (default item)")
+    p.add_argument("--max-id-length", type=int, metavar="N",
+                   help="refuse a user or item id longer than N characters (default 256)")
+    p.add_argument("--skip-bad-rows", action="store_true",
+                   help="skip (and count) rows with a wrong number of fields or a missing or too long id")
     p.add_argument("--out", help="new run directory (default: replace RUN_DIR atomically)")
     p.add_argument("--init", choices=("zero", "mean", "norm_mean"), default=None,
                    help="initial value of new users and items (default: the library's)")
@@ -39,6 +43,10 @@ def run(args: argparse.Namespace) -> int:
         opts["user_col"] = args.user_col
     if args.item_col != "item":
         opts["item_col"] = args.item_col
+    if args.max_id_length is not None:
+        opts["max_id_length"] = args.max_id_length
+    if args.skip_bad_rows:
+        opts["skip_bad_rows"] = True
     new = read_interactions(args.interactions, args.format, **opts)
     foldin = FoldInConfig(**({"init": args.init} if args.init else {}))
     rec = Recommender.load(args.run_dir, foldin=foldin)

@@ -48,6 +48,8 @@ class DataConfig:
     rating_col: str | None = None  # optional rating column
     rating_threshold: float | None = None  # keep rows with rating >= threshold
     timestamp_col: str | None = None  # optional timestamp column (orders rows for temporal splits)
+    max_id_length: int = 256  # CSV/TSV/Parquet/RecBole/LightGCN: a longer user or item id is refused
+    skip_bad_rows: bool = False  # tables: skip (and count) ragged rows and missing or too long ids
     kcore: int = 5  # iterative k-core on users and items; 0 disables
     split: str = "random"  # random (per-user ratio), temporal, loo (leave-one-out), given (fixed files)
     ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)  # train/valid/test shares for ratio splits
@@ -55,6 +57,8 @@ class DataConfig:
     def __post_init__(self) -> None:
         if self.kcore < 0:
             raise ConfigError(f"kcore must be >= 0, got {self.kcore}")
+        if isinstance(self.max_id_length, bool) or not isinstance(self.max_id_length, int) or self.max_id_length < 1:
+            raise ConfigError(f"max_id_length must be an integer >= 1, got {self.max_id_length!r}")
         if self.split not in SPLIT_KINDS:
             raise ConfigError(f"unknown split {self.split!r}; choose one of {', '.join(SPLIT_KINDS)}")
         r = tuple(float(x) for x in self.ratios)

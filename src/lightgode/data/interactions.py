@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
 from lightgode.errors import UnknownIdError
@@ -19,8 +20,8 @@ class Interactions:
 
     Attributes
     ----------
-    user_ids, item_ids : np.ndarray of str, shape (n_users,), (n_items,)
-        Raw id of each index.
+    user_ids, item_ids : np.ndarray of object (Python str), shape (n_users,), (n_items,)
+        Raw id of each index (``as_ids``: each id costs its own length, not the longest one's).
     users, items : np.ndarray of int32, shape (n,)
         Index of the user and the item of each interaction.
     timestamps : np.ndarray of float64, shape (n,), or None
@@ -78,42 +79,69 @@ class Interactions:
         return _lookup(self.item_ids, raw_ids, "item")
 
 
+def as_ids(values) -> np.ndarray:
+    """Raw ids as a 1-D numpy object array of Python ``str``.
+
+    Ids are kept as objects, not as a fixed-width numpy unicode array (``'<U...'``), which costs every id as
+    much as the longest: with objects, memory grows with the total length of the ids. Non-str values become
+    their ``str``; a single str is one id.
+    """
+    if isinstance(values, (pd.Series, pd.Index, pd.api.extensions.ExtensionArray)):
+        arr = np.asarray(values.to_numpy(dtype=object), dtype=object)
+    else:
+        arr = np.asarray(values, dtype=object)
+    arr = arr.reshape(-1)
+    items = arr.tolist()
+    if not all(type(x) is str for x in items):
+        arr = np.empty(len(items), dtype=object)
+        arr[:] = [str(x) for x in items]
+    return arr
+
+
+def show_id(raw, limit: int = 60) -> str:
+    """An id quoted for a one-line message, as a plain string (never ``np.str_('...')``); a long id is cut to
+    ``limit`` characters and its length given."""
+    text = str(raw)
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text)} characters)"
+
+
 def _lookup(vocab: np.ndarray, raw_ids, kind: str) -> np.ndarray:
-    raw = np.asarray([str(r) for r in np.atleast_1d(np.asarray(raw_ids, dtype=object))], dtype=str)
-    order = np.argsort(vocab, kind="stable")
-    sorted_vocab = vocab[order]
-    pos = np.searchsorted(sorted_vocab, raw)
-    pos_c = np.minimum(pos, max(len(vocab) - 1, 0))
-    found = (len(vocab) > 0) & (sorted_vocab[pos_c] == raw) if len(vocab) else np.zeros(len(raw), bool)
-    if not np.all(found):
-        bad = raw[~found][0]
-        raise UnknownIdError(f"unknown {kind} id {str(bad)!r}")
-    return order[pos_c].astype(np.int64)
+    raw = as_ids(raw_ids)
+    pos = pd.Index(as_ids(vocab)).get_indexer(raw) if len(vocab) else np.full(len(raw), -1)
+    if (pos < 0).any():
+        bad = raw[int(np.flatnonzero(pos < 0)[0])]
+        raise UnknownIdError(f"unknown {kind} id {show_id(bad)}")
+    return pos.astype(np.int64)
+
+
+def _codes(values) -> tuple[np.ndarray, np.ndarray]:
+    """(index of each value among the distinct values, the distinct values as ``as_ids``), first-seen order."""
+    if isinstance(values, pd.Series) and pd.api.types.is_string_dtype(values.dtype) and not values.isna().any():
+        codes, uniques = pd.factorize(values, sort=False)  # hashes the strings where they are (no copy per row)
+    else:
+        codes, uniques = pd.factorize(as_ids(values), sort=False)
+    return codes.astype(np.int64), as_ids(uniques)
 
 
 def from_pairs(users_raw, items_raw, timestamps=None) -> Interactions:
     """Build Interactions from raw id sequences, keeping first occurrences and their order.
 
     Ids are indexed in order of first appearance. Duplicate (user, item) pairs keep their first row.
-    When timestamps are given, rows are stably sorted by time first.
+    When timestamps are given, rows are stably sorted by time first. The ids may be any sequence (a pandas
+    string Series is factorised where it is); no array of every row at the longest id's width is made.
     """
-    u = np.asarray(users_raw).astype(str)
-    i = np.asarray(items_raw).astype(str)
+    u = users_raw if isinstance(users_raw, pd.Series) else pd.Series(as_ids(users_raw), dtype=object)
+    i = items_raw if isinstance(items_raw, pd.Series) else pd.Series(as_ids(items_raw), dtype=object)
+    if len(u) != len(i):
+        raise ValueError(f"{len(u)} user ids but {len(i)} item ids")
     ts = None if timestamps is None else np.asarray(timestamps, dtype=np.float64)
     if ts is not None:
         order = np.argsort(ts, kind="stable")
-        u, i, ts = u[order], i[order], ts[order]
-    user_ids, u_first, u_idx = np.unique(u, return_index=True, return_inverse=True)
-    item_ids, i_first, i_idx = np.unique(i, return_index=True, return_inverse=True)
-    # Re-rank ids by first appearance so indices follow the file.
-    u_rank = np.empty(len(user_ids), dtype=np.int64)
-    u_rank[np.argsort(u_first, kind="stable")] = np.arange(len(user_ids))
-    i_rank = np.empty(len(item_ids), dtype=np.int64)
-    i_rank[np.argsort(i_first, kind="stable")] = np.arange(len(item_ids))
-    users = u_rank[u_idx.ravel()]
-    items = i_rank[i_idx.ravel()]
-    user_ids = user_ids[np.argsort(u_rank)]
-    item_ids = item_ids[np.argsort(i_rank)]
+        u, i, ts = u.iloc[order], i.iloc[order], ts[order]
+    users, user_ids = _codes(u.reset_index(drop=True))
+    items, item_ids = _codes(i.reset_index(drop=True))
     key = users * max(len(item_ids), 1) + items
     _, first = np.unique(key, return_index=True)
     keep = np.sort(first)

@@ -10,9 +10,11 @@ from __future__ import annotations
 import csv
 import gzip
 import inspect
+import io
 import logging
 import re
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +29,11 @@ _GZIP_MAGIC = b"\x1f\x8b"
 _PARQUET_MAGIC = b"PAR1"
 _BOM = b"\xef\xbb\xbf"
 _MAX_DIGITS = 18  # every 18-digit id fits in int64
+DEFAULT_MAX_ID_LENGTH = 256  # characters; a longer id is refused (max_id_length, --max-id-length)
+# The strings pandas reads as a missing value by default: an id that is one of them (or empty) is refused
+# instead of becoming a user or item called "nan".
+MISSING_MARKERS = frozenset({"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
+                             "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"})
 
 # Byte classes of a LightGCN file: 0 = not allowed, 1 = digit, 2 = whitespace.
 _BYTE_CLASS = np.zeros(256, dtype=np.uint8)
@@ -84,13 +91,21 @@ def _bad_token_error(data: bytes, pos: int, p: Path, why: str) -> DataError:
     return DataError(f"{p}, line {line_no}: {why}, got '{shown}'")
 
 
-def lightgcn_arrays(path) -> tuple[np.ndarray, np.ndarray]:
+def check_max_id_length(max_id_length) -> int:
+    """``max_id_length`` as an int after checking that it is an integer >= 1 (else ConfigError)."""
+    if isinstance(max_id_length, bool) or not isinstance(max_id_length, (int, np.integer)) or max_id_length < 1:
+        raise ConfigError(f"max_id_length must be an integer >= 1, got {max_id_length!r}")
+    return int(max_id_length)
+
+
+def lightgcn_arrays(path, *, max_id_length: int = DEFAULT_MAX_ID_LENGTH) -> tuple[np.ndarray, np.ndarray]:
     """Raw integer (user, item) pairs of a LightGCN file, in file order, duplicates kept.
 
     Returns
     -------
     users, items : np.ndarray of int64, shape (n,)
     """
+    limit = check_max_id_length(max_id_length)
     p = check_file(path)
     data = _read_bytes(p).replace(b"\r\n", b"\n").replace(b"\r", b"\n")
     buf = np.frombuffer(data, dtype=np.uint8)
@@ -107,6 +122,9 @@ def lightgcn_arrays(path) -> tuple[np.ndarray, np.ndarray]:
     lengths = np.flatnonzero(digit & ~after) + 1 - starts
     if lengths.max() > _MAX_DIGITS:
         raise _bad_token_error(data, int(starts[np.argmax(lengths)]), p, f"ids have at most {_MAX_DIGITS} digits")
+    if lengths.max() > limit:
+        raise _bad_token_error(data, int(starts[np.argmax(lengths)]), p,
+                               f"an id is longer than max_id_length {limit} (--max-id-length)")
     values = np.zeros(len(starts), dtype=np.int64)
     for k in range(int(lengths.max())):
         sel = np.flatnonzero(lengths > k) if k >= lengths.min() else slice(None)
@@ -142,7 +160,7 @@ def index_int_pairs(users: np.ndarray, items: np.ndarray) -> tuple[np.ndarray, n
     """
     u_vocab, u = _first_seen(np.asarray(users, dtype=np.int64))
     i_vocab, i = _first_seen(np.asarray(items, dtype=np.int64))
-    return u_vocab.astype(str), i_vocab.astype(str), u, i
+    return u_vocab.astype(str).astype(object), i_vocab.astype(str).astype(object), u, i
 
 
 def _finish(inter: Interactions, n_rows: int, p: Path, what: str = "") -> Interactions:
@@ -153,7 +171,7 @@ def _finish(inter: Interactions, n_rows: int, p: Path, what: str = "") -> Intera
     return inter
 
 
-def read_lightgcn(path) -> Interactions:
+def read_lightgcn(path, *, max_id_length: int = DEFAULT_MAX_ID_LENGTH) -> Interactions:
     """Read LightGCN adjacency lists: ``user item item ...`` per line, whitespace separated.
 
     Plain or gzip (detected by content). Rows follow the file (for the Amazon files, time order); duplicate
@@ -163,10 +181,11 @@ def read_lightgcn(path) -> Interactions:
     Raises
     ------
     DataError
-        Missing, empty or unreadable file, or a token that is not an integer (the message names the line).
+        Missing, empty or unreadable file, or a token that is not an integer or is longer than
+        ``max_id_length`` (the message names the line).
     """
     p = Path(path)
-    users, items = lightgcn_arrays(p)
+    users, items = lightgcn_arrays(p, max_id_length=max_id_length)
     user_ids, item_ids, u, i = index_int_pairs(users, items)
     keep = first_rows(u, i, len(item_ids))
     inter = Interactions(user_ids, item_ids, u[keep].astype(np.int32), i[keep].astype(np.int32))
@@ -176,28 +195,21 @@ def read_lightgcn(path) -> Interactions:
 # ---------------------------------------------------------------------------------------------------------------
 # Tables: CSV / TSV / Parquet / RecBole
 
-
-def _head_text(p: Path, n: int = 65536) -> str:
-    try:
-        with open(p, "rb") as fh:
-            head = fh.read(n)
-        if head.startswith(_GZIP_MAGIC):
-            with gzip.open(p, "rb") as fh:
-                head = fh.read(n)
-    except (OSError, EOFError, zlib.error) as exc:
-        raise DataError(f"cannot read {p}: {_first_line(exc)}") from None
-    return head.decode("utf-8", errors="replace").lstrip("\ufeff")
+_SPACE = np.zeros(256, dtype=bool)
+_SPACE[[9, 10, 11, 12, 13, 32]] = True
+_SPACE.setflags(write=False)
+_WHITESPACE_SEP = r"\s+"
 
 
-def _sniff_sep(p: Path) -> str:
+def _sniff_sep(data: bytes) -> str:
     """The separator of the header line: the most frequent of tab , ; | there, else runs of whitespace."""
-    lines = _head_text(p).splitlines()
-    header = lines[0] if lines else ""
+    end = data.find(b"\n")
+    header = data[:end if end >= 0 else 65536].decode("utf-8", errors="replace")
     counts = {s: header.count(s) for s in ("\t", ",", ";", "|")}
     best = max(counts, key=lambda s: counts[s])
     if counts[best]:
         return best
-    return r"\s+" if header.strip() and len(header.split()) > 1 else ","
+    return _WHITESPACE_SEP if header.strip() and len(header.split()) > 1 else ","
 
 
 def _is_parquet(p: Path) -> bool:
@@ -208,38 +220,203 @@ def _is_parquet(p: Path) -> bool:
         raise DataError(f"cannot read {p}: {_first_line(exc)}") from None
 
 
-def _load_frame(p: Path, kind: str, sep: str | None) -> pd.DataFrame:
-    """Every column of a table as it is stored (text files: all columns as str, no NA guessing)."""
+@dataclass(frozen=True)
+class _Layout:
+    """The records of a text table (blank lines left out), found by a scan of its bytes.
+
+    Attributes
+    ----------
+    first_line, last_line : np.ndarray of int64, shape (n_records,)
+        1-based physical lines on which each record starts and ends (they differ for quoted line breaks).
+    fields : np.ndarray of int64, shape (n_records,)
+        Number of fields of each record; record 0 is the header.
+    """
+
+    first_line: np.ndarray
+    last_line: np.ndarray
+    fields: np.ndarray
+
+
+def _scan_plain(data: bytes, sep: int | None) -> _Layout:
+    """Records of unquoted text: every non-blank line; fields = separators + 1, or whitespace-separated tokens
+    when ``sep`` is None. Vectorised over the bytes."""
+    buf = np.frombuffer(data, dtype=np.uint8)
+    n = len(buf)
+    starts = np.concatenate(([0], np.flatnonzero(buf == 10) + 1))
+    if starts[-1] == n:  # nothing after the final line break
+        starts = starts[:-1]
+    if n == 0 or len(starts) == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return _Layout(empty, empty, empty)
+    solid = ~_SPACE[buf]
+    nonblank = np.add.reduceat(solid, starts, dtype=np.int64) > 0
+    if sep is None:
+        mark = solid & ~np.concatenate(([False], solid[:-1]))  # first byte of each token
+        fields = np.add.reduceat(mark, starts, dtype=np.int64)
+    else:
+        fields = np.add.reduceat(buf == sep, starts, dtype=np.int64) + 1
+    lines = np.flatnonzero(nonblank).astype(np.int64) + 1
+    return _Layout(lines, lines, fields[nonblank])
+
+
+class _FieldLimit:
+    """Lets the csv module read fields of any length for the duration of a ``with`` block."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.saved = csv.field_size_limit()
+
+    def __enter__(self) -> None:
+        csv.field_size_limit(max(self.saved, self.limit))
+
+    def __exit__(self, *exc) -> None:
+        csv.field_size_limit(self.saved)
+
+
+def _scan_quoted(data: bytes, sep: str) -> _Layout | None:
+    """Records of text with quoted fields (which may hold separators and line breaks), through the csv module;
+    None when it cannot follow the file (pandas then reads it alone)."""
+    from array import array
+
+    first, last, fields = array("q"), array("q"), array("q")
     try:
-        if kind == "parquet":
-            return pd.read_parquet(p)
-        if sep is None:
-            sep = {".csv": ",", ".tsv": "\t"}.get(p.suffix.lower()) or _sniff_sep(p)
-        compression = "gzip" if _head_is_gzip(p) else None
-        quoting = csv.QUOTE_NONE if kind == "recbole" else csv.QUOTE_MINIMAL
-        return pd.read_csv(p, sep=sep, dtype=str, na_filter=False, keep_default_na=False, encoding="utf-8",
-                           compression=compression, quoting=quoting, skip_blank_lines=True)
-    except DataError:
-        raise
-    except Exception as exc:  # pandas and pyarrow raise many unrelated kinds for a malformed file
+        text = data.decode("utf-8")
+        with _FieldLimit(min(len(text) + 1, 2**31 - 1)):
+            reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep, quotechar='"', doublequote=True)
+            before = 0
+            for row in reader:
+                if len(row) > 1 or (row and row[0].strip()):
+                    first.append(before + 1)
+                    last.append(reader.line_num)
+                    fields.append(len(row))
+                before = reader.line_num
+    except (UnicodeDecodeError, csv.Error):
+        return None
+    return _Layout(*(np.frombuffer(a, dtype=np.int64) if len(a) else np.zeros(0, dtype=np.int64)
+                     for a in (first, last, fields)))
+
+
+def _scan(data: bytes, sep: str, quoting: int) -> _Layout | None:
+    """The records of a text table, or None for a separator the scan does not know (a regex, several bytes)."""
+    quoted = quoting != csv.QUOTE_NONE and b'"' in data
+    if sep == _WHITESPACE_SEP:
+        return None if quoted else _scan_plain(data, None)
+    if len(sep) != 1 or not sep.isascii() or sep in '"\n\r':
+        return None
+    return _scan_quoted(data, sep) if quoted else _scan_plain(data, ord(sep))
+
+
+def _drop_lines(data: bytes, first: np.ndarray, last: np.ndarray) -> bytes:
+    """``data`` without the physical lines ``first[k] .. last[k]`` (1-based, inclusive) of every k."""
+    buf = np.frombuffer(data, dtype=np.uint8)
+    starts = np.concatenate(([0], np.flatnonzero(buf == 10) + 1, [len(buf)]))
+    edge = np.zeros(len(buf) + 1, dtype=np.int8)
+    np.add.at(edge, starts[first - 1], 1)
+    np.add.at(edge, starts[np.minimum(last, len(starts) - 1)], -1)
+    return buf[np.cumsum(edge[:-1], dtype=np.int8) == 0].tobytes()
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """How a table's data rows are named in messages: by line (text) or by number (Parquet, or unknown)."""
+
+    lines: np.ndarray | None = None  # 1-based line of each data row
+    word: str = "data row"
+
+    def name(self, row: int) -> str:
+        return f"line {int(self.lines[row])}" if self.lines is not None else f"{self.word} {row + 1}"
+
+
+def _load_text(p: Path, kind: str, sep: str | None, skip_bad_rows: bool) -> tuple[pd.DataFrame, _Rows]:
+    """Every column of a text table as str (no NA guessing), after checking that each record has as many
+    fields as the header: a ragged record is a DataError naming its line, or skipped (and counted)."""
+    data = _read_bytes(p)
+    if b"\r" in data:
+        data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    if sep is None:
+        sep = {".csv": ",", ".tsv": "\t"}.get(p.suffix.lower()) or _sniff_sep(data)
+    quoting = csv.QUOTE_NONE if kind == "recbole" else csv.QUOTE_MINIMAL
+    layout = _scan(data, sep, quoting)
+    rows = _Rows()
+    if layout is not None and len(layout.fields):
+        want = int(layout.fields[0])
+        bad = np.flatnonzero(layout.fields != want)
+        keep = np.ones(len(layout.fields), dtype=bool)
+        if len(bad):
+            k = int(bad[0])
+            where = f"{p}, line {int(layout.first_line[k])}"
+            if not skip_bad_rows:
+                raise DataError(f"{where}: {int(layout.fields[k])} fields where the header has {want}")
+            log.warning("%s: skipped %d rows whose number of fields differs from the header's %d (first: line %d)",
+                        p, len(bad), want, int(layout.first_line[k]))
+            data = _drop_lines(data, layout.first_line[bad], layout.last_line[bad])
+            keep[bad] = False
+        rows = _Rows(layout.first_line[keep][1:])
+    try:
+        df = pd.read_csv(io.BytesIO(data), sep=sep, dtype=str, na_filter=False, keep_default_na=False,
+                         encoding="utf-8", quoting=quoting, skip_blank_lines=True, index_col=False)
+    except Exception as exc:  # pandas raises many unrelated kinds for a malformed file
         if isinstance(exc, UnicodeDecodeError):
             raise DataError(f"cannot parse {p}: not UTF-8 text ({_first_line(exc)})") from None
         raise DataError(f"cannot parse {p} as {kind}: {_first_line(exc)}") from None
+    if rows.lines is not None and len(rows.lines) != len(df):
+        log.debug("%s: the scan found %d data rows, pandas %d; rows are named by number", p, len(rows.lines), len(df))
+        rows = _Rows()
+    return df, rows
 
 
-def _head_is_gzip(p: Path) -> bool:
-    with open(p, "rb") as fh:
-        return fh.read(2) == _GZIP_MAGIC
+def _load_parquet(p: Path) -> tuple[pd.DataFrame, _Rows]:
+    try:
+        return pd.read_parquet(p), _Rows(word="row")
+    except Exception as exc:  # pyarrow raises many unrelated kinds for a malformed file
+        raise DataError(f"cannot parse {p} as parquet: {_first_line(exc)}") from None
 
 
 def _id_strings(col: pd.Series) -> pd.Series:
-    """Raw ids as stripped strings; integral floats (a Parquet int column with nulls) lose their ".0"."""
+    """Raw ids as stripped strings; integral floats (a Parquet int column with nulls) lose their ".0"; a null
+    becomes "" (refused as a missing id)."""
     if pd.api.types.is_float_dtype(col):
         vals = col.to_numpy(dtype=np.float64, na_value=np.nan)
         if np.all(np.isnan(vals) | (np.mod(vals, 1) == 0)):
             col = col.astype("Int64")
     out = col.astype(str).str.strip()
-    return out.where(col.notna(), "")
+    return out.where(col.notna(), "").astype(str)
+
+
+def _id_problem(ids: pd.Series, what: str, limit: int) -> tuple[np.ndarray, list[str | None]]:
+    """(rows whose id is missing or too long, a reason per such row in row order) for one id column."""
+    missing = ids.isin(MISSING_MARKERS).to_numpy(dtype=bool)
+    lengths = ids.str.len().to_numpy(dtype=np.int64)
+    long = lengths > limit
+    bad = missing | long
+    reasons: list[str | None] = []
+    for r in np.flatnonzero(bad)[:1].tolist():  # only the first is ever shown
+        if long[r]:
+            reasons.append(f"{what} id of {int(lengths[r])} characters is longer than max_id_length {limit} "
+                           f"(--max-id-length)")
+        elif ids.iloc[r] == "":
+            reasons.append(f"empty or null {what} id")
+        else:
+            reasons.append(f"{what} id {str(ids.iloc[r])!r} reads as a missing value")
+    return bad, reasons
+
+
+def _check_ids(users: pd.Series, items: pd.Series, p: Path, rows: _Rows, limit: int,
+               skip_bad_rows: bool) -> np.ndarray:
+    """Rows whose user and item ids are both present and at most ``limit`` characters long; the first bad
+    row is a DataError naming it, unless ``skip_bad_rows`` (then they are counted in a warning)."""
+    bad_u, why_u = _id_problem(users, "user", limit)
+    bad_i, why_i = _id_problem(items, "item", limit)
+    bad = bad_u | bad_i
+    if not bad.any():
+        return ~bad
+    r = int(np.flatnonzero(bad)[0])
+    why = why_u[0] if bad_u[r] else why_i[0]
+    if not skip_bad_rows:
+        raise DataError(f"{p}, {rows.name(r)}: {why}")
+    log.warning("%s: skipped %d rows with a missing or too long id (first: %s: %s)", p, int(bad.sum()),
+                rows.name(r), why)
+    return ~bad
 
 
 def _epoch_seconds(dates: pd.Series) -> np.ndarray:
@@ -261,8 +438,22 @@ def _timestamps(col: pd.Series, p: Path, name: str) -> np.ndarray:
                     f"which is neither a number nor an ISO date")
 
 
+@dataclass(frozen=True)
+class _IdRules:
+    """What a table reader does with bad rows: the longest id accepted, and whether bad rows are skipped."""
+
+    max_id_length: int = DEFAULT_MAX_ID_LENGTH
+    skip_bad_rows: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "max_id_length", check_max_id_length(self.max_id_length))
+        if not isinstance(self.skip_bad_rows, (bool, np.bool_)):
+            raise ConfigError(f"skip_bad_rows must be true or false, got {self.skip_bad_rows!r}")
+
+
 def _frame_to_interactions(df: pd.DataFrame, p: Path, user_col: str, item_col: str, rating_col: str | None,
-                           rating_threshold: float | None, timestamp_col: str | None) -> Interactions:
+                           rating_threshold: float | None, timestamp_col: str | None, rows: _Rows,
+                           rules: _IdRules) -> Interactions:
     df.columns = [str(c).strip().lstrip("\ufeff") for c in df.columns]
     if df.columns.duplicated().any():
         dup = df.columns[df.columns.duplicated()][0]
@@ -273,9 +464,7 @@ def _frame_to_interactions(df: pd.DataFrame, p: Path, user_col: str, item_col: s
         raise DataError(f"{p}: no column {missing[0]!r}; the columns are {', '.join(map(repr, df.columns))}")
     n_read = len(df)
     users, items = _id_strings(df[user_col]), _id_strings(df[item_col])
-    keep = np.array((users != "") & (items != ""), dtype=bool)
-    if not keep.all():
-        log.info("%s: dropped %d rows with an empty user or item id", p, int((~keep).sum()))
+    keep = _check_ids(users, items, p, rows, rules.max_id_length, rules.skip_bad_rows)
     what = ""
     if rating_col is not None and rating_threshold is not None:
         rating = pd.to_numeric(df[rating_col], errors="coerce").to_numpy(np.float64)
@@ -290,7 +479,7 @@ def _frame_to_interactions(df: pd.DataFrame, p: Path, user_col: str, item_col: s
     ts = None
     if timestamp_col is not None:
         ts = _timestamps(df[timestamp_col][keep], p, timestamp_col)
-    inter = from_pairs(users.to_numpy()[keep], items.to_numpy()[keep], ts)
+    inter = from_pairs(users[keep], items[keep], ts)
     log.info("%s: %d rows read, %d interactions kept", p, n_read, len(inter))
     return _finish(inter, int(keep.sum()), p, what)
 
@@ -303,36 +492,45 @@ def _check_rating_options(rating_col, rating_threshold) -> None:
 
 
 def _read_any_table(path, kind: str | None, *, user_col: str, item_col: str, rating_col: str | None,
-                    rating_threshold: float | None, timestamp_col: str | None, sep: str | None) -> Interactions:
+                    rating_threshold: float | None, timestamp_col: str | None, sep: str | None,
+                    rules: _IdRules) -> Interactions:
     _check_rating_options(rating_col, rating_threshold)
     p = check_file(path)
     parquet = _is_parquet(p)
     if kind == "parquet" and not parquet:
         raise DataError(f"{p} is not a Parquet file (no PAR1 signature)")
-    df = _load_frame(p, "parquet" if parquet else (kind or "csv"), sep)
-    return _frame_to_interactions(df, p, user_col, item_col, rating_col, rating_threshold, timestamp_col)
+    df, rows = _load_parquet(p) if parquet else _load_text(p, kind or "csv", sep, rules.skip_bad_rows)
+    return _frame_to_interactions(df, p, user_col, item_col, rating_col, rating_threshold, timestamp_col, rows,
+                                  rules)
 
 
 def read_table(path, *, user_col: str = "user", item_col: str = "item", rating_col: str | None = None,
                rating_threshold: float | None = None, timestamp_col: str | None = None,
-               sep: str | None = None) -> Interactions:
+               sep: str | None = None, max_id_length: int = DEFAULT_MAX_ID_LENGTH,
+               skip_bad_rows: bool = False) -> Interactions:
     """Read a CSV/TSV (plain or gzip) or Parquet table with named user and item columns.
 
     Parquet is recognised by its signature. For text, ``sep`` defaults to ``,`` for ``.csv``, tab for ``.tsv``
     and otherwise to the separator found on the header line (tab , ; | or whitespace). Ids are kept as
-    strings (stripped); rows with an empty id are dropped. With ``rating_col`` and ``rating_threshold``,
-    only rows with rating >= threshold stay. With ``timestamp_col`` (numbers or ISO dates), rows are stably
-    sorted by time. Extra columns are ignored; duplicate pairs keep their first row.
+    strings (stripped). With ``rating_col`` and ``rating_threshold``, only rows with rating >= threshold
+    stay. With ``timestamp_col`` (numbers or ISO dates), rows are stably sorted by time. Extra columns are
+    ignored; duplicate pairs keep their first row.
+
+    Bad rows: a row with more or fewer fields than the header, an empty id, an id that reads as a missing
+    value (``NaN``, ``null``, ``NA``... : ``MISSING_MARKERS``) and an id longer than ``max_id_length``
+    characters are a DataError naming the line (Parquet: the row), or, with ``skip_bad_rows``, left out
+    and counted in a warning.
 
     Raises
     ------
     DataError
-        Missing/empty/unparsable file, a missing column (the message lists the columns), no rows left.
+        Missing/empty/unparsable file, a missing column (the message lists the columns), a bad row, no rows left.
     ConfigError
-        ``rating_threshold`` without ``rating_col``.
+        ``rating_threshold`` without ``rating_col``; ``max_id_length`` not an integer >= 1.
     """
     return _read_any_table(path, None, user_col=user_col, item_col=item_col, rating_col=rating_col,
-                           rating_threshold=rating_threshold, timestamp_col=timestamp_col, sep=sep)
+                           rating_threshold=rating_threshold, timestamp_col=timestamp_col, sep=sep,
+                           rules=_IdRules(max_id_length, skip_bad_rows))
 
 
 def read_csv(path, *, sep: str = ",", **options) -> Interactions:
@@ -346,20 +544,24 @@ def read_tsv(path, *, sep: str = "\t", **options) -> Interactions:
 
 
 def read_parquet(path, *, user_col: str = "user", item_col: str = "item", rating_col: str | None = None,
-                 rating_threshold: float | None = None, timestamp_col: str | None = None) -> Interactions:
+                 rating_threshold: float | None = None, timestamp_col: str | None = None,
+                 max_id_length: int = DEFAULT_MAX_ID_LENGTH, skip_bad_rows: bool = False) -> Interactions:
     """``read_table`` for a file that must be Parquet."""
     return _read_any_table(path, "parquet", user_col=user_col, item_col=item_col, rating_col=rating_col,
-                           rating_threshold=rating_threshold, timestamp_col=timestamp_col, sep=None)
+                           rating_threshold=rating_threshold, timestamp_col=timestamp_col, sep=None,
+                           rules=_IdRules(max_id_length, skip_bad_rows))
 
 
-def read_recbole(path, *, rating_threshold: float | None = None) -> Interactions:
+def read_recbole(path, *, rating_threshold: float | None = None, max_id_length: int = DEFAULT_MAX_ID_LENGTH,
+                 skip_bad_rows: bool = False) -> Interactions:
     """Read a RecBole atomic ``.inter`` file: tab separated, typed header ``user_id:token\\titem_id:token...``.
 
     Uses ``user_id`` and ``item_id``; ``timestamp`` (when present) orders the rows; ``rating`` is compared with
-    ``rating_threshold`` when one is given. Other fields are ignored.
+    ``rating_threshold`` when one is given. Other fields are ignored. Bad rows as in ``read_table``.
     """
+    rules = _IdRules(max_id_length, skip_bad_rows)
     p = check_file(path)
-    df = _load_frame(p, "recbole", "\t")
+    df, rows = _load_text(p, "recbole", "\t", rules.skip_bad_rows)
     names = [str(c).strip().lstrip("\ufeff").split(":", 1)[0].strip() for c in df.columns]
     for field in ("user_id", "item_id"):
         if field not in names:
@@ -369,7 +571,7 @@ def read_recbole(path, *, rating_threshold: float | None = None) -> Interactions
         raise DataError(f"{p}: rating_threshold given but the header has no rating field")
     df.columns = names
     return _frame_to_interactions(df, p, "user_id", "item_id", "rating" if rating_threshold is not None else None,
-                                  rating_threshold, "timestamp" if "timestamp" in names else None)
+                                  rating_threshold, "timestamp" if "timestamp" in names else None, rows, rules)
 
 
 FORMATS = {"lightgcn": read_lightgcn, "csv": read_csv, "tsv": read_tsv, "parquet": read_parquet,

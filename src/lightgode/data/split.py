@@ -19,7 +19,7 @@ import pandas as pd
 
 from lightgode.atomic import atomic_path
 from lightgode.errors import ConfigError, DataError
-from lightgode.data.interactions import Interactions
+from lightgode.data.interactions import Interactions, as_ids, show_id
 
 log = logging.getLogger(__name__)
 
@@ -246,21 +246,18 @@ def _read_vocab(path: Path) -> np.ndarray:
         raise DataError(f"cannot read the split's id map {path}: {exc}") from None
     if text and not text.endswith("\n"):
         raise DataError(f"the split's id map {path} is truncated (no final line break)")
-    ids = np.array(text.split("\n")[:-1], dtype=str)
-    if len(np.unique(ids)) != len(ids):
+    ids = as_ids(text.split("\n")[:-1])
+    if not pd.Index(ids).is_unique:
         raise DataError(f"the split's id map {path} lists an id twice")
     return ids
 
 
-def _indices(vocab: np.ndarray, raw: np.ndarray, what: str, path: Path) -> np.ndarray:
-    order = np.argsort(vocab, kind="stable")
-    pos = np.searchsorted(vocab[order], raw)
-    pos_c = np.minimum(pos, max(len(vocab) - 1, 0))
-    found = (pos < len(vocab)) & (vocab[order][pos_c] == raw) if len(vocab) else np.zeros(len(raw), bool)
-    if not found.all():
-        bad = int(np.flatnonzero(~found)[0])
-        raise DataError(f"{path}, data row {bad + 1}: {what} {raw[bad]!r} is not in {what}s.txt")
-    return order[pos_c].astype(np.int32)
+def _indices(vocab: np.ndarray, raw: pd.Series, what: str, path: Path) -> np.ndarray:
+    pos = pd.Index(vocab).get_indexer(raw) if len(vocab) else np.full(len(raw), -1)
+    if (pos < 0).any():
+        bad = int(np.flatnonzero(pos < 0)[0])
+        raise DataError(f"{path}, data row {bad + 1}: {what} {show_id(raw.iloc[bad])} is not in {what}s.txt")
+    return pos.astype(np.int32)
 
 
 def load_split(directory) -> Split:
@@ -285,7 +282,7 @@ def load_split(directory) -> Split:
             raise DataError(f"cannot read {path}: {msg}") from None
         if list(df.columns) != ["user", "item"]:
             raise DataError(f"{path} must have the header 'user,item', got {','.join(map(str, df.columns))!r}")
-        users = _indices(user_ids, df["user"].to_numpy(dtype=str), "user", path)
-        items = _indices(item_ids, df["item"].to_numpy(dtype=str), "item", path)
+        users = _indices(user_ids, df["user"], "user", path)
+        items = _indices(item_ids, df["item"], "item", path)
         parts.append(Interactions(user_ids, item_ids, users, items))
     return Split(*parts)

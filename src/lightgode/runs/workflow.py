@@ -39,7 +39,8 @@ def dataset_name(data: str) -> str | None:
 def prepare_split(cfg: DataConfig, seed: int, *, env_data_dir: str | None = None) -> Split:
     """Read, k-core filter and split the data as configured."""
     opts: dict[str, Any] = {}
-    for key in ("user_col", "item_col", "rating_col", "rating_threshold", "timestamp_col"):
+    for key in ("user_col", "item_col", "rating_col", "rating_threshold", "timestamp_col", "max_id_length",
+                "skip_bad_rows"):
         default = getattr(DataConfig(), key)
         if getattr(cfg, key) != default:
             opts[key] = getattr(cfg, key)

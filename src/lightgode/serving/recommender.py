@@ -18,7 +18,7 @@ import scipy.sparse as sp
 import torch
 
 from lightgode.runs import store as artifacts
-from lightgode.data.interactions import Interactions
+from lightgode.data.interactions import Interactions, as_ids, show_id
 from lightgode.data.split import Split, save_split
 from lightgode.errors import ConfigError
 from lightgode.core.evaluate import embedding_scorer, topk_masked
@@ -237,8 +237,8 @@ class Recommender:
         pairs = list(pairs)
         if not pairs or any(len(p) != 2 for p in pairs):
             raise ConfigError("interactions must be a non-empty list of (user_id, item_id) pairs")
-        raw_u = np.array([str(p[0]) for p in pairs], dtype=str)
-        raw_i = np.array([str(p[1]) for p in pairs], dtype=str)
+        raw_u = as_ids([p[0] for p in pairs])  # objects: a long id does not widen every row
+        raw_i = as_ids([p[1] for p in pairs])
         u, new_uids = self._user_pos.extend(raw_u)
         i, new_iids = self._item_pos.extend(raw_i)
         U, I = self.n_users + len(new_uids), self.n_items + len(new_iids)
@@ -312,7 +312,8 @@ class _Positions:
     """Raw id -> index lookups (sorted search), extendable with new ids."""
 
     def __init__(self, ids: np.ndarray) -> None:
-        self.ids = ids
+        self.ids = as_ids(ids)
+        ids = self.ids
         self._order = np.argsort(ids, kind="stable")
         self._sorted = ids[self._order]
         self._dict: dict[str, int] | None = None
@@ -324,7 +325,7 @@ class _Positions:
             return self._dict[str(raw)]
         except KeyError:
             from lightgode.errors import UnknownIdError
-            raise UnknownIdError(f"unknown {kind} id {str(raw)!r}") from None
+            raise UnknownIdError(f"unknown {kind} id {show_id(raw)}") from None
 
     def indices(self, raws: list, kind: str) -> np.ndarray:
         return np.array([self.index(r, kind) for r in raws], dtype=np.int64)
