@@ -6,22 +6,15 @@ import argparse
 import importlib
 import logging
 import os
-import pkgutil
 import sys
 
 from lightgode.errors import LightGODEError
 
-from lightgode import commands as _commands
-
-# Subcommand modules in lightgode.commands; each defines register(subparsers). The core ones come first in
-# --help; any other module in the package that defines register() is added after them, in name order.
-_CORE = ("train", "evaluate", "recommend", "info")
-
-
-def command_modules() -> list[str]:
-    found = sorted(m.name for m in pkgutil.iter_modules(_commands.__path__) if m.name != "common"
-                   and not m.name.startswith("_"))
-    return [n for n in _CORE if n in found] + [n for n in found if n not in _CORE]
+COMMANDS = ("train", "evaluate", "recommend", "info", "analyze", "benchmark", "export", "launch", "propagate", "serve",
+            "synth", "tune", "update")
+"""The subcommands, in --help order: each is ``lightgode.commands.<name>`` with ``register(subparsers)``. A command
+module imports only light modules at its top (lightgode.names, commands.common); the library loads inside its run
+function, so that parsing and --help stay fast."""
 
 
 class Parser(argparse.ArgumentParser):
@@ -36,10 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "for top-K recommendation from implicit feedback.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
-    for name in command_modules():
-        module = importlib.import_module(f"{__package__}.commands.{name}")
-        if hasattr(module, "register"):
-            module.register(sub)
+    for name in COMMANDS:
+        importlib.import_module(f"lightgode.commands.{name}").register(sub)
     return parser
 
 

@@ -34,14 +34,14 @@ from typing import Any, Callable
 
 import numpy as np
 
+from lightgode.names import BENCH_MODELS, PROTOCOLS
 from lightgode.runs import store as artifacts
 from lightgode.core.config import DataConfig, RunConfig, check_device_name, paper_overrides
 from lightgode.errors import ConfigError, LightGODEError, RunDirError
 
 log = logging.getLogger(__name__)
 
-ALL_MODELS = ("pop", "mf-bpr", "directau", "lightgcn", "mf-conv", "lightgode", "gf-cf", "bspm")
-PROTOCOLS = ("paper", "lightgcn-gowalla")
+ALL_MODELS = BENCH_MODELS
 RUN_ORDER = ("pop", "gf-cf", "bspm", "lightgode", "directau", "mf-bpr", "mf-conv", "lightgcn")
 """Cheapest first; mf-conv after mf-bpr, whose trained run it reuses."""
 

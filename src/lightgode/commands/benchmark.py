@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 def register(sub) -> None:
-    from lightgode.bench.benchmark import ALL_MODELS, PROTOCOLS
+    from lightgode.names import BENCH_MODELS as ALL_MODELS, PROTOCOLS
 
     p = sub.add_parser("benchmark", help="run the side-by-side benchmark (resumable) and write its report",
                        description="Train and evaluate each model on each dataset and seed through the same "

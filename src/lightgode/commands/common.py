@@ -6,7 +6,7 @@ import argparse
 import math
 
 from lightgode.errors import ConfigError
-from lightgode.core.ode import SOLVERS, ODEConfig
+from lightgode.names import SOLVERS
 
 
 def positive_float(text: str) -> float:

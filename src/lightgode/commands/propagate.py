@@ -28,7 +28,7 @@ from lightgode.commands.common import add_progress_args, format_metrics, positiv
 
 
 def register(sub) -> None:
-    from lightgode.core.ode import SOLVERS
+    from lightgode.names import SOLVERS
 
     p = sub.add_parser("propagate", help="propagate any user/item embeddings with the graph ODE",
                        description=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -7,9 +7,7 @@ import os
 import json
 from pathlib import Path
 
-from lightgode.core.config import OPTIMIZERS, PAPER_SETTINGS, SAMPLINGS, SPLIT_KINDS, RunConfig, load_config_file, paper_overrides
-from lightgode.data.readers import FORMATS
-from lightgode.models import MODELS
+from lightgode.names import FORMATS, MODEL_NAMES as MODELS, OPTIMIZERS, PAPER_SETTINGS, SAMPLINGS, SPLIT_KINDS
 from lightgode.commands.common import add_ode_args, add_progress_args, format_metrics, positive_float
 
 FLAG_SECTIONS = {
@@ -98,8 +96,10 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def config_from_args(args: argparse.Namespace) -> RunConfig:
+def config_from_args(args: argparse.Namespace) -> "RunConfig":
     """Defaults < the paper's settings for a named dataset < config file < flags."""
+    from lightgode.core.config import RunConfig, load_config_file, paper_overrides
+
     file_over = load_config_file(args.config) if args.config else {}
     data = args.data or file_over.get("data", {}).get("data") or RunConfig().data.data
     cfg = RunConfig().override(paper_overrides(data)).override(file_over)

@@ -18,7 +18,7 @@ def register(sub) -> None:
                                    "metrics are computed once, after the choice, and never influence it.")
     p.add_argument("run_dir", metavar="RUN_DIR")
     g = p.add_argument_group("search")
-    from lightgode.core.ode import SOLVERS
+    from lightgode.names import SOLVERS
     g.add_argument("--solver", choices=SOLVERS, help="ODE solver (default: the run's)")
     g.add_argument("--steps", type=int, help="steps of a fixed-step solver (default: the run's)")
     g.add_argument("--t-min", type=positive_float, default=0.0, help="smallest T searched (default 0)")

@@ -12,30 +12,9 @@ from typing import Any
 from lightgode.errors import ConfigError
 from lightgode.core.evaluate import EvalConfig
 from lightgode.core.ode import ODEConfig
-
-SPLIT_KINDS = ("random", "temporal", "loo", "given")
-
-# The paper's settings (LightGODE, CIKM'24, and its reference configs): horizon T, uniformity weight gamma,
-# Adam weight decay. Applied for a named dataset unless overridden by a config file or a flag.
-PAPER_SETTINGS: dict[str, dict[str, float]] = {
-    "amazon-beauty": {"t": 1.8, "gamma": 0.5, "weight_decay": 1e-8},
-    "amazon-toys-games": {"t": 0.8, "gamma": 0.5, "weight_decay": 0.0},
-    "gowalla": {"t": 3.0, "gamma": 10.0, "weight_decay": 0.0},
-}
+from lightgode.names import OPTIMIZERS, PAPER_SETTINGS, SAMPLINGS, SPLIT_KINDS  # noqa: F401 (re-exported)
 
 
-OPTIMIZERS = ("adam", "dense-adam", "sparse-adam")
-"""adam: Adam as the reference code, every row's moments and weights move each step; for DirectAU training without
-weight decay as lightgode.core.optim.RowAdam (the same weights, up to float rounding, touching only the batch's rows),
-otherwise torch's fused Adam.
-dense-adam: always torch's fused Adam on dense gradients.
-sparse-adam: torch's SparseAdam, only the rows in the batch are updated (lazy moments): a different optimiser,
-much cheaper per step on large tables."""
-
-SAMPLINGS = ("pairs", "users")
-"""pairs: each epoch visits every training (user, item) pair once, in a seeded random order (RecBole, DirectAU).
-users: each step draws its users uniformly at random (with replacement) among users with training items, and one
-of each user's items uniformly: LightGCN's and NGCF's reference sampler; an epoch is as many draws as pairs."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -19,12 +19,10 @@ from torchdiffeq import odeint
 
 from lightgode.errors import ConfigError
 from lightgode.core.graph import to_torch
+from lightgode.names import ADAPTIVE_SOLVERS, FIXED_SOLVERS, SOLVERS  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 
-FIXED_SOLVERS = ("euler", "midpoint", "rk4")
-ADAPTIVE_SOLVERS = ("dopri5", "dopri8", "bosh3", "adaptive_heun", "fehlberg2")
-SOLVERS = FIXED_SOLVERS + ADAPTIVE_SOLVERS + ("exact",)
 
 
 @dataclass(frozen=True, kw_only=True)

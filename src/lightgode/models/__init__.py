@@ -19,6 +19,7 @@ from lightgode.models.filters import BSPM, GFCF
 from lightgode.models.lightgcn import LightGCN
 from lightgode.models.lightgode import LightGODE
 from lightgode.models.pop import Pop
+from lightgode.names import MODEL_NAMES, TRAINING_FREE  # noqa: F401 (re-exported)
 
 
 def _lightgode(cfg: RunConfig) -> LightGODE:
@@ -44,7 +45,6 @@ MODELS = {
 BASELINES = {"pop": Pop, "mf-bpr": MFBPR, "lightgcn": LightGCN, "mf-conv": MFConv, "gf-cf": GFCF, "bspm": BSPM}
 """Models whose run directory is read back through ``from_stored`` (LightGODE and DirectAU have their own)."""
 
-TRAINING_FREE = ("pop", "gf-cf", "bspm")
 
 
 def build_model(cfg: RunConfig):
