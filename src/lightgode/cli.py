@@ -67,6 +67,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # a write or read the library did not turn into its own error: still one line
+        from .atomic import os_error_message
+        print(f"lightgode: error: {os_error_message(exc, '?')}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
