@@ -67,9 +67,9 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
-    except OSError as exc:  # a write or read the library did not turn into its own error: still one line
-        from .atomic import os_error_message
-        print(f"lightgode: error: {os_error_message(exc, '?')}", file=sys.stderr)
+    except OSError as exc:  # a file error the library did not turn into its own: still one line, no traceback
+        where = f"{exc.filename}: " if exc.filename is not None else ""
+        print(f"lightgode: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
 
 
