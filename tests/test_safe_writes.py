@@ -409,3 +409,28 @@ def test_an_os_error_no_command_expected_is_still_one_line(monkeypatch, capsys, 
     code, err = cli(["info", tmp_path], capsys)
     assert code == 2 and "Permission denied" in one_line_error(err) and str(tmp_path / "x") in err
 
+
+
+def test_a_write_error_after_saved_epochs_keeps_the_checkpoint_for_resume(data, tmp_path, capsys, monkeypatch):
+    import errno
+
+    from lightgode.checkpoint import Checkpoint
+
+    original = Checkpoint.save
+
+    def full_after_first(self, state):
+        if state.epoch >= 2:
+            raise OSError(errno.ENOSPC, "No space left on device", str(self.path))
+        original(self, state)
+
+    monkeypatch.setattr(Checkpoint, "save", full_after_first)
+    out = tmp_path / "r"
+    code, err = cli(["train", "--data", data, *TRAIN, "--out", out], capsys)
+    line = one_line_error(err)
+    assert code == 2 and "No space left on device" in line and f"--resume {out}" in line
+    assert Checkpoint(tmp_path / "r.ckpt" / "state.safetensors").metadata()["epoch"] == 1
+    assert not out.exists() and not (tmp_path / "r.partial").exists()
+    monkeypatch.setattr(Checkpoint, "save", original)
+    assert main(["train", "--resume", str(out), "--quiet"]) == 0
+    check_complete(out)
+    assert not (tmp_path / "r.ckpt").exists()
