@@ -58,6 +58,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # a file error the library did not turn into its own: still one line, no traceback
+        where = f"{exc.filename}: " if exc.filename is not None else ""
+        print(f"lightgode: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

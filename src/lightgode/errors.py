@@ -32,3 +32,8 @@ class FitError(LightGODEError):
 
 class RunDirError(LightGODEError):
     """A missing, incomplete or corrupted run directory."""
+
+
+class OutputError(LightGODEError):
+    """A target that cannot be written: it exists, lies under a file, is not writable, is the source itself,
+    another command is writing it, or the disk filled while writing."""

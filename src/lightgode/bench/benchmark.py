@@ -38,6 +38,7 @@ from lightgode.names import BENCH_MODELS, PROTOCOLS
 from lightgode.runs import store as artifacts
 from lightgode.core.config import DataConfig, RunConfig, check_device_name, paper_overrides
 from lightgode.errors import ConfigError, LightGODEError, RunDirError
+from lightgode.locks import held_elsewhere, release, try_acquire
 
 log = logging.getLogger(__name__)
 
@@ -341,66 +342,18 @@ def _run_mf_conv_on_base(cfg: RunConfig, out: Path, base_dir: Path) -> None:
     write_run(out, cfg, split, model, metrics, info)
 
 
-def _pid_holder(lock: Path) -> bool:
-    """Whether the process named in ``lock`` is alive, is not this one, and is a benchmark process (a lightgode
-    command or a run process it spawned), for lock files written by versions that did not use ``flock``."""
-    try:
-        pid = int(lock.read_text().strip())
-    except (OSError, ValueError):
-        return False
-    if pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return True  # no /proc to tell a reused process id from the holder: assume the holder
-    return b"lightgode" in cmdline or b"multiprocessing.spawn" in cmdline
-
-
 def _acquire(lock: Path) -> int | None:
-    """Take the run's lock: an exclusive ``flock`` on ``lock``, released by the kernel when the holder dies, so a
-    stale file never blocks a run (the file also names the holder's process id, which versions without
-    ``flock`` read). Returns the open descriptor, or None when another process holds it."""
-    import fcntl
-
-    if _pid_holder(lock):
-        return None
-    while True:
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return None
-        try:
-            current = os.stat(lock).st_ino == os.fstat(fd).st_ino
-        except FileNotFoundError:
-            current = False
-        if current:
-            os.ftruncate(fd, 0)
-            os.write(fd, f"{os.getpid()}\n".encode())
-            return fd
-        os.close(fd)  # its holder removed the file between our open and flock: take the new one
+    """Take the run's lock (``locks.try_acquire``): the open descriptor, or None when another process holds it."""
+    return try_acquire(lock)
 
 
 def _release(lock: Path, fd: int) -> None:
-    lock.unlink(missing_ok=True)  # removed while still held, so no process can lock the old file after us
-    os.close(fd)
+    release(lock, fd)
 
 
 def _held_elsewhere(lock: Path) -> bool:
     """Whether another live process holds the run's lock (it is training that run now)."""
-    fd = _acquire(lock)
-    if fd is None:
-        return True
-    _release(lock, fd)
-    return False
+    return held_elsewhere(lock)
 
 
 def _execute(spec: dict[str, Any]) -> bool:

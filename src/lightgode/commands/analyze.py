@@ -160,10 +160,12 @@ def _plot_discrepancy(series, title: str, path: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lightgode.atomic import write_text
+    from lightgode.atomic import check_target, write_text
 
     runs_dir, docs = Path(args.runs_dir), Path(args.docs_dir)
     dataset = runs_dir.name
+    for kind in ("md", "png"):  # generated pages are replaced by design; a folder that cannot hold them fails first
+        check_target(docs / f"analysis_{args.analysis}_{dataset}.{kind}", overwrite=True, kind="file")
     command = (f"lightgode analyze {args.analysis} --runs-dir {args.runs_dir} --seed {args.seed}"
                + (f" --layers {args.layers}" if args.analysis == "conv" else ""))
     if args.analysis == "conv":

@@ -67,6 +67,12 @@ def run(args: argparse.Namespace) -> int:
                             max_train_minutes=args.max_train_minutes, threads=args.threads, quick=args.quick,
                             device=args.device,
                             grid=grid, refit=args.refit, tune_t=args.tune_t)
+    from lightgode.atomic import check_target
+
+    # both folders are added to and rewritten by design (runs resume, the report is regenerated); one that
+    # cannot be written (under a file, read-only) fails now, not after hours of training
+    for folder in (args.docs_dir,) if args.report_only else (args.out_dir, args.docs_dir):
+        check_target(folder, overwrite=True, kind="dir")
     if not args.report_only:  # a device this machine lacks fails now, not in every run
         from lightgode.core.train import resolve_device
         resolve_device(bench.device)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 from pathlib import Path
 
@@ -29,15 +28,13 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from lightgode.runs.store import load_run
-    from lightgode.errors import RunDirError
+    from lightgode.runs.store import check_out_dir, load_run, staged
     from lightgode.runs.workflow import load_model, run_config
     from lightgode.commands.common import ode_from_args
 
-    run_ = load_run(args.run_dir)
     out = Path(args.out) if args.out else Path(str(Path(args.run_dir).resolve()) + "-export")
-    if out.exists() and not args.overwrite:
-        raise RunDirError(f"output folder {out} already exists; pass --overwrite to replace it")
+    check_out_dir(out, args.overwrite, source=Path(args.run_dir))  # before any work
+    run_ = load_run(args.run_dir)
     if args.which == "e0":
         U, I = run_.user_embedding, run_.item_embedding
     else:
@@ -45,10 +42,7 @@ def run(args: argparse.Namespace) -> int:
         U, I = model.user_embeddings_, model.item_embeddings_
     tables = {"users": (run_.split.user_ids, U.detach().numpy().astype(np.float32)),
               "items": (run_.split.item_ids, I.detach().numpy().astype(np.float32))}
-    staging = out.with_name(out.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    try:
+    with staged(out, overwrite=args.overwrite, source=Path(args.run_dir), marker=False) as staging:
         for name, (ids, emb) in tables.items():
             if args.format == "npy":
                 np.save(staging / f"{name}.npy", emb, allow_pickle=False)
@@ -61,12 +55,6 @@ def run(args: argparse.Namespace) -> int:
                 col = pa.FixedSizeListArray.from_arrays(flat, emb.shape[1])
                 pq.write_table(pa.table({"id": pa.array([str(x) for x in ids], type=pa.string()), "embedding": col}),
                                staging / f"{name}.parquet")
-        if out.exists():
-            shutil.rmtree(out)
-        staging.rename(out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     print(f"wrote {len(tables['users'][0])} users and {len(tables['items'][0])} items ({args.which}, "
           f"{args.format}) to {out}", file=sys.stderr)
     return 0

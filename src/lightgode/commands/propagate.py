@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -131,7 +130,7 @@ def align(vocab: np.ndarray, ids: np.ndarray | None, n_rows: int, what: str) -> 
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from lightgode.runs.store import check_out_dir, finalize, partial_dir
+    from lightgode.runs.store import check_out_dir, staged
     from lightgode.atomic import write_json
     from lightgode.core.discrepancy import discrepancy
     from lightgode.core.graph import normalized_adjacency
@@ -144,7 +143,8 @@ def run(args: argparse.Namespace) -> int:
     if args.t == "auto" and args.split_dir is None:
         raise ConfigError("--t auto chooses T on validation and needs --split-dir")
     out = Path(args.out)
-    check_out_dir(out, args.overwrite)
+    source = Path(args.split_dir) if args.split_dir is not None else None
+    check_out_dir(out, args.overwrite, source=source)  # before any work; never over the split it reads
     split = None
     if args.split_dir is not None:
         from lightgode.data.split import load_split
@@ -191,20 +191,13 @@ def run(args: argparse.Namespace) -> int:
     u_names = u_ids if u_ids is not None else graph.user_ids
     i_names = i_ids if i_ids is not None else graph.item_ids
 
-    staging = partial_dir(out)
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    try:
+    with staged(out, overwrite=args.overwrite, source=source) as staging:
         for side, names, X in (("user", u_names, U_out), ("item", i_names, I_out)):
             _write_side(staging, side, names, X)
         write_json(staging / "propagate.json", report)
         if tune_result is not None:
             from lightgode.core.tune import write_tune_files
             write_tune_files(staging, tune_result, title="propagate --t auto")
-        finalize(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     if args.json:
         print(json.dumps(report, indent=2))
         return 0

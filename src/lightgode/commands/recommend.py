@@ -21,6 +21,7 @@ def register(sub) -> None:
                    help="with --all-users: only users that have interactions in this split")
     p.add_argument("-k", type=int, default=20, help="list length (default 20)")
     p.add_argument("--output", help="CSV file to write (user,item,rank,score); default stdout")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --output file")
     add_ode_args(p)
     add_progress_args(p)
     p.set_defaults(func=run)
@@ -29,7 +30,7 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from lightgode.atomic import atomic_path
+    from lightgode.atomic import check_target, staged_file
     from lightgode.runs.workflow import run_config
     from lightgode.runs.store import load_run
     from lightgode.serving.recommender import Recommender
@@ -37,6 +38,8 @@ def run(args: argparse.Namespace) -> int:
     check_k(args.k)
     if args.split and not args.all_users:
         raise ConfigError("--split goes with --all-users")
+    if args.output:
+        check_target(args.output, overwrite=args.overwrite, kind="file")  # before any work
     ode = None
     if any(getattr(args, a) is not None for a in ("t", "solver", "steps")):
         ode = ode_from_args(args, run_config(load_run(args.run_dir)).ode)
@@ -60,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
                 w.writerow([user, r.item, r.rank, f"{r.score:.6g}"])
 
     if args.output:
-        with atomic_path(args.output) as tmp, open(tmp, "w", newline="") as fh:
+        with staged_file(args.output, overwrite=args.overwrite) as tmp, open(tmp, "w", newline="") as fh:
             write(fh)
         print(f"wrote {len(users)} users x {args.k} to {args.output}", file=sys.stderr)
     else:

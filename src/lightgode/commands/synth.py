@@ -20,17 +20,21 @@ def register(sub) -> None:
     p.add_argument("--format", choices=("lightgcn", "csv"), help="output format (default: csv for *.csv, "
                                                                  "else lightgcn)")
     p.add_argument("--out", required=True, help="file to write")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from lightgode.atomic import check_target, staged_file
     from lightgode.data.synth import SynthConfig, synth_edges, write_edges
 
     cfg = SynthConfig(users=args.users, items=args.items, edges=args.edges, seed=args.seed,
                       user_exponent=args.user_exponent, item_exponent=args.item_exponent)
     fmt = args.format or ("csv" if args.out.lower().endswith(".csv") else "lightgcn")
+    check_target(args.out, overwrite=args.overwrite, kind="file")  # before any work
     users, items = synth_edges(cfg)
-    write_edges(users, items, args.out, fmt)
+    with staged_file(args.out, overwrite=args.overwrite) as tmp:
+        write_edges(users, items, tmp, fmt)
     print(f"wrote {len(users)} interactions of {len(set(users.tolist()))} users and "
           f"{len(set(items.tolist()))} items to {args.out} ({fmt})")
     return 0

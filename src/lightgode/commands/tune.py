@@ -45,6 +45,18 @@ def user_cap(max_users: int | None) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from lightgode.runs.store import check_out_dir, holding
+
+    if not args.dry_run:
+        check_out_dir(Path(args.run_dir), False, source=Path(args.run_dir), same_ok=True)  # writable, before work
+        with holding(args.run_dir):  # read, search and write under the run's lock: no concurrent update is lost
+            return _tune(args)
+    return _tune(args)
+
+
+def _tune(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     import torch

@@ -12,7 +12,9 @@ def register(sub) -> None:
                        description="Adds the FILE's (user, item) pairs to the training graph, recomputes degrees "
                                    "and the normalised adjacency and re-propagates the ODE; new users and items "
                                    "start from the mean E0 of their known neighbours (see docs/serving.md). "
-                                   "Writes a complete run directory atomically: --out, or the run itself.")
+                                   "Writes a complete run directory atomically: --out, or the run itself. "
+                                   "Concurrent updates of one target queue; each reads the run once the one "
+                                   "before it has finished, so none is lost.")
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--interactions", required=True, help="file of (user, item) pairs: CSV/TSV/Parquet with "
                                                          "--user-col/--item-col, LightGCN lists, RecBole .inter")
@@ -24,6 +26,7 @@ def register(sub) -> None:
     p.add_argument("--skip-bad-rows", action="store_true",
                    help="skip (and count) rows with a wrong number of fields or a missing or too long id")
     p.add_argument("--out", help="new run directory (default: replace RUN_DIR atomically)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out directory")
     p.add_argument("--init", choices=("zero", "mean", "norm_mean"), default=None,
                    help="initial value of new users and items (default: the library's)")
     p.add_argument("--json", action="store_true", help="print the update statistics as JSON")
@@ -33,11 +36,15 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     import time
     from dataclasses import asdict
+    from pathlib import Path
 
+    from lightgode.runs.store import check_out_dir, holding
     from lightgode.data.readers import read_interactions
     from lightgode.serving.foldin import FoldInConfig
     from lightgode.serving.recommender import Recommender
 
+    target = Path(args.out or args.run_dir)
+    check_out_dir(target, args.overwrite, source=Path(args.run_dir), same_ok=True)  # before any work
     opts = {}
     if args.user_col != "user":
         opts["user_col"] = args.user_col
@@ -49,11 +56,12 @@ def run(args: argparse.Namespace) -> int:
         opts["skip_bad_rows"] = True
     new = read_interactions(args.interactions, args.format, **opts)
     foldin = FoldInConfig(**({"init": args.init} if args.init else {}))
-    rec = Recommender.load(args.run_dir, foldin=foldin)
-    t0 = time.perf_counter()
-    stats = rec.add_interactions(zip(new.user_ids[new.users].tolist(), new.item_ids[new.items].tolist()))
-    seconds = time.perf_counter() - t0
-    out = rec.save_run(args.out or args.run_dir)
+    with holding(target):  # the run is read under the target's lock: an update queued behind another sees it
+        rec = Recommender.load(args.run_dir, foldin=foldin)
+        t0 = time.perf_counter()
+        stats = rec.add_interactions(zip(new.user_ids[new.users].tolist(), new.item_ids[new.items].tolist()))
+        seconds = time.perf_counter() - t0
+        out = rec.save_run(target, overwrite=args.overwrite)
     info = asdict(stats) | {"seconds": seconds, "out": str(out)}
     print(json.dumps(info) if args.json else
           f"added {stats.new_edges} edges ({stats.new_users} new users, {stats.new_items} new items); "

@@ -277,7 +277,7 @@ def write_tuned_run(run_dir: str | Path, config: dict[str, Any] | None, metrics:
     """
     import shutil
 
-    from lightgode.runs.store import MARKER, check_complete, finalize, partial_dir, write_metrics
+    from lightgode.runs.store import MARKER, check_complete, staged, write_metrics
     from lightgode.atomic import write_json
 
     src = check_complete(run_dir)
@@ -285,9 +285,8 @@ def write_tuned_run(run_dir: str | Path, config: dict[str, Any] | None, metrics:
     if config is None:
         from lightgode.runs.store import read_json
         config = read_json(src / "config.json")
-    staging = partial_dir(dst)
-    shutil.rmtree(staging, ignore_errors=True)
-    try:
+    with staged(dst, overwrite=True, source=src, same_ok=True) as staging:
+        shutil.rmtree(staging)
         shutil.copytree(src, staging, copy_function=_link_or_copy)
         (staging / MARKER).unlink()
         if result is None:  # a search copied from the source would describe another T
@@ -302,10 +301,6 @@ def write_tuned_run(run_dir: str | Path, config: dict[str, Any] | None, metrics:
             write_json(staging / "train.json", info)
         if result is not None:
             write_tune_files(staging, result, title=title)
-        finalize(staging, dst)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
 
 
 def tune_split(E0: torch.Tensor, split, *, ode: ODEConfig = ODEConfig(), config: TuneConfig = TuneConfig(),

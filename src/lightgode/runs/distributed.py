@@ -56,13 +56,6 @@ def train_run_distributed(cfg: RunConfig, out: Path | None, ctx: DistContext, *,
             raise RunDirError(f"an interrupted run of {out} left a checkpoint in {checkpoint_dir(out)}; continue "
                               f"it with --resume {out}, or pass --overwrite to start again")
     barrier(ctx)  # every rank has checked before rank 0 creates anything
-    checkpoint = None
-    if out is not None and (checkpoint_every > 0 or resume):
-        if ctx.is_main:
-            _start_checkpoint(cfg, out, overwrite, resume, checkpoint_every)
-        barrier(ctx)
-        checkpoint = RankZeroCheckpoint(checkpoint_dir(out) / "state.safetensors", max(checkpoint_every, 1),
-                                        ctx.rank)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
@@ -70,6 +63,13 @@ def train_run_distributed(cfg: RunConfig, out: Path | None, ctx: DistContext, *,
     train = split.train
     if len(train) == 0:
         raise DataError("the split left no training interactions")
+    checkpoint = None  # made once the data is read, so a run that fails on its data leaves no checkpoint
+    if out is not None and (checkpoint_every > 0 or resume):
+        if ctx.is_main:
+            _start_checkpoint(cfg, out, overwrite, resume, checkpoint_every)
+        barrier(ctx)
+        checkpoint = RankZeroCheckpoint(checkpoint_dir(out) / "state.safetensors", max(checkpoint_every, 1),
+                                        ctx.rank)
     t_data = time.perf_counter() - t_start
     ode = replace(cfg.ode, t=0.0) if cfg.model == "directau" else cfg.ode
     model = LightGODE(cfg.train, ode, cfg.eval, seed=cfg.seed)

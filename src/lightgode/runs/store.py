@@ -10,7 +10,10 @@ Layout::
     weights.safetensors  E0: "user_embedding" (n_users, d) and "item_embedding" (n_items, d), float32
     COMPLETE             written last: the files of the run with their sizes
 
-A run is built in ``<out>.partial`` and renamed to ``<out>`` when every file is in place.
+A run is built in ``<out>.partial`` and renamed to ``<out>`` when every file is in place (:func:`staged`, the one
+way every command writes a folder). Replacing a run takes two renames (``<out>`` to ``<out>.old``, then
+``<out>.partial`` to ``<out>``); a crash between them is repaired by the next command that opens the run
+(:func:`recover`).
 """
 
 from __future__ import annotations
@@ -18,17 +21,22 @@ from __future__ import annotations
 import csv
 import json
 import os
+import logging
 import shutil
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 from safetensors.torch import load_file, save_file
 
-from lightgode.atomic import atomic_path, write_json
+from lightgode.atomic import atomic_path, check_target, is_write_error, make_parents, os_error_message, remove_dirs, write_json
 from lightgode.data.split import Split, load_split, save_split
-from lightgode.errors import RunDirError
+from lightgode.errors import OutputError, RunDirError
+from lightgode.locks import WAIT_S, target_lock
+
+log = logging.getLogger(__name__)
 
 MARKER = "COMPLETE"
 REQUIRED = ("config.json", "metrics.json", "weights.safetensors", "split")
@@ -38,12 +46,66 @@ def partial_dir(out: Path) -> Path:
     return out.with_name(out.name + ".partial")
 
 
-def check_out_dir(out: Path, overwrite: bool) -> None:
-    """Refuse to replace an existing run unless asked; called before any work is done."""
-    if out.exists() and not overwrite:
-        raise RunDirError(f"output directory {out} already exists; pass --overwrite to replace it")
-    if out.exists() and not out.is_dir():
-        raise RunDirError(f"output path {out} exists and is not a directory")
+def old_dir(out: Path) -> Path:
+    return out.with_name(out.name + ".old")
+
+
+def check_out_dir(out: Path, overwrite: bool, *, source: Path | None = None, same_ok: bool = False) -> None:
+    """Refuse a target that cannot be written (``atomic.check_target``); called before any work is done."""
+    check_target(out, overwrite=overwrite, kind="dir", source=source, same_ok=same_ok)
+
+
+@contextmanager
+def staged(out: str | os.PathLike, *, overwrite: bool = False, source: Path | None = None, same_ok: bool = False,
+           marker: bool = True, wait_s: float = WAIT_S, check: bool = True) -> Iterator[Path]:
+    """Write the folder ``out`` completely or not at all: ``with staged(out) as d:`` yields ``<out>.partial``
+    to fill; when the block ends the completion marker is written (``marker``) and the folder renamed onto
+    ``out``. Checked before the block (``check_target``: exists without ``overwrite``, under a file, unwritable,
+    holding ``source``) and again under the target's lock (``locks.target_lock``, waiting ``wait_s``), so
+    concurrent writers of one target queue. A failed write (``OSError``, safetensors' error) becomes a one-line
+    ``OutputError`` naming the path; on any failure the staging folder (and folders made for it) are removed.
+    ``check=False``: the caller has checked and holds the lock, and ``overwrite`` only decides replacing.
+    """
+    out = Path(out)
+    if check:
+        check_target(out, overwrite=overwrite, kind="dir", source=source, same_ok=same_ok)
+    staging = partial_dir(out)
+    created: list[Path] = []
+    done = False
+    try:
+        created = make_parents(out)
+        with target_lock(out, wait_s=wait_s):
+            if check:  # again, now that no other writer of ``out`` runs
+                check_target(out, overwrite=overwrite, kind="dir", source=source, same_ok=same_ok)
+            shutil.rmtree(staging, ignore_errors=True)
+            staging.mkdir()
+            yield staging
+            finalize(staging, out, marker=marker)
+        done = True
+    except BaseException as exc:
+        if is_write_error(exc):
+            raise OutputError(os_error_message(exc, staging)) from None
+        raise
+    finally:
+        if not done:
+            shutil.rmtree(staging, ignore_errors=True)
+            remove_dirs(created)
+
+
+@contextmanager
+def holding(out: str | os.PathLike, *, wait_s: float = WAIT_S) -> Iterator[Path]:
+    """Hold the lock of the target ``out`` for a whole read-modify-write (an in-place update reads the run under
+    it, so no concurrent update is lost); folders made for the lock are removed again if the block fails."""
+    out = Path(out)
+    created = make_parents(out)
+    done = False
+    try:
+        with target_lock(out, wait_s=wait_s):
+            yield out
+        done = True
+    finally:
+        if not done:
+            remove_dirs(created)
 
 
 def save_weights(path: Path, user_emb: torch.Tensor, item_emb: torch.Tensor, meta: dict[str, str] | None = None) -> None:
@@ -70,12 +132,13 @@ def write_history(path: Path, history: list[dict[str, float]]) -> None:
         w.writerows(history)
 
 
-def finalize(staging: Path, out: Path) -> None:
+def finalize(staging: Path, out: Path, *, marker: bool = True) -> None:
     """Write the completion marker in ``staging`` and move it onto ``out`` (replacing an old run)."""
-    files = sorted(str(p.relative_to(staging)) for p in staging.rglob("*") if p.is_file())
-    write_json(staging / MARKER, {"files": {f: (staging / f).stat().st_size for f in files}})
+    if marker:
+        files = sorted(str(p.relative_to(staging)) for p in staging.rglob("*") if p.is_file())
+        write_json(staging / MARKER, {"files": {f: (staging / f).stat().st_size for f in files}})
     if out.exists():
-        trash = out.with_name(out.name + ".old")
+        trash = old_dir(out)
         shutil.rmtree(trash, ignore_errors=True)
         os.replace(out, trash)
         os.replace(staging, out)
@@ -97,9 +160,49 @@ class Run:
     item_embedding: torch.Tensor
 
 
+def _marker_ok(p: Path) -> bool:
+    try:
+        listed = json.loads((p / MARKER).read_text())["files"]
+        return all((p / n).is_file() and (p / n).stat().st_size == size for n, size in listed.items())
+    except Exception:
+        return False
+
+
+def recover(run_dir: str | os.PathLike) -> bool:
+    """Repair a run whose replacement stopped between its two renames (``<run>.old`` and ``<run>.partial``
+    present, ``<run>`` missing): the complete new run is put in place (else the old one). True when repaired.
+    Done under the run's lock, so a writer in the middle of those renames finishes first."""
+    p = Path(run_dir)
+    old, partial = old_dir(p), partial_dir(p)
+    if p.exists() or not old.is_dir():
+        return False
+    how = f"mv {partial} {p}" if _marker_ok(partial) else f"mv {old} {p}"
+    try:
+        with target_lock(p, wait_s=WAIT_S):
+            if p.exists():
+                return False  # a writer was between its renames and has finished
+            if _marker_ok(partial):
+                os.replace(partial, p)
+                shutil.rmtree(old, ignore_errors=True)
+            elif old.is_dir():
+                os.replace(old, p)
+                shutil.rmtree(partial, ignore_errors=True)
+            else:
+                return False
+    except OSError as exc:
+        raise RunDirError(f"run directory {p} was left between two renames by an interrupted update and cannot "
+                          f"be repaired here ({exc.strerror or exc}); repair it with `{how}`") from None
+    except OutputError as exc:
+        raise RunDirError(f"run directory {p} was left between two renames by an interrupted update: {exc}; "
+                          f"repair it with `{how}`") from None
+    log.warning("%s was left between two renames by an interrupted update; restored", p)
+    return True
+
+
 def check_complete(run_dir: str | os.PathLike) -> Path:
     """The run's path if it is a complete run directory, else a RunDirError naming what is missing."""
     p = Path(run_dir)
+    recover(p)
     in_progress = p.with_name(p.name + ".ckpt") / "config.json"
     if not (p / MARKER).is_file() and in_progress.is_file():
         raise RunDirError(f"run {p} has not finished (still training, or interrupted): `lightgode evaluate {p} "

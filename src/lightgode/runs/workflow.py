@@ -22,7 +22,8 @@ from lightgode.data.filters import filter_kcore
 from lightgode.data.interactions import Interactions
 from lightgode.data.split import Split, save_split, split_given, split_leave_one_out, split_random, split_temporal
 from lightgode.core.checkpoint import Checkpoint
-from lightgode.errors import DataError, RunDirError
+from lightgode.atomic import is_write_error, os_error_message
+from lightgode.errors import DataError, OutputError, RunDirError
 from lightgode.models import build_model
 from lightgode.models.lightgode import LightGODE
 from lightgode.core.ode import ODEConfig
@@ -126,12 +127,19 @@ def resume_config(out: Path) -> RunConfig:
     return RunConfig.from_dict(artifacts.read_json(ckpt / "config.json"))
 
 
+def _check_checkpoint(out: Path, overwrite: bool) -> None:
+    """Refuse to start again over an interrupted run's checkpoint unless asked (before any work is done)."""
+    ckpt = checkpoint_dir(out)
+    if ckpt.exists() and not overwrite:
+        raise RunDirError(f"an interrupted run of {out} left a checkpoint in {ckpt}; continue it with "
+                          f"--resume {out}, or pass --overwrite to start again")
+
+
 def _start_checkpoint(cfg: RunConfig, out: Path, overwrite: bool, resume: bool, every: int) -> Checkpoint:
+    """The run's checkpoint in ``<out>.ckpt``; a new run writes its settings there (after its data was read)."""
     ckpt = checkpoint_dir(out)
     if not resume:
-        if ckpt.exists() and not overwrite:
-            raise RunDirError(f"an interrupted run of {out} left a checkpoint in {ckpt}; continue it with "
-                              f"--resume {out}, or pass --overwrite to start again")
+        _check_checkpoint(out, overwrite)
         shutil.rmtree(ckpt, ignore_errors=True)
         artifacts.write_json(ckpt / "config.json", cfg.to_dict())
     return Checkpoint(ckpt / "state.safetensors", every=every)
@@ -161,15 +169,45 @@ def train_run(cfg: RunConfig, out: Path | None, *, env_data_dir: str | None = No
     checkpointed in ``<out>.ckpt`` every ``checkpoint_every`` epochs (0: never) and ``resume=True`` continues an
     interrupted run from there (``cfg`` should then be :func:`resume_config`); the checkpoint is removed once the
     run directory is complete.
+
+    ``out`` is checked before anything else (``artifacts.check_out_dir``) and locked for the whole run, so a
+    second run of the same ``out`` is refused at once ("busy"); the checkpoint folder is made only once the data
+    has been read and split, and removed again when the run fails before saving an epoch.
     """
     t_start = time.perf_counter()
     device = training_device(cfg)  # a device this machine lacks fails before anything is written
-    if out is not None and not resume:
-        artifacts.check_out_dir(out, overwrite)
     if resume and out is None:
         raise RunDirError("resume needs the run directory of the interrupted run")
-    checkpoint = (_start_checkpoint(cfg, out, overwrite, resume, checkpoint_every)
-                  if out is not None and (checkpoint_every > 0 or resume) else None)
+    if out is None:
+        return _train(cfg, None, device, t_start, env_data_dir=env_data_dir, overwrite=overwrite,
+                      show_progress=show_progress, on_epoch=on_epoch, resume=False, checkpoint_every=0)
+    from lightgode.atomic import make_parents, remove_dirs
+    from lightgode.locks import target_lock
+
+    out = Path(out)
+    artifacts.check_out_dir(out, overwrite or resume)
+    if not resume and checkpoint_every > 0:
+        _check_checkpoint(out, overwrite)
+    created = make_parents(out)
+    done = False
+    try:
+        with target_lock(out):
+            if not resume:  # again, now that no other writer of ``out`` runs
+                artifacts.check_out_dir(out, overwrite)
+            summary = _train(cfg, out, device, t_start, env_data_dir=env_data_dir, overwrite=overwrite,
+                             show_progress=show_progress, on_epoch=on_epoch, resume=resume,
+                             checkpoint_every=checkpoint_every)
+        done = True
+        return summary
+    finally:
+        if not done:
+            remove_dirs(created)
+
+
+def _train(cfg: RunConfig, out: Path | None, device: torch.device, t_start: float, *, env_data_dir: str | None,
+           overwrite: bool, show_progress: bool, on_epoch: Callable[[dict], None] | None, resume: bool,
+           checkpoint_every: int) -> RunSummary:
+    """:func:`train_run` once ``out`` is checked and locked."""
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
@@ -177,32 +215,57 @@ def train_run(cfg: RunConfig, out: Path | None, *, env_data_dir: str | None = No
     if len(split.train) == 0:
         raise DataError("the split left no training interactions")
     t_data = time.perf_counter() - t_start
-    model = build_model(cfg)
-    t0 = time.perf_counter()
-    fit_kwargs = {"checkpoint": checkpoint} if checkpoint is not None else {}
-    model.fit(split.train, split.valid if len(split.valid) else None, show_progress=show_progress,
-              on_epoch=on_epoch, **fit_kwargs)
-    t_fit = time.perf_counter() - t0
-    tuned = None
-    if cfg.t_auto:  # choose T on validation with E0 fixed (tune.py); ode.t served early stopping only
-        from lightgode.core.tune import tune_fitted
-        model, cfg, tuned = tune_fitted(model, split, cfg)
-    t1 = time.perf_counter()
-    metrics = evaluate_model(model, split, show_progress=show_progress)
-    t_eval = time.perf_counter() - t1
-    info = run_info(cfg, split, model.result_, seconds={"data": t_data, "fit": t_fit, "evaluate": t_eval},
-                    t_start=t_start, peak_mb=peak_rss_mb())
-    info.update(model_notes(model))
-    info["device"] = device_name(device)
-    if tuned is not None:
-        info["tune"] = {k: v for k, v in tuned.to_dict().items() if k != "points"}
-    if out is not None:
-        write_run(out, cfg, split, model, metrics, info)
+    checkpoint = None
+    try:
+        if out is not None and (checkpoint_every > 0 or resume):
+            checkpoint = _start_checkpoint(cfg, out, overwrite, resume, checkpoint_every)
+        model = build_model(cfg)
+        t0 = time.perf_counter()
+        fit_kwargs = {"checkpoint": checkpoint} if checkpoint is not None else {}
+        model.fit(split.train, split.valid if len(split.valid) else None, show_progress=show_progress,
+                  on_epoch=on_epoch, **fit_kwargs)
+        t_fit = time.perf_counter() - t0
+        tuned = None
+        if cfg.t_auto:  # choose T on validation with E0 fixed (tune.py); ode.t served early stopping only
+            from lightgode.core.tune import tune_fitted
+            model, cfg, tuned = tune_fitted(model, split, cfg)
+        t1 = time.perf_counter()
+        metrics = evaluate_model(model, split, show_progress=show_progress)
+        t_eval = time.perf_counter() - t1
+        info = run_info(cfg, split, model.result_, seconds={"data": t_data, "fit": t_fit, "evaluate": t_eval},
+                        t_start=t_start, peak_mb=peak_rss_mb())
+        info.update(model_notes(model))
+        info["device"] = device_name(device)
         if tuned is not None:
-            from lightgode.core.tune import write_tuned_run
-            write_tuned_run(out, None, metrics, tuned, title=f"{cfg.data.data} seed {cfg.seed}")
-        shutil.rmtree(checkpoint_dir(out), ignore_errors=True)
+            info["tune"] = {k: v for k, v in tuned.to_dict().items() if k != "points"}
+        if out is not None:
+            write_run(out, cfg, split, model, metrics, info)
+            if tuned is not None:
+                from lightgode.core.tune import write_tuned_run
+                write_tuned_run(out, None, metrics, tuned, title=f"{cfg.data.data} seed {cfg.seed}")
+            shutil.rmtree(checkpoint_dir(out), ignore_errors=True)
+    except BaseException as exc:
+        kept = out is not None and _drop_unused_checkpoint(out, checkpoint, resume)
+        if isinstance(exc, OutputError) or is_write_error(exc):
+            where = checkpoint.path if checkpoint is not None else out
+            msg = str(exc) if isinstance(exc, OutputError) else os_error_message(exc, where)
+            if kept:
+                msg += f"; the last checkpoint is kept: continue with `lightgode train --resume {out}`"
+            raise OutputError(msg) from None
+        raise
     return RunSummary(out, metrics, info)
+
+
+def _drop_unused_checkpoint(out: Path, checkpoint: Checkpoint | None, resume: bool) -> bool:
+    """After a failure: remove a checkpoint folder this run made that holds no saved epoch (only its settings),
+    so that a retry starts clean. True when a saved epoch is kept for ``--resume``."""
+    if checkpoint is None:
+        return False
+    if checkpoint.exists():
+        return True
+    if not resume:
+        shutil.rmtree(checkpoint_dir(out), ignore_errors=True)
+    return False
 
 
 def evaluate_model(model: LightGODE, split: Split, *, show_progress: bool = False) -> dict[str, dict[str, float]]:
@@ -226,11 +289,11 @@ def model_notes(model) -> dict[str, Any]:
     return notes
 
 
-def write_run(out: Path, cfg: RunConfig, split: Split, model: LightGODE, metrics: dict, info: dict) -> None:
-    staging = artifacts.partial_dir(out)
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    try:
+def write_run(out: Path, cfg: RunConfig, split: Split, model: LightGODE, metrics: dict, info: dict, *,
+              overwrite: bool = True) -> None:
+    """Write the run directory ``out`` (``artifacts.staged``: complete or absent; replaces an old run unless
+    ``overwrite`` is off)."""
+    with artifacts.staged(out, overwrite=overwrite) as staging:
         if getattr(model, "selected_", None):
             cfg = cfg.override(model.selected_)  # the run keeps the settings chosen on validation
         config = cfg.to_dict() | {"versions": package_versions()}
@@ -246,10 +309,6 @@ def write_run(out: Path, cfg: RunConfig, split: Split, model: LightGODE, metrics
         artifacts.write_history(staging / "history.csv", model.result_.history)
         artifacts.write_json(staging / "train.json", info)
         artifacts.write_metrics(staging, metrics)
-        artifacts.finalize(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
 
 
 def run_config(run: artifacts.Run) -> RunConfig:

@@ -263,28 +263,29 @@ class Recommender:
         self.updates.append(asdict(stats))
         return stats
 
-    def save_run(self, out: str | os.PathLike) -> Path:
-        """Write this (updated) model as a complete run directory, atomically; ``out`` may be the source run."""
+    def save_run(self, out: str | os.PathLike, *, overwrite: bool = False) -> Path:
+        """Write this (updated) model as a complete run directory, atomically. ``out`` may be the source run
+        (replaced in place); another existing ``out`` is replaced only with ``overwrite``; ``out`` may not hold
+        the source run."""
         if self.run is None or self.split is None or self.graph is None:
             raise ConfigError("only a Recommender loaded from a LightGODE run directory can be saved")
         g = self.graph
         note = {"source": str(self.run.path), "updates": self.updates,
                 "note": "metrics.json is the source run's; run `lightgode evaluate` for the updated graph"}
         return write_embedding_run(out, self.split, g.E0[:g.n_users], g.E0[g.n_users:], self.run.config,
-                                   copy_from=self.run.path, extra={"update.json": note} if self.updates else None)
+                                   copy_from=self.run.path, extra={"update.json": note} if self.updates else None,
+                                   overwrite=overwrite)
 
 
 def write_embedding_run(out: str | os.PathLike, split: Split, user_E0: torch.Tensor, item_E0: torch.Tensor,
                         config: dict, *, metrics: dict | None = None, copy_from: Path | None = None,
-                        extra: dict[str, dict] | None = None) -> Path:
-    """A complete run directory from a split and E0 embeddings, without training (atomic: built beside
-    ``out`` and renamed). ``config`` is a run's config.json dictionary; ``copy_from`` is a run whose
-    metrics.json, train.json and history.csv are carried over (else ``metrics``, default {})."""
+                        extra: dict[str, dict] | None = None, overwrite: bool = False) -> Path:
+    """A complete run directory from a split and E0 embeddings, without training (``artifacts.staged``: built
+    beside ``out`` and renamed). ``config`` is a run's config.json dictionary; ``copy_from`` is a run whose
+    metrics.json, train.json and history.csv are carried over (else ``metrics``, default {}); ``out`` may be
+    ``copy_from`` itself (replaced in place), another existing ``out`` is replaced only with ``overwrite``."""
     out = Path(out)
-    staging = artifacts.partial_dir(out)
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    try:
+    with artifacts.staged(out, overwrite=overwrite, source=copy_from, same_ok=True) as staging:
         artifacts.write_json(staging / "config.json", config)
         artifacts.write_metrics(staging, metrics or {})
         for name in ("metrics.json", "train.json", "history.csv"):
@@ -294,10 +295,6 @@ def write_embedding_run(out: str | os.PathLike, split: Split, user_E0: torch.Ten
             artifacts.write_json(staging / name, obj)
         save_split(split, staging / "split")
         artifacts.save_weights(staging / "weights.safetensors", user_E0, item_E0, {"format": "lightgode-E0"})
-        artifacts.finalize(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return out
 
 
