@@ -29,8 +29,8 @@ no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has
 
 
 @pytest.fixture(scope="module")
-def slice_file(tmp_path_factory, shared_datasets) -> Path:
-    return beauty_slice_file(tmp_path_factory, shared_datasets, 1500)
+def slice_file(tmp_path_factory) -> Path:
+    return beauty_slice_file(tmp_path_factory, 1500)
 
 
 def test_device_names_are_checked():
