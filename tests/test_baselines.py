@@ -1,4 +1,5 @@
-"""Baselines in the same harness: hand-worked checks, real-data training, run-directory round trips, benchmark resume."""
+"""Baselines in the same harness: hand-worked checks, real-data training, run-directory round trips,
+benchmark resume."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
 import torch
 
 from lightgode import artifacts
@@ -32,7 +32,7 @@ from lightgode.evaluate import EvalConfig, full_ranking
 from lightgode.graph import normalized_adjacency, to_torch
 from lightgode.losses import bpr
 from lightgode.models import build_model
-from lightgode.models.bpr import BPRMF, MFBPR, NegativeSampler
+from lightgode.models.bpr import MFBPR, NegativeSampler
 from lightgode.models.conv import MFConv
 from lightgode.models.filters import BSPM, GFCF
 from lightgode.models.lightgcn import LightGCNModule, layer_mean

@@ -8,8 +8,7 @@ import pandas as pd
 import pytest
 
 from lightgode.data.interactions import from_pairs
-from lightgode.data.readers import (FORMATS, detect_format, read_interactions, read_lightgcn, read_recbole,
-                                    read_table)
+from lightgode.data.readers import FORMATS, detect_format, read_interactions, read_lightgcn, read_recbole, read_table
 from lightgode.errors import ConfigError, DataError
 
 
@@ -108,7 +107,8 @@ def test_missing_file_and_directory(tmp_path):
 
 
 def test_csv_extra_columns_duplicates_threshold_and_time_order(tmp_path, caplog):
-    f = write(tmp_path, "x.csv", "u,i,r,ts,extra\r\na,x,5,3,z\r\na,y,1,1,z\r\nb,x,4,2,z\r\n\r\na,x,5,9,z\r\nc,x,oops,0,z\r\n")
+    f = write(tmp_path, "x.csv",
+              "u,i,r,ts,extra\r\na,x,5,3,z\r\na,y,1,1,z\r\nb,x,4,2,z\r\n\r\na,x,5,9,z\r\nc,x,oops,0,z\r\n")
     with caplog.at_level(logging.INFO, logger="lightgode.data.readers"):
         inter = read_interactions(f, user_col="u", item_col="i", rating_col="r", rating_threshold=4,
                                   timestamp_col="ts")
