@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup run test bench clean
+.PHONY: setup run test lint bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,11 @@ run: setup
 
 test: setup
 	$(PY) -m pytest -q
+
+# ruff's lint rules and formatting ([tool.ruff] in pyproject.toml), over src/, tests/ and benchmarks/.
+lint: setup
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 
 clean:
 	rm -rf $(VENV) runs

@@ -1,4 +1,5 @@
-"""Baselines in the same harness: hand-worked checks, real-data training, run-directory round trips, benchmark resume."""
+"""Baselines in the same harness: hand-worked checks, real-data training, run-directory round trips,
+benchmark resume."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
 import torch
 
 from lightgode.runs import store as artifacts
@@ -32,14 +32,14 @@ from lightgode.core.evaluate import EvalConfig, full_ranking
 from lightgode.core.graph import normalized_adjacency, to_torch
 from lightgode.core.losses import bpr
 from lightgode.models import build_model
-from lightgode.models.bpr import BPRMF, MFBPR, NegativeSampler
+from lightgode.models.bpr import MFBPR, NegativeSampler
 from lightgode.models.conv import MFConv
 from lightgode.models.filters import BSPM, GFCF
 from lightgode.models.lightgcn import LightGCNModule, layer_mean
 from lightgode.models.mf import MFEmbeddings
 from lightgode.runs.workflow import evaluate_model, load_model, train_run
 
-from conftest import stop_at
+from conftest import beauty_slice_file, stop_at
 
 EVAL = EvalConfig(ks=(20,), batch_size=512, valid_metric="ndcg@20")
 
@@ -50,11 +50,8 @@ def _inter(users, items, n_users, n_items) -> Interactions:
 
 
 @pytest.fixture(scope="module")
-def beauty_slice(tmp_path_factory, shared_datasets) -> Path:
-    lines = (shared_datasets / "amazon-beauty" / "Beauty.txt").read_text().splitlines()[:3000]
-    path = tmp_path_factory.mktemp("slice") / "beauty_slice.txt"
-    path.write_text("\n".join(lines) + "\n")
-    return path
+def beauty_slice(tmp_path_factory) -> Path:
+    return beauty_slice_file(tmp_path_factory, 3000)
 
 
 @pytest.fixture(scope="module")
@@ -532,21 +529,10 @@ def test_recorded_settings_leave_out_only_the_values_chosen_on_validation():
     assert not same_settings(settings_summary(lightgcn.to_dict()).replace("L 3", "L 4"), lightgcn)  # fixed, not chosen
 
 
-@pytest.fixture(scope="module")
-def gowalla_slice(tmp_path_factory, shared_datasets) -> Path:
-    """A data folder whose 'gowalla' is the first 300 users of LightGCN's Gowalla train/test files."""
-    root = tmp_path_factory.mktemp("gowalla_data")
-    (root / "gowalla").mkdir()
-    for name in ("train.txt", "test.txt"):
-        lines = (shared_datasets / "gowalla" / name).read_text().splitlines()[:300]
-        (root / "gowalla" / name).write_text("\n".join(lines) + "\n")
-    return root
-
-
-def test_benchmark_refit_retrains_the_chosen_run_on_the_whole_training_file(gowalla_slice, tmp_path):
+def test_benchmark_refit_retrains_the_chosen_run_on_the_whole_training_file(gowalla_like, tmp_path):
     torch.set_num_threads(1)
     bench = BenchmarkConfig(datasets=("gowalla",), models=("gf-cf", "mf-bpr"), seeds=(2020,),
-                            protocol="lightgcn-gowalla", data_dir=str(gowalla_slice), out_dir=tmp_path / "runs",
+                            protocol="lightgcn-gowalla", data_dir=str(gowalla_like), out_dir=tmp_path / "runs",
                             quick=True, isolate=False, refit=True)
     first = run_benchmark(bench)
     assert sorted(p.name for p in first.done) == ["seed2020", "seed2020", "seed2020.refit", "seed2020.refit"]
@@ -575,10 +561,10 @@ def test_benchmark_refit_retrains_the_chosen_run_on_the_whole_training_file(gowa
         BenchmarkConfig(refit=True)
 
 
-def test_benchmark_chooses_lightgode_t_on_validation_without_retraining(gowalla_slice, tmp_path):
+def test_benchmark_chooses_lightgode_t_on_validation_without_retraining(gowalla_like, tmp_path):
     torch.set_num_threads(1)
     bench = BenchmarkConfig(datasets=("gowalla",), models=("lightgode",), seeds=(2020,),
-                            protocol="lightgcn-gowalla", data_dir=str(gowalla_slice), out_dir=tmp_path / "runs",
+                            protocol="lightgcn-gowalla", data_dir=str(gowalla_like), out_dir=tmp_path / "runs",
                             quick=True, isolate=False, refit=True)
     first = run_benchmark(bench)
     assert [p.name for p in first.done] == ["seed2020", "seed2020.tuned", "seed2020.refit", "seed2020.refit.tuned"]

@@ -18,9 +18,9 @@ SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "checkpoint_eval.p
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory, shared_datasets):
+def runs(tmp_path_factory):
     """(a complete 2-epoch mf-bpr run, the same run with 5 epochs interrupted as epoch 3 ended)."""
-    data = beauty_slice_file(tmp_path_factory, shared_datasets, 1500)
+    data = beauty_slice_file(tmp_path_factory, 1500)
     root = tmp_path_factory.mktemp("runs")
     whole, cut = root / "whole", root / "cut"
     assert main(["train", "--data", str(data), "--model", "mf-bpr", "--epochs", "2", "--patience", "5", "--lr", "0.01",

@@ -9,9 +9,9 @@ from conftest import beauty_slice_file
 
 
 @pytest.fixture(scope="module")
-def slice_file(tmp_path_factory, shared_datasets):
+def slice_file(tmp_path_factory):
     # a slice of real Beauty: the first 1,500 users
-    return beauty_slice_file(tmp_path_factory, shared_datasets, 1500)
+    return beauty_slice_file(tmp_path_factory, 1500)
 
 
 @pytest.fixture(scope="module")

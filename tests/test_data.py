@@ -8,8 +8,7 @@ import pandas as pd
 import pytest
 
 from lightgode.data.interactions import from_pairs
-from lightgode.data.readers import (FORMATS, detect_format, read_interactions, read_lightgcn, read_recbole,
-                                    read_table)
+from lightgode.data.readers import FORMATS, detect_format, read_interactions, read_lightgcn, read_recbole, read_table
 from lightgode.errors import ConfigError, DataError
 
 
@@ -108,7 +107,8 @@ def test_missing_file_and_directory(tmp_path):
 
 
 def test_csv_extra_columns_duplicates_threshold_and_time_order(tmp_path, caplog):
-    f = write(tmp_path, "x.csv", "u,i,r,ts,extra\r\na,x,5,3,z\r\na,y,1,1,z\r\nb,x,4,2,z\r\n\r\na,x,5,9,z\r\nc,x,oops,0,z\r\n")
+    f = write(tmp_path, "x.csv",
+              "u,i,r,ts,extra\r\na,x,5,3,z\r\na,y,1,1,z\r\nb,x,4,2,z\r\n\r\na,x,5,9,z\r\nc,x,oops,0,z\r\n")
     with caplog.at_level(logging.INFO, logger="lightgode.data.readers"):
         inter = read_interactions(f, user_col="u", item_col="i", rating_col="r", rating_threshold=4,
                                   timestamp_col="ts")
@@ -222,17 +222,25 @@ def test_unknown_format_and_inapplicable_options(tmp_path):
                     sep=",", match="sep")
 
 
-# ---------------------------------------------------------------- real files
+# ---------------------------------------------------------------- real files and files in their formats
 
 
-def test_real_files_read_right(shared_datasets):
-    """Counts and order of the real files (reading speed is a benchmark matter, not asserted here)."""
-    beauty = shared_datasets / "amazon-beauty" / "Beauty.txt"
+def lines_as_pairs(path):
+    """(user, item) pairs of a ``user item item ...`` file, parsed by hand, in file order."""
+    return [(row[0], x) for row in (line.split() for line in path.read_text().splitlines()) for x in row[1:]]
+
+
+def test_beauty_reads_right(beauty_data_dir):
+    """Counts and row order of Amazon-Beauty (the bundled copy as a text file; reading speed is a benchmark
+    matter, not asserted here). The real Gowalla files are checked in test_data_datasets.test_real_files."""
+    beauty = beauty_data_dir / "amazon-beauty" / "Beauty.txt"
     inter = read_lightgcn(beauty)
     assert (inter.n_users, inter.n_items, len(inter)) == (22363, 12101, 198502)
-    lines = beauty.read_text().split("\n")
-    first = lines[0].split()
-    assert pairs(inter)[:len(first) - 1] == [(first[0], x) for x in first[1:]]
-    train = read_lightgcn(shared_datasets / "gowalla" / "train.txt")
-    test = read_lightgcn(shared_datasets / "gowalla" / "test.txt")
-    assert (len(train), len(test)) == (810128, 217242)
+    assert pairs(inter) == lines_as_pairs(beauty)
+
+
+def test_lightgcn_format_pair_reads_right(gowalla_like):
+    """A train/test pair in the format of LightGCN's Gowalla files (0-based ids, synthetic)."""
+    for name in ("train.txt", "test.txt"):
+        f = gowalla_like / "gowalla" / name
+        assert pairs(read_lightgcn(f)) == lines_as_pairs(f)

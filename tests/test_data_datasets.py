@@ -21,11 +21,9 @@ def fake_root(tmp_path, name, content=b"1 2 3\n"):
     return tmp_path
 
 
-def test_bundled_copy_is_the_shared_file(shared_datasets):
+def test_bundled_copy_has_the_recorded_content():
     raw = gzip.decompress((bundled_dir() / "amazon-beauty.txt.gz").read_bytes())
     assert hashlib.sha256(raw).hexdigest() == BEAUTY_SHA256
-    shared = shared_datasets / "amazon-beauty" / "Beauty.txt"
-    assert hashlib.sha256(shared.read_bytes()).hexdigest() == BEAUTY_SHA256
     assert (bundled_dir() / "README.md").is_file()
 
 
@@ -96,10 +94,25 @@ def test_train_test_share_maps_and_keep_test_rows(tmp_path):
     assert isinstance(load_named("gowalla", data_dir=root), tuple)
 
 
-def test_real_gowalla(shared_datasets):
+def test_a_fixed_split_pair_loads_as_written(gowalla_like):
+    """Gowalla's loader on a synthetic pair in its format: both parts keep their rows and share the id maps."""
+    train, test = load_named("gowalla", data_dir=gowalla_like)
+    assert train.user_ids is test.user_ids and train.item_ids is test.item_ids
+    raw = lambda p: list(zip(p.user_ids[p.users], p.item_ids[p.items]))  # noqa: E731
+    for part, name in ((train, "train.txt"), (test, "test.txt")):
+        f = gowalla_like / "gowalla" / name
+        assert raw(part) == [(r[0], x) for r in (line.split() for line in f.read_text().splitlines()) for x in r[1:]]
+    assert len(load_dataset("gowalla", data_dir=gowalla_like)) == len(train) + len(test)  # no pair in both
+
+
+def test_real_files(shared_datasets):
+    """The real files themselves: ../shared's Beauty is the bundled copy, Gowalla has LightGCN's counts."""
+    shared = shared_datasets / "amazon-beauty" / "Beauty.txt"
+    assert hashlib.sha256(shared.read_bytes()).hexdigest() == BEAUTY_SHA256
     train, test = load_named("gowalla", data_dir=shared_datasets)
     assert (len(train), len(test)) == (810128, 217242)
     assert (train.n_users, train.n_items) == (29858, 40981) and train.user_ids is test.user_ids
+    assert len(read_lightgcn(shared_datasets / "gowalla" / "train.txt")) == 810128
     alone = read_lightgcn(shared_datasets / "gowalla" / "test.txt")
     assert np.array_equal(test.user_ids[test.users], alone.user_ids[alone.users])
     assert np.array_equal(test.item_ids[test.items], alone.item_ids[alone.items])

@@ -29,8 +29,8 @@ no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has
 
 
 @pytest.fixture(scope="module")
-def slice_file(tmp_path_factory, shared_datasets) -> Path:
-    return beauty_slice_file(tmp_path_factory, shared_datasets, 1500)
+def slice_file(tmp_path_factory) -> Path:
+    return beauty_slice_file(tmp_path_factory, 1500)
 
 
 def test_device_names_are_checked():
@@ -68,16 +68,16 @@ def test_training_free_models_compute_on_the_cpu_whatever_the_device(tmp_path, s
 def test_a_run_started_on_a_gpu_resumes_on_the_cpu_when_told(tmp_path, slice_file, capsys):
     """A checkpoint whose settings say cuda (a run started on a GPU machine): --resume alone needs the GPU,
     --resume with --device cpu goes on here, and the benchmark goes on on its own device."""
+    import csv
     from dataclasses import replace
 
-    import csv
-
-    from conftest import stop_at
     from lightgode.atomic import write_json
-    from lightgode.core.checkpoint import Checkpoint
     from lightgode.bench.benchmark import _execute_unlocked
+    from lightgode.core.checkpoint import Checkpoint
     from lightgode.core.config import RunConfig
     from lightgode.runs.workflow import checkpoint_dir, train_run
+
+    from conftest import stop_at
 
     cfg = RunConfig().override({"data": {"data": str(slice_file)}, "model": "mf-bpr", "threads": 1,
                                 "train": {"epochs": 4, "patience": 4, "batch_size": 512}})

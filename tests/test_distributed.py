@@ -40,8 +40,8 @@ def _worker_module():
 
 
 @pytest.fixture(scope="module")
-def beauty_slice(tmp_path_factory, shared_datasets):
-    return beauty_slice_file(tmp_path_factory, shared_datasets, 1500)
+def beauty_slice(tmp_path_factory):
+    return beauty_slice_file(tmp_path_factory, 1500)
 
 
 @pytest.fixture(scope="module")

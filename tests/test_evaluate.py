@@ -39,10 +39,11 @@ def test_full_ranking_masks_seen_items_and_skips_users_without_relevant():
     item_emb = torch.tensor([[3.0], [2.0], [1.0], [0.5]])
     relevant = csr({0: [1], 1: [3]}, 3, 4)  # user 2 has no relevant item: skipped
     exclude = csr({0: [0]}, 3, 4)
-    m = full_ranking(embedding_scorer(user_emb, item_emb), relevant, exclude, EvalConfig(ks=(1, 4), valid_metric="ndcg@1"))
+    config = EvalConfig(ks=(1, 4), valid_metric="ndcg@1")
+    m = full_ranking(embedding_scorer(user_emb, item_emb), relevant, exclude, config)
     assert m["hit@1"] == pytest.approx(0.5)  # user 0 hits at rank 1, user 1 has item 3 at rank 4
     assert m["mrr@4"] == pytest.approx((1 + 1 / 4) / 2)
-    unmasked = full_ranking(embedding_scorer(user_emb, item_emb), relevant, None, EvalConfig(ks=(1, 4), valid_metric="ndcg@1"))
+    unmasked = full_ranking(embedding_scorer(user_emb, item_emb), relevant, None, config)
     assert unmasked["hit@1"] == 0.0
 
 

@@ -38,7 +38,7 @@ def test_row_adam_gives_torch_adams_weights_and_moments(scale):
     start = torch.randn(n, d, generator=gen)
     dense, rowwise = torch.nn.Parameter(start.clone()), torch.nn.Parameter(start.clone())
     opt_d, opt_r = torch.optim.Adam([dense], lr=0.01), RowAdam([rowwise], lr=0.01)
-    for step in range(700):
+    for _ in range(700):
         rows = torch.randint(0, n, (4,), generator=gen)  # repeats allowed: their gradients add up
         opt_r.catch_up(rowwise, rows)
         assert torch.allclose(rowwise.detach()[rows], dense.detach()[rows], rtol=0, atol=1e-5)  # what is read

@@ -10,7 +10,8 @@ SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "lightgcn_referenc
 def test_reference_curve_compares_each_reading_with_the_official_log_at_that_epoch(tmp_path):
     progress = tmp_path / "progress.md"
     progress.write_text(
-        "| date | run | epoch | train loss | valid Recall@20 / NDCG@20 | test Recall@20 / NDCG@20 |\n|---|---|---|---|---|---|\n"
+        "| date | run | epoch | train loss | valid Recall@20 / NDCG@20 | test Recall@20 / NDCG@20 |\n"
+        "|---|---|---|---|---|---|\n"
         "| 2026-11-27 | runs/x/seed2020 (first run: pairs) | 20 | 0.06 | 0.1 / 0.05 | 0.1200 / 0.1000 |\n"
         "| 2026-11-27 | runs/x/seed2020 | 30 | 0.05 | 0.1 / 0.05 | 0.1300 / 0.1200 |\n"
         "| 2026-11-27 | runs/x/seed2020 | 500 | 0.01 | 0.1 / 0.05 | 0.1800 / 0.1500 |\n")

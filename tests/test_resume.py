@@ -21,8 +21,8 @@ ARGS = ["--epochs", "14", "--patience", "14", "--lr", "0.01", "--t", "1.0", "--b
 
 
 @pytest.fixture(scope="module")
-def slice_file(tmp_path_factory, shared_datasets):
-    return beauty_slice_file(tmp_path_factory, shared_datasets, 2500)
+def slice_file(tmp_path_factory):
+    return beauty_slice_file(tmp_path_factory, 2500)
 
 
 @pytest.fixture(scope="module")

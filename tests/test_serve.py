@@ -14,11 +14,10 @@ import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_recommend import planted_run
 
 from lightgode.serving.recommender import Recommender
 from lightgode.serving.http import ServeConfig, create_app
-
-from test_recommend import planted_run
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +59,8 @@ def test_new_user_and_similar_items(client, rec):
     assert r.status_code == 200
     assert [x["item"] for x in r.json()["items"]] == [x.item for x in rec.recommend_for_history(["i1", "i2"], 5)]
     r = client.get("/items/i4/similar", params={"k": 3})
-    assert r.status_code == 200 and [x["item"] for x in r.json()["items"]] == [x.item for x in rec.similar_items("i4", 3)]
+    assert r.status_code == 200
+    assert [x["item"] for x in r.json()["items"]] == [x.item for x in rec.similar_items("i4", 3)]
 
 
 @pytest.mark.parametrize("method,url,kwargs,status", [

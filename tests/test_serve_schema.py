@@ -9,11 +9,10 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_recommend import planted_run
 
 from lightgode.serving.recommender import Recommender
 from lightgode.serving.http import ServeConfig, create_app
-
-from test_recommend import planted_run
 
 OPERATIONS = [("GET", "/health"), ("GET", "/users/{user_id}/recommendations"), ("POST", "/recommendations"),
               ("GET", "/items/{item_id}/similar")]

@@ -15,9 +15,9 @@ from conftest import beauty_slice_file, fit_whole_and_resumed
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory, shared_datasets):
+def data(tmp_path_factory):
     """The first 2,500 lines of Amazon-Beauty."""
-    return beauty_slice_file(tmp_path_factory, shared_datasets, 2500)
+    return beauty_slice_file(tmp_path_factory, 2500)
 
 
 def _model(seed: int = 0) -> DirectAUMF:

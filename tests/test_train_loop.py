@@ -26,7 +26,8 @@ class OneWeight(torch.nn.Module):
 def scripted(model: OneWeight, values: dict[int, float], seen: list[tuple[int, float]]):
     """A validate() whose metric comes from ``values`` by epoch, the epoch read off the weight; calls go to ``seen``."""
     def validate() -> dict[str, float]:
-        epoch = round(-float(model.w.detach()) / 0.1)  # lr 0.1, one step per epoch, Adam moves the weight by -lr each step
+        # lr 0.1, one step per epoch, Adam moves the weight by -lr each step
+        epoch = round(-float(model.w.detach()) / 0.1)
         seen.append((epoch, float(model.w.detach())))
         return {"ndcg@20": values.get(epoch, 0.0)}
     return validate

@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.linalg
-import scipy.sparse as sp
 import torch
 
 from lightgode.runs.store import check_complete, load_run
@@ -60,8 +59,8 @@ def test_maximize_prefers_the_smaller_of_tied_points():
 
 
 def test_tune_config_rejects_bad_ranges():
-    for bad in (dict(t_min=2.0, t_max=1.0), dict(grid=1), dict(refine=-1), dict(extend=-1), dict(extend=1.5), dict(metric="ndcg"),
-                dict(metric="foo@20"), dict(max_users=0), dict(max_scores=0)):
+    for bad in (dict(t_min=2.0, t_max=1.0), dict(grid=1), dict(refine=-1), dict(extend=-1), dict(extend=1.5),
+                dict(metric="ndcg"), dict(metric="foo@20"), dict(max_users=0), dict(max_scores=0)):
         with pytest.raises(ConfigError):
             TuneConfig(**bad)
     assert TuneConfig().user_cap(40981) == 600_000_000 // 40981
@@ -280,7 +279,8 @@ def test_propagate_round_trip_keeps_ids(tmp_path, capsys):
     assert report["isolated"] == {"users": 1, "items": 0}
     assert set(report["metrics"]) == {"before", "after"} and "ndcg@20" in report["metrics"]["after"]["test"]
     # the Parquet output is a valid input: propagating it with T = 0 returns it unchanged
-    assert main(["propagate", "--split-dir", str(tmp_path / "split"), "--user-emb", str(tmp_path / "p1" / "users.parquet"),
+    assert main(["propagate", "--split-dir", str(tmp_path / "split"),
+                 "--user-emb", str(tmp_path / "p1" / "users.parquet"),
                  "--item-emb", str(tmp_path / "p1" / "items.parquet"), "--t", "0", "--out", str(tmp_path / "p2"),
                  "--quiet"]) == 0
     ids2, X2 = read_out(tmp_path / "p2", "user")
@@ -293,7 +293,8 @@ def test_propagate_round_trip_keeps_ids(tmp_path, capsys):
     for side in ("users", "items"):
         pd.read_parquet(tmp_path / "p1" / f"{side}.parquet").rename(columns={"vector": "embedding"}).to_parquet(
             tmp_path / f"{side}_export.parquet")
-    assert main(["propagate", "--split-dir", str(tmp_path / "split"), "--user-emb", str(tmp_path / "users_export.parquet"),
+    assert main(["propagate", "--split-dir", str(tmp_path / "split"),
+                 "--user-emb", str(tmp_path / "users_export.parquet"),
                  "--item-emb", str(tmp_path / "items_export.parquet"), "--t", "0", "--out", str(tmp_path / "p3"),
                  "--quiet"]) == 0
     ids3, X3 = read_out(tmp_path / "p3", "user")
