@@ -29,7 +29,7 @@ from lightgode.core.graph import normalized_adjacency, to_torch
 from lightgode.models.base import exclude_csr
 from lightgode.models.lightgcn import layer_mean
 from lightgode.core.ode import euler_one_step
-from lightgode.runs.workflow import load_model
+from lightgode.runs.store import load_model
 
 
 def variants(E0: torch.Tensor, A: torch.Tensor, max_layers: int) -> dict[str, torch.Tensor]:

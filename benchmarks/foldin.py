@@ -36,7 +36,8 @@ from lightgode.data.split import Split
 from lightgode.core.evaluate import EvalConfig, full_ranking
 from lightgode.serving.foldin import FOLDIN_INITS, adjacency, fold_in, initial_values, trajectory_integral
 from lightgode.models import build_model
-from lightgode.runs.workflow import evaluate_model, load_model, run_config, write_run
+from lightgode.runs.workflow import evaluate_model, write_run
+from lightgode.runs.store import load_model, run_config
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -45,7 +45,7 @@ from lightgode.core.discrepancy import cosine_distance  # noqa: E402
 from lightgode.errors import ConfigError, LightGODEError  # noqa: E402
 from lightgode.core.evaluate import EvalConfig, embedding_scorer, full_ranking  # noqa: E402
 from lightgode.models.base import exclude_csr  # noqa: E402
-from lightgode.runs.workflow import load_model  # noqa: E402
+from lightgode.runs.store import load_model  # noqa: E402
 
 DEFAULT_EXPONENTS = "-0.1,-0.05,0,0.05,0.1,0.15,0.2,0.25,0.3,0.35,0.4,0.5"
 DEGREE_ROW = "E(0), item rows x (1 + degree)^a, a chosen on validation (no graph product)"

@@ -37,7 +37,8 @@ from lightgode.models.conv import MFConv
 from lightgode.models.filters import BSPM, GFCF
 from lightgode.models.lightgcn import LightGCNModule, layer_mean
 from lightgode.models.mf import MFEmbeddings
-from lightgode.runs.workflow import evaluate_model, load_model, train_run
+from lightgode.runs.workflow import evaluate_model, train_run
+from lightgode.runs.store import load_model
 
 from conftest import beauty_slice_file, stop_at
 

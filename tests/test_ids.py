@@ -217,7 +217,7 @@ def test_unknown_id_messages_print_plain_strings(tmp_path):
 
 
 def test_propagate_messages_print_plain_strings(tmp_path):
-    from lightgode.commands.propagate import align, read_vectors
+    from lightgode.runs.propagate import align, read_vectors
 
     vocab = np.array(["a", "22363"])
     msg = one_line(DataError, align, vocab, np.array(["a"]), 1, "user")

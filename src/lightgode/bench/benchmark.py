@@ -607,8 +607,11 @@ def _tune_copy(source: Path, out: Path, t_from: Path | None, sources: dict[str, 
     of the run ``t_from``; E0 is the source's, only the propagation and the evaluation are redone."""
     import torch
 
-    from lightgode.runs.workflow import evaluate_model, load_model, run_config
-    from lightgode.core.tune import TuneConfig, tune_split, write_tuned_run
+    from lightgode.runs.workflow import evaluate_model
+
+    from lightgode.runs.store import load_model, run_config
+    from lightgode.core.tune import TuneConfig, tune_split
+    from lightgode.runs.tuned import write_tuned_run
 
     run = artifacts.load_run(source)
     cfg = run_config(run)

@@ -37,7 +37,7 @@ def register(sub) -> None:
 
 def _load(runs_dir: Path, model: str, seed: int):
     from lightgode.runs.store import load_run
-    from lightgode.runs.workflow import load_model
+    from lightgode.runs.store import load_model
 
     run = load_run(runs_dir / model / f"seed{seed}")
     return run, load_model(run)

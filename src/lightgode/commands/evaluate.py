@@ -25,7 +25,8 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from lightgode.runs.store import load_run
-    from lightgode.runs.workflow import checkpoint_model, evaluate_model, load_model, resume_config, run_config
+    from lightgode.runs.workflow import checkpoint_model, evaluate_model, resume_config
+    from lightgode.runs.store import load_model, run_config
 
     epoch = None
     if args.checkpoint:

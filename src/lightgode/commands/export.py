@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from lightgode.runs.store import check_out_dir, load_run, staged
-    from lightgode.runs.workflow import load_model, run_config
+    from lightgode.runs.store import load_model, run_config
     from lightgode.commands.common import ode_from_args
 
     out = Path(args.out) if args.out else Path(str(Path(args.run_dir).resolve()) + "-export")

@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from lightgode.atomic import check_target, staged_file
-    from lightgode.runs.workflow import run_config
+    from lightgode.runs.store import run_config
     from lightgode.runs.store import load_run
     from lightgode.serving.recommender import Recommender
 

@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from lightgode.runs.store import load_run
     from lightgode.serving.foldin import FoldInConfig
     from lightgode.serving.index import IndexConfig
-    from lightgode.runs.workflow import run_config
+    from lightgode.runs.store import run_config
     from lightgode.serving.recommender import Recommender
     from lightgode.serving.http import ENV_OPTIONS, ENV_RUN, ServeConfig, create_app
     from lightgode.commands.common import ode_from_args

@@ -63,8 +63,10 @@ def _tune(args: argparse.Namespace) -> int:
 
     from lightgode.runs.store import load_run
     from lightgode.errors import ConfigError
-    from lightgode.runs.workflow import evaluate_model, load_model, run_config
-    from lightgode.core.tune import TuneConfig, tune_split, write_tuned_run
+    from lightgode.runs.workflow import evaluate_model
+    from lightgode.runs.store import load_model, run_config
+    from lightgode.core.tune import TuneConfig, tune_split
+    from lightgode.runs.tuned import write_tuned_run
 
     r = load_run(args.run_dir)
     cfg = run_config(r)

@@ -101,7 +101,8 @@ class EmbeddingEstimator(ScoringModel):
         return self.E0_[:self.n_users_], self.E0_[self.n_users_:], {"format": "lightgode-E0"}
 
     @classmethod
-    def from_stored(cls, user: torch.Tensor, item: torch.Tensor, train: Interactions, cfg: RunConfig):
+    def from_stored(cls, user: torch.Tensor, item: torch.Tensor, train: Interactions, cfg: RunConfig,
+                    ode=None):
         """A fitted model from a run directory's weights and training split (no training)."""
         from lightgode.models.base import no_training_result
 

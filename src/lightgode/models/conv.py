@@ -92,8 +92,9 @@ class MFConv(EmbeddingEstimator):
         return self
 
     @classmethod
-    def from_stored(cls, user: torch.Tensor, item: torch.Tensor, train: Interactions, cfg: RunConfig) -> "MFConv":
-        m = super().from_stored(user, item, train, cfg)
+    def from_stored(cls, user: torch.Tensor, item: torch.Tensor, train: Interactions, cfg: RunConfig,
+                    ode=None) -> "MFConv":
+        m = super().from_stored(user, item, train, cfg, ode)
         m.layers_ = int(cfg.baseline.layers[0])
         m._set_embeddings()
         return m

@@ -115,7 +115,8 @@ class _Filter(ScoringModel):
         return torch.zeros(n_users, 0), torch.zeros(n_items, 0), {"format": "lightgode-training-free"}
 
     @classmethod
-    def from_stored(cls, user: torch.Tensor, item: torch.Tensor, train: Interactions, cfg: RunConfig):
+    def from_stored(cls, user: torch.Tensor, item: torch.Tensor, train: Interactions, cfg: RunConfig,
+                    ode=None):
         m = cls.from_config(cfg)
         m.ops_ = FilterOperators(train, m.baseline.rank, m.seed)
         m.setting_ = m._grid()[0]

@@ -5,7 +5,9 @@ from __future__ import annotations
 import scipy.sparse as sp
 import torch
 
-from lightgode.core.config import TrainConfig
+from dataclasses import replace
+
+from lightgode.core.config import RunConfig, TrainConfig
 from lightgode.data.interactions import Interactions
 from lightgode.errors import NotFittedError
 from lightgode.core.evaluate import EvalConfig, embedding_scorer, full_ranking
@@ -67,6 +69,24 @@ class LightGODE:
         m._set_embeddings(to_torch(A_hat))
         return m
 
+    @classmethod
+    def from_config(cls, cfg: RunConfig) -> "LightGODE":
+        """An unfitted model with the run's training, ODE and evaluation settings."""
+        return cls(cfg.train, cfg.ode, cfg.eval, seed=cfg.seed)
+
+    @classmethod
+    def from_stored(cls, user: torch.Tensor, item: torch.Tensor, train: Interactions, cfg: RunConfig,
+                    ode: ODEConfig | None = None) -> "LightGODE":
+        """A fitted model from a run directory's E0 (users, items) and training split, propagated with the run's
+        ODE settings or with ``ode``."""
+        A_hat = normalized_adjacency(train.n_users, train.n_items, train.users, train.items)
+        return cls.from_embeddings(torch.cat([user, item], dim=0), train.n_users, A_hat, ode or cfg.ode, cfg.eval)
+
+    def stored_weights(self) -> tuple[torch.Tensor, torch.Tensor, dict[str, str]]:
+        """What the run directory keeps: E0 split into users and items."""
+        self._check()
+        return self.E0_[:self.n_users_], self.E0_[self.n_users_:], {"format": "lightgode-E0"}
+
     def with_ode(self, ode: ODEConfig) -> "LightGODE":
         """The same trained E0 propagated with another horizon or solver (no retraining)."""
         self._check()
@@ -93,3 +113,17 @@ class LightGODE:
         return full_ranking(self.score_fn(), relevant.to_csr(), excl, self.eval_config,
                             show_progress=show_progress, desc=desc)
 
+
+class DirectAU(LightGODE):
+    """LightGODE's training alone (DirectAU, Wang et al. KDD'22): the ODE horizon is 0, so scores come from E0.
+
+    A stored run is read back with T = 0 unless another ODE is asked for explicitly."""
+
+    @classmethod
+    def from_config(cls, cfg: RunConfig) -> "DirectAU":
+        return cls(cfg.train, replace(cfg.ode, t=0.0), cfg.eval, seed=cfg.seed)
+
+    @classmethod
+    def from_stored(cls, user: torch.Tensor, item: torch.Tensor, train: Interactions, cfg: RunConfig,
+                    ode: ODEConfig | None = None) -> "DirectAU":
+        return super().from_stored(user, item, train, cfg, ode or replace(cfg.ode, t=0.0))

@@ -46,7 +46,8 @@ class Pop(ScoringModel):
         return self.user_embeddings_, self.item_embeddings_, {"format": "lightgode-pop"}
 
     @classmethod
-    def from_stored(cls, user: torch.Tensor, item: torch.Tensor, train: Interactions, cfg: RunConfig) -> "Pop":
+    def from_stored(cls, user: torch.Tensor, item: torch.Tensor, train: Interactions, cfg: RunConfig,
+                    ode=None) -> "Pop":
         m = cls.from_config(cfg)
         m.user_embeddings_, m.item_embeddings_ = user.to(torch.float32), item.to(torch.float32)
         m.result_ = no_training_result()

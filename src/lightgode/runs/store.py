@@ -26,7 +26,7 @@ import shutil
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -37,6 +37,10 @@ from lightgode.errors import OutputError, RunDirError
 from lightgode.locks import WAIT_S, target_lock
 
 log = logging.getLogger(__name__)
+
+if TYPE_CHECKING:
+    from lightgode.core.config import RunConfig
+    from lightgode.core.ode import ODEConfig
 
 MARKER = "COMPLETE"
 REQUIRED = ("config.json", "metrics.json", "weights.safetensors", "split")
@@ -248,3 +252,18 @@ def load_run(run_dir: str | os.PathLike) -> Run:
 def write_metrics(run_dir: Path, metrics: dict[str, Any]) -> None:
     write_json(run_dir / "metrics.json", metrics)
 
+
+def run_config(run: Run) -> "RunConfig":
+    """The run's settings as a validated RunConfig."""
+    from lightgode.core.config import RunConfig
+
+    return RunConfig.from_stored(run.config)
+
+
+def load_model(run: Run, ode: "ODEConfig | None" = None):
+    """The run's fitted model, read back through the model registry (``Model.from_stored``), propagated with the
+    run's ODE settings or with ``ode`` (which applies to the ODE models only). Training-free filters rebuild their
+    operators from the stored split and have ``score_fn`` but no embeddings."""
+    from lightgode.models import model_from_weights
+
+    return model_from_weights(run_config(run), run.user_embedding, run.item_embedding, run.split.train, ode)

@@ -24,7 +24,7 @@ from lightgode.data.split import Split, save_split, split_given, split_leave_one
 from lightgode.core.checkpoint import Checkpoint
 from lightgode.atomic import is_write_error, os_error_message
 from lightgode.errors import DataError, OutputError, RunDirError
-from lightgode.models import build_model
+from lightgode.models import build_model, model_from_weights
 from lightgode.models.lightgode import LightGODE
 from lightgode.core.ode import ODEConfig
 from lightgode.core.train import resolve_device
@@ -241,7 +241,7 @@ def _train(cfg: RunConfig, out: Path | None, device: torch.device, t_start: floa
         if out is not None:
             write_run(out, cfg, split, model, metrics, info)
             if tuned is not None:
-                from lightgode.core.tune import write_tuned_run
+                from lightgode.runs.tuned import write_tuned_run
                 write_tuned_run(out, None, metrics, tuned, title=f"{cfg.data.data} seed {cfg.seed}")
             shutil.rmtree(checkpoint_dir(out), ignore_errors=True)
     except BaseException as exc:
@@ -300,28 +300,11 @@ def write_run(out: Path, cfg: RunConfig, split: Split, model: LightGODE, metrics
         artifacts.write_json(staging / "config.json", config)
         save_split(split, staging / "split")
         n_users = split.train.n_users
-        if hasattr(model, "stored_weights"):
-            user_w, item_w, meta = model.stored_weights()
-            artifacts.save_weights(staging / "weights.safetensors", user_w, item_w, meta)
-        else:
-            artifacts.save_weights(staging / "weights.safetensors", model.E0_[:n_users], model.E0_[n_users:],
-                                   {"format": "lightgode-E0"})
+        user_w, item_w, meta = model.stored_weights()
+        artifacts.save_weights(staging / "weights.safetensors", user_w, item_w, meta)
         artifacts.write_history(staging / "history.csv", model.result_.history)
         artifacts.write_json(staging / "train.json", info)
         artifacts.write_metrics(staging, metrics)
-
-
-def run_config(run: artifacts.Run) -> RunConfig:
-    return RunConfig.from_stored(run.config)
-
-
-def load_model(run: artifacts.Run, ode: ODEConfig | None = None) -> LightGODE:
-    """The run's model, propagated with the run's ODE settings or with ``ode``.
-
-    Baselines (``models.BASELINES``) come back through their ``from_stored``; ``ode`` does not apply to them.
-    Training-free filters rebuild their operators from the stored split and have ``score_fn`` but no embeddings.
-    """
-    return model_from_weights(run_config(run), run.user_embedding, run.item_embedding, run.split.train, ode)
 
 
 def checkpoint_model(out: Path, ode: ODEConfig | None = None, *, env_data_dir: str | None = None):
@@ -337,19 +320,3 @@ def checkpoint_model(out: Path, ode: ODEConfig | None = None, *, env_data_dir: s
         raise RunDirError(f"{ckpt.path} holds no user and item embeddings")
     split = prepare_split(cfg.data, cfg.seed, env_data_dir=env_data_dir)
     return model_from_weights(cfg, state.model["user"], state.model["item"], split.train, ode), split, state
-
-
-def model_from_weights(cfg: RunConfig, user: torch.Tensor, item: torch.Tensor, train: Interactions,
-                       ode: ODEConfig | None = None):
-    """A fitted model of ``cfg.model`` from its stored weights (E0 for the embedding models) and training split;
-    :func:`load_model` for a run directory, or a checkpoint's weights for a run still training."""
-    from lightgode.core.graph import normalized_adjacency
-    from lightgode.models import BASELINES
-
-    if cfg.model in BASELINES:
-        return BASELINES[cfg.model].from_stored(user, item, train, cfg)
-    ode = ode or cfg.ode
-    if cfg.model == "directau" and ode is cfg.ode:
-        ode = replace(ode, t=0.0)
-    A_hat = normalized_adjacency(train.n_users, train.n_items, train.users, train.items)
-    return LightGODE.from_embeddings(torch.cat([user, item], dim=0), train.n_users, A_hat, ode, cfg.eval)

@@ -26,7 +26,7 @@ from lightgode.serving.foldin import FoldInConfig, PropagatedGraph, UpdateStats,
     trajectory_integral
 from lightgode.serving.index import IndexConfig, ItemIndex
 from lightgode.core.ode import ODEConfig
-from lightgode.runs.workflow import load_model
+from lightgode.runs.store import load_model
 
 
 @dataclass(frozen=True)
