@@ -18,6 +18,7 @@ import torch
 from torchdiffeq import odeint
 
 from .errors import ConfigError
+from .fieldtypes import check_fields
 from .graph import to_torch
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ class ODEConfig:
     atol: float = 1e-9  # absolute tolerance of adaptive solvers
 
     def __post_init__(self) -> None:
+        check_fields(self, "ode")
         if not np.isfinite(self.t) or self.t < 0:
             raise ConfigError(f"T must be a finite number >= 0, got {self.t}")
         if self.solver not in SOLVERS:

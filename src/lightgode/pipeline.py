@@ -122,7 +122,7 @@ def resume_config(out: Path) -> RunConfig:
         if (out / artifacts.MARKER).is_file():
             raise RunDirError(f"{out} is already complete; there is nothing to resume")
         raise RunDirError(f"no interrupted run to resume at {out} (no {ckpt}/config.json)")
-    return RunConfig.from_dict(artifacts.read_json(ckpt / "config.json"))
+    return artifacts.parse_config(artifacts.read_json(ckpt / "config.json"), ckpt / "config.json")
 
 
 def _start_checkpoint(cfg: RunConfig, out: Path, overwrite: bool, resume: bool, every: int) -> Checkpoint:
