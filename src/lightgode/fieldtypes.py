@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import numbers
 import types
 import typing
 from typing import Any
@@ -35,13 +36,16 @@ def _fail(path: str, expected: str, value: Any) -> ConfigError:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """A real number (numpy's included), not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def _as_int(value: Any, path: str) -> int:
-    if isinstance(value, float) and value.is_integer():
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        value = int(value)  # numpy integers too
+    elif isinstance(value, numbers.Real) and not isinstance(value, bool) and float(value).is_integer():
         value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool):
+    else:
         raise _fail(path, "an integer", value)
     if not -INT_LIMIT < value < INT_LIMIT:
         raise ConfigError(f"{path}: integer out of range: {shown(value)}")
