@@ -165,6 +165,9 @@ def test_values_that_fit_are_normalised():
                                 "baseline": {"layers": 2}, "data": {"ratios": [0.7, 0.2, 0.1]}})
     assert cfg.train.dim == 32 and type(cfg.train.dim) is int and type(cfg.train.lr) is float
     assert cfg.eval.ks == (20,) and cfg.baseline.layers == (2,) and cfg.data.ratios == (0.7, 0.2, 0.1)
+    import numpy as np
+    ode = ODEConfig(t=np.float32(1.5), steps=np.int64(3))  # numpy scalars from a search are numbers too
+    assert ode.t == 1.5 and type(ode.t) is float and type(ode.steps) is int
 
 
 def test_model_names_match_the_registry():
