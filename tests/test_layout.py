@@ -13,7 +13,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "lightgode"
 
 # Each floor may import its own floor and the floors below it, never one above.
 FLOORS = {
-    "errors": 0, "atomic": 0, "locks": 0, "names": 0,
+    "errors": 0, "atomic": 0, "locks": 0, "names": 0, "fieldtypes": 0,
     "data": 1,
     "core": 2,
     "models": 3,

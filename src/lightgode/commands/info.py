@@ -15,6 +15,13 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def _number(value, spec: str) -> str:
+    """A train.json figure formatted, or "?" when the file holds something else there."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return format(value, spec)
+    return "?"
+
+
 def run(args: argparse.Namespace) -> int:
     from lightgode.runs.store import load_run
 
@@ -31,8 +38,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"training   {json.dumps(cfg['train'])}")
     print(f"ode        {json.dumps(cfg['ode'])}")
     if info:
+        seconds = info.get("seconds")
+        total = seconds.get("total") if isinstance(seconds, dict) else None
         print(f"best epoch {info.get('best_epoch')} of {info.get('epochs_run')}, "
-              f"{info.get('seconds_per_epoch', 0):.2f} s/epoch, {info['seconds']['total']:.1f} s in all, "
-              f"peak {info.get('peak_rss_mb', 0):.0f} MiB")
+              f"{_number(info.get('seconds_per_epoch'), '.2f')} s/epoch, {_number(total, '.1f')} s in all, "
+              f"peak {_number(info.get('peak_rss_mb'), '.0f')} MiB")
     print(format_metrics(r.metrics))
     return 0

@@ -8,14 +8,15 @@ import os
 import sys
 
 from lightgode.errors import ConfigError
-from lightgode.commands.common import add_ode_args
+from lightgode.commands.common import add_ode_args, positive_float
 
 
 def register(sub) -> None:
     p = sub.add_parser("serve", help="serve recommendations over HTTP",
                        description="GET /health, GET /users/{id}/recommendations?k=, POST /recommendations "
                                    "{\"items\": [...], \"k\": ...} for a new user, GET /items/{id}/similar?k=. "
-                                   "The OpenAPI schema is at /openapi.json.")
+                                   "The OpenAPI schema is at /openapi.json, its docs page (no internet needed) "
+                                   "at /docs.")
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
@@ -24,6 +25,9 @@ def register(sub) -> None:
                    help="item search: exact matrix product (default) or a faiss index")
     p.add_argument("--max-k", type=int, default=1000, help="larger k is capped to this (default 1000)")
     p.add_argument("--max-body-bytes", type=int, default=64 * 1024, help="larger bodies get 413 (default 65536)")
+    p.add_argument("--body-timeout", type=positive_float, default=10.0, metavar="SECONDS",
+                   help="a request body not received in full within this time gets 408 and the connection is "
+                        "closed (default 10)")
     p.add_argument("--foldin-init", choices=("zero", "mean", "norm_mean"), default=None,
                    help="initial value of new users (default: the library's)")
     add_ode_args(p)
@@ -46,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--port must be in 0..65535, got {args.port}")
     if args.workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {args.workers}")
-    serve_cfg = ServeConfig(max_k=args.max_k, max_body_bytes=args.max_body_bytes)
+    serve_cfg = ServeConfig(max_k=args.max_k, max_body_bytes=args.max_body_bytes, body_timeout=args.body_timeout)
     foldin = FoldInConfig(**({"init": args.foldin_init} if args.foldin_init else {}))
     index = None if args.index == "exact" else IndexConfig(kind=args.index)
     ode = ode_from_args(args, run_config(load_run(args.run_dir)).ode)
@@ -63,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
                     access_log=False)
         return 0
     os.environ[ENV_RUN] = os.path.abspath(args.run_dir)
-    os.environ[ENV_OPTIONS] = json.dumps({"serve": {"max_k": args.max_k, "max_body_bytes": args.max_body_bytes},
+    os.environ[ENV_OPTIONS] = json.dumps({"serve": {"max_k": args.max_k, "max_body_bytes": args.max_body_bytes,
+                                                    "body_timeout": args.body_timeout},
                                           "foldin": {"init": foldin.init, "item_degree": foldin.item_degree},
                                           "index": {"kind": args.index} if index else None})
     del rec

@@ -25,9 +25,12 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lightgode.atomic import check_target, staged_file
     from lightgode.data.synth import SynthConfig, synth_edges, write_edges
+    from lightgode.atomic import check_target, staged_file
+    from lightgode.errors import ConfigError
 
+    if args.seed < 0:
+        raise ConfigError(f"--seed must be >= 0, got {args.seed}")
     cfg = SynthConfig(users=args.users, items=args.items, edges=args.edges, seed=args.seed,
                       user_exponent=args.user_exponent, item_exponent=args.item_exponent)
     fmt = args.format or ("csv" if args.out.lower().endswith(".csv") else "lightgcn")

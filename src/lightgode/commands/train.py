@@ -101,7 +101,10 @@ def config_from_args(args: argparse.Namespace) -> "RunConfig":
     from lightgode.core.config import RunConfig, load_config_file, paper_overrides
 
     file_over = load_config_file(args.config) if args.config else {}
-    data = args.data or file_over.get("data", {}).get("data") or RunConfig().data.data
+    file_data = file_over.get("data")
+    named = file_data.get("data") if isinstance(file_data, dict) else None
+    # a wrong type in the file is reported by override() below, naming its key
+    data = args.data or (named if isinstance(named, str) else None) or RunConfig().data.data
     cfg = RunConfig().override(paper_overrides(data)).override(file_over)
     flags: dict = {}
     for section, names in FLAG_SECTIONS.items():

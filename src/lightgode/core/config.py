@@ -11,10 +11,9 @@ from typing import Any
 
 from lightgode.errors import ConfigError
 from lightgode.core.evaluate import EvalConfig
+from lightgode.fieldtypes import check_fields, shown
 from lightgode.core.ode import ODEConfig
-from lightgode.names import OPTIMIZERS, PAPER_SETTINGS, SAMPLINGS, SPLIT_KINDS  # noqa: F401 (re-exported)
-
-
+from lightgode.names import MODEL_NAMES, OPTIMIZERS, PAPER_SETTINGS, SAMPLINGS, SPLIT_KINDS  # noqa: F401
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -34,6 +33,7 @@ class DataConfig:
     ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)  # train/valid/test shares for ratio splits
 
     def __post_init__(self) -> None:
+        check_fields(self, "data")
         if self.kcore < 0:
             raise ConfigError(f"kcore must be >= 0, got {self.kcore}")
         if isinstance(self.max_id_length, bool) or not isinstance(self.max_id_length, int) or self.max_id_length < 1:
@@ -61,6 +61,7 @@ class TrainConfig:
     device: str = "cpu"  # where training and validation run: cpu, cuda, cuda:N, or auto (cuda when there is one)
 
     def __post_init__(self) -> None:
+        check_fields(self, "train")
         checks = [("dim", self.dim > 0 and int(self.dim) == self.dim), ("lr", 0 < self.lr < math.inf),
                   ("weight_decay", 0 <= self.weight_decay < math.inf), ("gamma", 0 <= self.gamma < math.inf),
                   ("batch_size", self.batch_size >= 2 and int(self.batch_size) == self.batch_size),
@@ -110,12 +111,10 @@ class BaselineConfig:
     init_std: float = 0.0  # mf-bpr / lightgcn: embeddings drawn from N(0, init_std) (LightGCN's code: 0.1); 0: Xavier
 
     def __post_init__(self) -> None:
+        check_fields(self, "baseline")  # a single number where a grid is expected is a grid of one
         for name in ("layers", "alpha", "idl_beta", "t_sharp"):
-            v = getattr(self, name)
-            v = tuple(v) if isinstance(v, (list, tuple)) else (v,)
-            if not v:
+            if not getattr(self, name):
                 raise ConfigError(f"{name} needs at least one value")
-            object.__setattr__(self, name, v)
         checks = [("layers", all(int(x) == x and 0 <= x <= 64 for x in self.layers)),
                   ("reg", 0 <= self.reg < math.inf), ("conv_base", self.conv_base in ("mf-bpr", "directau")),
                   ("alpha", all(0 <= x < math.inf for x in self.alpha)), ("rank", self.rank >= 1),
@@ -127,6 +126,9 @@ class BaselineConfig:
         for name, ok in checks:
             if not ok:
                 raise ConfigError(f"impossible value for baseline.{name}: {getattr(self, name)}")
+
+
+SEED_LIMIT = 2 ** 63  # seeds go to numpy (>= 0) and torch (64-bit)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -141,6 +143,15 @@ class RunConfig:
     threads: int | None = None  # torch intra-op threads; None keeps torch's default
     t_auto: bool = False  # after training, choose T on validation (tune.py); ode.t serves early stopping only
 
+    def __post_init__(self) -> None:
+        check_fields(self)
+        if self.model not in MODEL_NAMES:
+            raise ConfigError(f"unknown model {self.model!r}; choose one of {', '.join(MODEL_NAMES)}")
+        if not 0 <= self.seed < SEED_LIMIT:
+            raise ConfigError(f"seed must be an integer in 0..2**63-1, got {self.seed}")
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError(f"threads must be an integer >= 1 (or unset for torch's default), got {self.threads}")
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -152,12 +163,17 @@ class RunConfig:
     def from_stored(cls, d: dict[str, Any]) -> "RunConfig":
         """A run's settings as written (``config.json``, a checkpoint's), its "versions" record left out; a setting
         added since the run was made takes its default."""
+        if not isinstance(d, dict):
+            raise ConfigError(f"expected a table of settings, got {shown(d)}")
         return cls.from_dict({k: v for k, v in d.items() if k != "versions"})
 
     def override(self, d: dict[str, Any]) -> "RunConfig":
-        """A copy with nested settings replaced: ``{"train": {"lr": 0.01}, "seed": 1}``. Unknown keys raise."""
+        """A copy with nested settings replaced: ``{"train": {"lr": 0.01}, "seed": 1}``. Unknown keys and values
+        of the wrong type raise a ConfigError naming the key (``ode.t: expected a number, got "abc"``)."""
         sections = {"data": DataConfig, "train": TrainConfig, "ode": ODEConfig, "eval": EvalConfig,
                     "baseline": BaselineConfig}
+        if not isinstance(d, dict):
+            raise ConfigError(f"settings must be a table of values, got {shown(d)}")
         top = {f.name for f in fields(self)}
         out: dict[str, Any] = {}
         for key, value in d.items():
@@ -165,12 +181,11 @@ class RunConfig:
                 raise ConfigError(f"unknown setting {key!r}; known: {', '.join(sorted(top))}")
             if key in sections:
                 if not isinstance(value, dict):
-                    raise ConfigError(f"setting {key!r} must be a table of values")
+                    raise ConfigError(f"{key}: expected a table of settings, got {shown(value)}")
                 known = {f.name for f in fields(sections[key])}
-                bad = sorted(set(value) - known)
+                bad = sorted((k for k in value if k not in known), key=str)
                 if bad:
                     raise ConfigError(f"unknown setting {key}.{bad[0]}; known: {', '.join(sorted(known))}")
-                value = {k: (tuple(v) if isinstance(v, list) else v) for k, v in value.items()}
                 out[key] = replace(getattr(self, key), **value)
             else:
                 out[key] = value

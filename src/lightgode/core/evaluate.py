@@ -18,6 +18,7 @@ from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from lightgode.errors import ConfigError
+from lightgode.fieldtypes import check_fields
 
 METRICS = ("recall", "ndcg", "mrr", "hit", "precision")
 
@@ -32,6 +33,7 @@ class EvalConfig:
     valid_metric: str = "ndcg@20"  # early stopping and model selection criterion
 
     def __post_init__(self) -> None:
+        check_fields(self, "eval")
         if not self.ks or any(int(k) != k or k <= 0 for k in self.ks):
             raise ConfigError(f"every K must be an integer > 0, got {list(self.ks)}")
         if self.batch_size <= 0:

@@ -18,6 +18,7 @@ import torch
 from torchdiffeq import odeint
 
 from lightgode.errors import ConfigError
+from lightgode.fieldtypes import check_fields
 from lightgode.core.graph import to_torch
 from lightgode.names import ADAPTIVE_SOLVERS, FIXED_SOLVERS, SOLVERS  # noqa: F401 (re-exported)
 
@@ -34,6 +35,7 @@ class ODEConfig:
     atol: float = 1e-9  # absolute tolerance of adaptive solvers
 
     def __post_init__(self) -> None:
+        check_fields(self, "ode")
         if not np.isfinite(self.t) or self.t < 0:
             raise ConfigError(f"T must be a finite number >= 0, got {self.t}")
         if self.solver not in SOLVERS:

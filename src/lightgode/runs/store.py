@@ -22,6 +22,7 @@ import csv
 import json
 import os
 import logging
+import re
 import shutil
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,14 +33,15 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from lightgode.atomic import atomic_path, check_target, is_write_error, make_parents, os_error_message, remove_dirs, write_json
+from lightgode.core.config import RunConfig
 from lightgode.data.split import Split, load_split, save_split
-from lightgode.errors import OutputError, RunDirError
+from lightgode.errors import ConfigError, OutputError, RunDirError
+from lightgode.fieldtypes import shown
 from lightgode.locks import WAIT_S, target_lock
 
 log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
-    from lightgode.core.config import RunConfig
     from lightgode.core.ode import ODEConfig
 
 MARKER = "COMPLETE"
@@ -238,25 +240,70 @@ def read_json(path: Path) -> dict[str, Any]:
         raise RunDirError(f"{path} is not valid JSON: {exc}") from None
 
 
+METRIC_KEY = re.compile(r"[A-Za-z_][\w-]*@\d+")
+
+
+def parse_config(raw: Any, path: Path) -> RunConfig:
+    """The settings stored in ``path`` (a run's or a checkpoint's ``config.json``, already read as ``raw``), checked as
+    flags are: every setting of the expected type and value, the model a known one; a RunDirError naming the file
+    and the key otherwise. A setting added since the run was made takes its default."""
+    try:
+        return RunConfig.from_stored(raw)
+    except ConfigError as exc:
+        raise RunDirError(f"{path} holds an impossible setting: {exc}") from None
+
+
+def stored_config(path: Path) -> dict[str, Any]:
+    """A run's ``config.json`` checked (:func:`parse_config`) and complete, with the run's ``versions`` record."""
+    raw = read_json(path)
+    config = parse_config(raw, path).to_dict()
+    versions = raw.get("versions")
+    return config | ({"versions": versions} if isinstance(versions, dict) else {})
+
+
+def stored_metrics(path: Path) -> dict[str, dict[str, float]]:
+    """A run's ``metrics.json``: {split: {"<metric>@<K>": number}}; a RunDirError naming the file otherwise."""
+    raw = read_json(path)
+    if not isinstance(raw, dict):
+        raise RunDirError(f"{path} must hold {{split: {{metric@K: number}}}}, got {shown(raw)}")
+    for part, values in raw.items():
+        if not isinstance(values, dict):
+            raise RunDirError(f"{path}: {part}: expected a table of metric@K: number, got {shown(values)}")
+        for key, v in values.items():
+            if not METRIC_KEY.fullmatch(key):
+                raise RunDirError(f"{path}: {part}: {shown(key)} is not a metric name of the form metric@K")
+            if not isinstance(v, (int, float)) or isinstance(v, bool):
+                raise RunDirError(f"{path}: {part}.{key}: expected a number, got {shown(v)}")
+    return raw
+
+
+def stored_info(path: Path) -> dict[str, Any]:
+    """A run's ``train.json`` (absent: {}); a RunDirError unless it holds a table."""
+    if not path.exists():
+        return {}
+    raw = read_json(path)
+    if not isinstance(raw, dict):
+        raise RunDirError(f"{path} must hold a table of training facts, got {shown(raw)}")
+    return raw
+
+
 def load_run(run_dir: str | os.PathLike) -> Run:
     p = check_complete(run_dir)
-    info_path = p / "train.json"
-    info = read_json(info_path) if info_path.exists() else {}
+    config, metrics, info = stored_config(p / "config.json"), stored_metrics(p / "metrics.json"), \
+        stored_info(p / "train.json")
     u, i = load_weights(p / "weights.safetensors")
     split = load_split(p / "split")
     if u.shape[0] != split.train.n_users or i.shape[0] != split.train.n_items:
         raise RunDirError(f"run directory {p} is inconsistent: weights do not match the split's users and items")
-    return Run(p, read_json(p / "config.json"), read_json(p / "metrics.json"), info, split, u, i)
+    return Run(p, config, metrics, info, split, u, i)
 
 
 def write_metrics(run_dir: Path, metrics: dict[str, Any]) -> None:
     write_json(run_dir / "metrics.json", metrics)
 
 
-def run_config(run: Run) -> "RunConfig":
+def run_config(run: Run) -> RunConfig:
     """The run's settings as a validated RunConfig."""
-    from lightgode.core.config import RunConfig
-
     return RunConfig.from_stored(run.config)
 
 

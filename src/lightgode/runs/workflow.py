@@ -124,7 +124,7 @@ def resume_config(out: Path) -> RunConfig:
         if (out / artifacts.MARKER).is_file():
             raise RunDirError(f"{out} is already complete; there is nothing to resume")
         raise RunDirError(f"no interrupted run to resume at {out} (no {ckpt}/config.json)")
-    return RunConfig.from_dict(artifacts.read_json(ckpt / "config.json"))
+    return artifacts.parse_config(artifacts.read_json(ckpt / "config.json"), ckpt / "config.json")
 
 
 def _check_checkpoint(out: Path, overwrite: bool) -> None:
