@@ -56,10 +56,10 @@ docs=/tmp/lightgode-device-docs
 mkdir -p "$docs" && cp docs/results/benchmark.csv "$docs/"
 finish() {  # however the runs ended: the report of what is on disk, back in $OUT
     "$PY" -m lightgode benchmark "${args[@]}" --report-only --docs-dir "$docs" > "$OUT/report.log" 2>&1
-    cp "$docs/results/benchmark.csv" "$docs/results/benchmark.md" "$OUT/" 2>/dev/null
+    cp "$docs/benchmark.csv" "$docs/benchmark.md" "$OUT/" 2>/dev/null
     find runs/benchmark \( -name config.json -o -name metrics.json -o -name train.json -o -name history.csv \
         -o -name COMPLETE \) -print0 2>/dev/null | tar -czf "$OUT/runs.tar.gz" --null -T -
-    grep -h "epochs done" "$docs/results/benchmark.md"
+    grep -h "epochs done" "$docs/benchmark.md"
     for c in runs/benchmark/*/*/*/seed*.ckpt; do [ -d "$c" ] && echo "unfinished: $c"; done
     grep -h "seed 20" "$OUT"/worker*.log | grep -v "left to it" | tail -n 4
 }

@@ -60,3 +60,24 @@ def test_each_seed_keeps_its_best_validation_point_and_the_filter_is_chosen_on_v
     text = m.section(rows, "b.csv")
     assert "| Gowalla | LightGODE | 2 | 0.1600 ± 0.0566 | 30 | 300 |" in text
     assert "BSPM" in text and "GF-CF" not in text and "LightGCN" not in text
+
+
+def test_the_readme_rows_agree_with_the_benchmark_page():
+    """Each README row's seeds, test NDCG@20 and peak memory are those of the same row on the results page."""
+    m = _module()
+    page = (ROOT / "docs" / "results" / "benchmark.md").read_text().split("## LightGCN's fixed Gowalla split")[0]
+    cells = {}
+    for line in page.splitlines():
+        parts = [p.strip() for p in line.strip("|").split("|")]
+        if len(parts) == 11 and parts[0] in m.DATASETS:
+            cells[(parts[0], parts[1])] = (parts[2], parts[4], parts[9])
+    names = {v: k for k, v in m.DATASETS.items()}
+    labels = {v: k for k, v in {**m.MODELS, **m.FILTERS}.items()}
+    seen = 0
+    for line in (ROOT / "README.md").read_text().splitlines():
+        parts = [p.strip() for p in line.strip("|").split("|")]
+        if len(parts) == 6 and parts[0] in names:
+            model = labels[parts[1].split(" (")[0]]
+            assert cells[(names[parts[0]], model)] == (parts[2], parts[3], parts[5]), line
+            seen += 1
+    assert seen == 12
