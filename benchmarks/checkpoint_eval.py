@@ -1,6 +1,6 @@
 """Validation and test metrics of a run still training (or interrupted), from its last checkpoint.
 
-Usage: .venv/bin/python benchmarks/checkpoint_eval.py RUN_DIR [--threads 1] [--append docs/FILE.md] [--every N]
+Usage: .venv/bin/python benchmarks/checkpoint_eval.py RUN_DIR [--threads 1] [--append benchmarks/logs/FILE.md] [--every N]
 
 RUN_DIR is the ``--out`` of ``lightgode train`` (or a benchmark run directory); its settings and weights come
 from ``RUN_DIR.ckpt``, as for ``lightgode evaluate RUN_DIR --checkpoint``. The weights are those of the
@@ -88,7 +88,7 @@ def main() -> None:
     ap.add_argument("--append", type=Path, help="markdown file to add a row to (the table header is added when it has none)")
     ap.add_argument("--every", type=int, metavar="N",
                     help="keep watching: a row each time the checkpoint reaches a multiple of N epochs, until the "
-                         "run completes (LightGCN's code tests every 20 epochs; docs/lightgcn_reference_curve.md)")
+                         "run completes (LightGCN's code tests every 20 epochs; docs/results/lightgcn_reference_curve.md)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     if args.every:

@@ -9,7 +9,7 @@ The paper puts MF with convolution at test at 95.9% (Beauty) and 93.8% (Toys) of
 the layer mean (E0 + Â E0 + ... + Â^L E0) / (L + 1) (the analysis's form), the last layer Â^L E0 alone, the layer
 mean of L2-normalised rows, and LightGODE's one Euler step (1 + T) E0 + T Â E0, each on the same trained E0.
 Validation and test NDCG@20 per variant; ``--lightgcn-ndcg`` (the LightGCN test NDCG@20 of the same seed, from
-docs/benchmark.csv when omitted) gives the percentage. Writes docs/analysis_conv_variants_<dataset>.md.
+docs/results/benchmark.csv when omitted) gives the percentage. Writes docs/results/analysis_conv_variants_<dataset>.md.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=2020)
     ap.add_argument("--layers", type=int, default=4)
     ap.add_argument("--lightgcn-ndcg", type=float)
-    ap.add_argument("--docs-dir", type=Path, default=Path("docs"))
+    ap.add_argument("--docs-dir", type=Path, default=Path("docs/results"))
     args = ap.parse_args()
     torch.set_num_threads(1)
     dataset = args.runs_dir.name
@@ -84,7 +84,7 @@ def main() -> None:
           f"Machine: {platform.machine()}, 2 cores; date {datetime.date.today()}. Command: `.venv/bin/python "
           f"benchmarks/conv_variants.py {args.runs_dir} --seed {args.seed}`. The MF-BPR run is the benchmark's "
           "(`lightgode benchmark --models mf-bpr`); LightGCN's test NDCG@20 of the same seed"
-          + (f" is {gcn:.4f} (docs/benchmark.csv)." if gcn else " is not known here."), "",
+          + (f" is {gcn:.4f} (docs/results/benchmark.csv)." if gcn else " is not known here."), "",
           "| post-training embeddings of the same E0 | valid NDCG@20 | test NDCG@20 | % of LightGCN (test) |",
           "|---|---|---|---|", *rows, ""]
     out = args.docs_dir / f"analysis_conv_variants_{dataset}.md"

@@ -11,7 +11,7 @@
 #                  ../shared; about 8 MB of the 64 MiB it may carry)
 # 2. device tool:  run  command "bash benchmarks/device_long_runs.sh paper"  carry [".device-data"]  timeout_s 600
 #                  First the GPU tests (tests/test_device.py, about a minute); then two workers train the paper
-#                  protocol's LightGCN seeds that docs/benchmark.csv lacks (2021 and 2022), one each, sharing the
+#                  protocol's LightGCN seeds that docs/results/benchmark.csv lacks (2021 and 2022), one each, sharing the
 #                  runs through run locks; they stop when the command has run LIGHTGODE_DEVICE_SECONDS less a minute
 #                  (default 570 s in all, under the tool's 600) and their runs keep their checkpoints under runs/
 #                  (ignored, kept between calls while the machine stays warm, 30 s: call again at once to continue;
@@ -21,8 +21,8 @@
 #                  300-epoch seed needs about 650 s; the first call reached epoch 177 in 494 s of wall time. A
 #                  15-minute device budget fits: call 1 as above, then at once (the machine stays warm 30 s)
 #                  LIGHTGODE_SKIP_GPU_TESTS=1 LIGHTGODE_DEVICE_SECONDS=<budget_left_s - 20> with the same carry.
-# 3. Here, after:  cp <files_at>/benchmark.csv docs/benchmark.csv && .venv/bin/lightgode benchmark --report-only
-#                  (the device's benchmark.csv is docs/benchmark.csv plus the rows of the runs it completed, marked
+# 3. Here, after:  cp <files_at>/benchmark.csv docs/results/benchmark.csv && .venv/bin/lightgode benchmark --report-only
+#                  (the device's benchmark.csv is docs/results/benchmark.csv plus the rows of the runs it completed, marked
 #                  with their device; runs.tar.gz holds each run's config, metrics, train.json and history.csv)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -53,7 +53,7 @@ if [ "${LIGHTGODE_SKIP_GPU_TESTS:-0}" != 1 ] && ! "$PY" -m pytest -q -p no:cache
 fi
 tail -2 "$OUT/test_device.log" 2>/dev/null
 docs=/tmp/lightgode-device-docs
-mkdir -p "$docs" && cp docs/benchmark.csv "$docs/"
+mkdir -p "$docs" && cp docs/results/benchmark.csv "$docs/"
 finish() {  # however the runs ended: the report of what is on disk, back in $OUT
     "$PY" -m lightgode benchmark "${args[@]}" --report-only --docs-dir "$docs" > "$OUT/report.log" 2>&1
     cp "$docs/benchmark.csv" "$docs/benchmark.md" "$OUT/" 2>/dev/null

@@ -1,7 +1,7 @@
 """Training cost of LightGODE against LightGCN, epoch for epoch, in one process on one machine.
 
 Usage: .venv/bin/python benchmarks/epoch_cost.py [--datasets amazon-beauty amazon-toys-games] [--epochs 3]
-       -> prints and writes docs/epoch_cost.md
+       -> prints and writes docs/results/epoch_cost.md
 
 Each model is trained with the benchmark's settings (paper protocol, seed 2020, ``--threads`` torch threads,
 default 1 as in ``lightgode benchmark``) for ``--epochs`` epochs, the two models alternating ``--repeats`` times so
@@ -65,8 +65,8 @@ def epoch_seconds(dataset: str, model: str, epochs: int, threads: int) -> tuple[
 def benchmark_epochs(runs: Path, dataset: str, model: str) -> tuple[float, int]:
     """Mean epochs run by the benchmark's runs of (dataset, model), one per seed (the grid point chosen on
     validation; derived copies such as the T-on-validation rows are not counted again), and how many there are.
-    Runs no longer on disk count through their rows recorded in docs/benchmark.csv, as in the benchmark's report."""
-    rows = with_recorded(collect(runs, "paper"), read_recorded(ROOT / "docs" / "benchmark.csv"), "paper")
+    Runs no longer on disk count through their rows recorded in docs/results/benchmark.csv, as in the benchmark's report."""
+    rows = with_recorded(collect(runs, "paper"), read_recorded(ROOT / "docs" / "results" / "benchmark.csv"), "paper")
     counts = [int(r["epochs_run"]) for r in select_variants(rows) if r["dataset"] == dataset and r["model"] == model]
     return (statistics.mean(counts), len(counts)) if counts else (float("nan"), 0)
 
@@ -78,7 +78,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--runs", type=Path, default=ROOT / "runs" / "benchmark")
-    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "epoch_cost.md")
+    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "results" / "epoch_cost.md")
     ap.add_argument("--compare-dense", action="store_true", help=f"also time {DENSE}")
     args = ap.parse_args()
     models = MODELS + ((DENSE,) if args.compare_dense else ())

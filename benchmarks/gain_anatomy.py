@@ -19,7 +19,7 @@ on validation and test (the same evaluation as training):
 
 It also reports how far the rows turned (mean 1 - cos(E(T)_v, E(0)_v), ``discrepancy.cosine_distance``) and how
 the items' length gain ||E(T)_i|| / ||E(0)_i|| follows their degree (Spearman's rho, and the slope of
-log gain on log(1 + degree)). Writes docs/analysis_gain_<dataset>.md and .png.
+log gain on log(1 + degree)). Writes docs/results/analysis_gain_<dataset>.md and .png.
 """
 
 from __future__ import annotations
@@ -149,7 +149,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run_dirs", type=Path, nargs="+", help="complete LightGODE runs of one dataset (seeds)")
     ap.add_argument("--exponents", default=DEFAULT_EXPONENTS, help="item-degree exponents a, comma-separated")
-    ap.add_argument("--docs-dir", type=Path, default=Path("docs"))
+    ap.add_argument("--docs-dir", type=Path, default=Path("docs/results"))
     ap.add_argument("--name", help="page name (default: the runs' dataset)")
     ap.add_argument("--made-by", help="the command that made the runs, for the page")
     args = ap.parse_args()

@@ -1,6 +1,6 @@
 """Gowalla speed targets: one Euler propagation and a full-ranking evaluation of all users.
 
-Usage: .venv/bin/python benchmarks/gowalla_speed.py   -> prints and writes docs/gowalla_speed.md
+Usage: .venv/bin/python benchmarks/gowalla_speed.py   -> prints and writes docs/results/gowalla_speed.md
 Embeddings are random (the timing does not depend on their values); the graph and users are Gowalla's.
 """
 
@@ -84,7 +84,7 @@ def main() -> None:
              f"| score products, torch.mm (MKL) into the same buffer | {parts['torch']:.2f} |",
              f"| top-50 selection (torch.topk) | {parts['topk']:.2f} |"]
     text = "\n".join(lines) + "\n"
-    (ROOT / "docs" / "gowalla_speed.md").write_text(text)
+    (ROOT / "docs" / "results" / "gowalla_speed.md").write_text(text)
     print(text)
 
 

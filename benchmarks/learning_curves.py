@@ -3,7 +3,7 @@
 Usage: .venv/bin/python benchmarks/learning_curves.py RUN_DIR [RUN_DIR ...] --name NAME [--docs-dir docs]
 
 Each RUN_DIR is a run directory: a complete one (its history.csv) or one still training or interrupted (the history
-in RUN_DIR.ckpt, as `lightgode benchmark` reports runs in progress). Writes docs/learning_curves_<NAME>.md and .png:
+in RUN_DIR.ckpt, as `lightgode benchmark` reports runs in progress). Writes docs/results/learning_curves_<NAME>.md and .png:
 validation NDCG@20 against epoch and against the run's cumulative seconds (training plus validation, as measured
 in those runs, under whatever load they shared with other jobs), a table with each run's best validation so far,
 and a "race" table: for each run, the first epoch (and seconds) at which each other run reached its best so far.
@@ -111,8 +111,8 @@ def plot(path: Path, name: str, curves: list[dict]) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run_dirs", type=Path, nargs="+", help="run directories, complete or with a checkpoint")
-    ap.add_argument("--name", required=True, help="page name: docs/learning_curves_<NAME>.md")
-    ap.add_argument("--docs-dir", type=Path, default=Path("docs"))
+    ap.add_argument("--name", required=True, help="page name: docs/results/learning_curves_<NAME>.md")
+    ap.add_argument("--docs-dir", type=Path, default=Path("docs/results"))
     args = ap.parse_args()
     if not args.name.replace("-", "").replace("_", "").isalnum():
         ap.error(f"--name may hold letters, digits, '-' and '_' only, got {args.name!r}")

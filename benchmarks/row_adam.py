@@ -1,7 +1,7 @@
 """LightGODE trained with RowAdam (``--optimizer adam``) and with torch's dense Adam, epoch by epoch.
 
 Usage: .venv/bin/python benchmarks/row_adam.py [--dataset amazon-toys-games] [--epochs 15]
-       -> prints and writes docs/row_adam.md
+       -> prints and writes docs/results/row_adam.md
 
 Both runs use the benchmark's settings (paper protocol, seed 2020, one thread) on a dataset without weight decay
 (with weight decay ``adam`` is torch's Adam and the comparison is moot), the same seed and batches. RowAdam gives
@@ -36,7 +36,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", default="amazon-toys-games")
     ap.add_argument("--epochs", type=int, default=15)
-    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "row_adam.md")
+    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "results" / "row_adam.md")
     args = ap.parse_args()
     runs = {opt: history(args.dataset, opt, args.epochs) for opt in OPTIMIZERS}
     diffs = [abs(a["valid_ndcg@20"] - b["valid_ndcg@20"]) for a, b in zip(*runs.values())]

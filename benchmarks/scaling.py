@@ -1,6 +1,6 @@
 """Scale-out benchmark: sharded propagation and data-parallel training steps, 1 vs 2 processes (torchrun, gloo).
 
-    .venv/bin/python benchmarks/scaling.py                 # 1M and 10M synthetic edges, writes docs/scaling.md
+    .venv/bin/python benchmarks/scaling.py                 # 1M and 10M synthetic edges, writes docs/results/scaling.md
     .venv/bin/python benchmarks/scaling.py --sizes 1m      # just 1M
 
 For each size the synthetic graph (``lightgode.data.synth``, seeded) is drawn once and stored as .npz; then for
@@ -174,7 +174,7 @@ def report(results: dict[str, list[list[dict]]], args: argparse.Namespace, cmdli
         "does get faster with 2 processes, but mostly because per-rank uniformity computes two (B/2)^2 kernels "
         "instead of one B^2 kernel (a cheaper objective), not from parallel hardware. What the table does show is "
         "the part that scales: the bytes of Â each process holds (target 1/N) and the bytes exchanged per step. "
-        "`docs/scaling.json` keeps every rank's measurements; `--report-only` rewrites this page from it.", "",
+        "`docs/results/scaling.json` keeps every rank's measurements; `--report-only` rewrites this page from it.", "",
         f"Graphs: `lightgode synth` power-law graphs (seed 0; user Zipf exponent 0.8, item 1.0), d = {DIM}. "
         f"Propagation: median of {args.prop_steps} products Â E (one halo exchange each; one Euler step costs one). "
         f"Training: {args.train_steps} DirectAU steps of batch {args.batch_size} (per-rank uniformity, dense fused "
@@ -282,8 +282,8 @@ def main() -> None:
     p.add_argument("--train-steps", type=int, default=20)
     p.add_argument("--batch-size", type=int, default=4096)
     p.add_argument("--timeout", type=int, default=600, help="seconds per torchrun job")
-    p.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "docs" / "scaling.md"))
-    p.add_argument("--raw", default=str(Path(__file__).resolve().parents[1] / "docs" / "scaling.json"),
+    p.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "docs" / "results" / "scaling.md"))
+    p.add_argument("--raw", default=str(Path(__file__).resolve().parents[1] / "docs" / "results" / "scaling.json"),
                    help="where the per-rank measurements are kept")
     p.add_argument("--report-only", action="store_true", help="rewrite --out from --raw without measuring")
     args = p.parse_args()

@@ -1,4 +1,4 @@
-"""Solver study and automatic T: writes docs/solvers.md and docs/t_curve_<dataset>.png.
+"""Solver study and automatic T: writes docs/results/solvers.md and docs/results/t_curve_<dataset>.png.
 
 dopri5 runs with rtol 1e-4 / atol 1e-6 (float32 state), which keeps its run time within reach on Gowalla; its
 agreement with the exact solution is measured and reported under each table.
@@ -384,7 +384,7 @@ def main() -> None:
     ap.add_argument("--first-seed-only", action="store_true", help="skip phase 5 (every solver on the other seeds)")
     ap.add_argument("--auto-t-only", action="store_true",
                     help="phases 1-2 only (automatic T against the paper's T on every run, Gowalla tuning time)")
-    ap.add_argument("--docs", default=str(ROOT / "docs"), help="folder for solvers.md and the plots")
+    ap.add_argument("--docs", default=str(ROOT / "docs" / "results"), help="folder for solvers.md and the plots")
     args = ap.parse_args()
     cache_path = Path(args.cache)
     cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}

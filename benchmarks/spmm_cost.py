@@ -2,7 +2,7 @@
 
 Usage: .venv/bin/python benchmarks/spmm_cost.py [--repeats 10]
 Times torch's sparse CSR product (what LightGCN's step uses for its full layers), scipy's CSR product on the same
-matrix, and torch's after a reverse Cuthill-McKee reordering of the nodes; writes docs/spmm_cost.md. It bounds
+matrix, and torch's after a reverse Cuthill-McKee reordering of the nodes; writes docs/results/spmm_cost.md. It bounds
 what any exact CPU LightGCN step can cost: about 2 + 2f such products per step (f: the share of Â that the
 batch's neighbourhood reaches), so the fastest product sets a floor on a Gowalla epoch.
 """
@@ -39,7 +39,7 @@ def interleaved_ms(fns: dict, repeats: int) -> dict[str, tuple[float, float]]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=20)
-    p.add_argument("--out", default="docs/spmm_cost.md")
+    p.add_argument("--out", default="docs/results/spmm_cost.md")
     args = p.parse_args()
     torch.set_num_threads(1)
     train, _ = load_dataset("gowalla", given_split=True)

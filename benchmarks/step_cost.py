@@ -3,7 +3,7 @@
 Usage: .venv/bin/python benchmarks/step_cost.py [--dataset gowalla] [--protocol lightgcn-gowalla] [--steps 30]
 Prints ms per step and the implied seconds per epoch (steps of the benchmark's batch size over the training
 pairs), with the benchmark's settings and one torch thread. For datasets where a full LightGCN run is too long
-to make here (Gowalla), this is what the cost estimate in docs/benchmark_notes.md rests on.
+to make here (Gowalla), this is what the cost estimate in docs/results/benchmark_notes.md rests on.
 
 ``--compare-full`` also times LightGCN's gradient computed with every propagation in full (2L sparse products
 over all of Â, as before the batch-row restriction of ``LightGCNModule.compute_grads``), alternating with the

@@ -1,4 +1,4 @@
-"""Summarise runs/bench/<dataset>-<seed> into docs/results.md (mean ± std over seeds).
+"""Summarise runs/bench/<dataset>-<seed> into docs/results/lightgode_paper_protocol.md (mean ± std over seeds).
 
 Usage: .venv/bin/python benchmarks/summarize.py   (after benchmarks/paper_protocol.sh)
 """
@@ -13,7 +13,12 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-REF = {"train": 5.2, "valid": 7.8, "total": 1020, "peak_gb": 0.9, "ndcg": 0.0706}  # issue #2, measured by its author
+REF = {"train": 5.2, "valid": 7.8, "total": 1020, "peak_gb": 0.9, "ndcg": 0.0706}
+"""The reference implementation's figures on Beauty: an external measurement, not made by a command of ours."""
+REF_SOURCE = ("External measurement, not made by any command here: the authors' LightGODE code (a RecBole fork), "
+              "run by the author of issue #2 with its README's settings, seed 2020, best-validation checkpoint, on "
+              "this project's 2-core x86_64 CPU machine, before 2026-11-26. Code commit, exact command line and "
+              "date were not recorded (unknown).")
 
 
 def main() -> None:
@@ -27,7 +32,7 @@ def main() -> None:
         rows[data].append((m, info))
     if not rows:  # a fresh checkout has docs/ but not runs/: keep the page rather than write an empty one
         raise SystemExit("summarize.py: no complete run under runs/bench/ (run benchmarks/paper_protocol.sh first); "
-                         "docs/results.md left as it is")
+                         "docs/results/lightgode_paper_protocol.md left as it is")
 
     def ms(vals):
         return f"{statistics.mean(vals):.4f} ± {statistics.stdev(vals):.4f}" if len(vals) > 1 else f"{vals[0]:.4f}"
@@ -56,17 +61,17 @@ def main() -> None:
         train_s, valid_s = mean(lambda m, i: i["seconds_per_epoch"]), mean(
             lambda m, i: i["seconds"]["validation"] / i["epochs_run"])
         total, ndcg = mean(lambda m, i: i["seconds"]["total"]), mean(lambda m, i: m["ndcg@20"])
-        lines += ["", "Against the reference implementation on this machine (Beauty, seed 2020, figures from issue #2: "
+        lines += ["", "Against the reference implementation (Beauty, seed 2020: "
                   f"{REF['train']} s per training epoch, {REF['valid']} s per validation pass, {REF['total']} s in all "
-                  f"over 75 epochs, {REF['peak_gb']} GB peak, test NDCG@20 {REF['ndcg']}):", "",
+                  f"over 75 epochs, {REF['peak_gb']} GB peak, test NDCG@20 {REF['ndcg']}). {REF_SOURCE}", "",
                   "| | reference | lightgode (mean of the seeds) | ratio |", "|---|---|---|---|",
                   f"| training s/epoch | {REF['train']} | {train_s:.2f} | {REF['train'] / train_s:.1f}x less |",
                   f"| validation s/pass | {REF['valid']} | {valid_s:.2f} | {REF['valid'] / valid_s:.1f}x less |",
                   f"| wall time s, start to finish | {REF['total']} | {total:.0f} | {REF['total'] / total:.1f}x less |",
                   f"| test NDCG@20 | {REF['ndcg']} | {ndcg:.4f} | |"]
     text = "\n".join(lines) + "\n"
-    (ROOT / "docs").mkdir(exist_ok=True)
-    (ROOT / "docs" / "results.md").write_text(text)
+    (ROOT / "docs" / "results").mkdir(parents=True, exist_ok=True)
+    (ROOT / "docs" / "results" / "lightgode_paper_protocol.md").write_text(text)
     print(text)
 
 

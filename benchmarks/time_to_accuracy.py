@@ -6,10 +6,10 @@ Usage: .venv/bin/python benchmarks/time_to_accuracy.py [--datasets amazon-beauty
 The issue's time target compares whole runs (each model trained to early stopping). This script asks the other
 question behind "LightGCN-level accuracy at MF cost": how long until LightGODE's validation NDCG@20 (with the
 ODE applied) first reaches the best validation NDCG@20 that the benchmark's LightGCN run of the same seed ever
-reached (docs/benchmark.csv), and how long that LightGCN run took to get there (its best epoch). Both in this one
+reached (docs/results/benchmark.csv), and how long that LightGCN run took to get there (its best epoch). Both in this one
 process, with the benchmark's settings and one thread: LightGODE is trained epoch by epoch until it reaches the
 mark (at most ``--max-epochs``); LightGCN's seconds per epoch (training plus validation) are the median of a
-short run, times its best epoch. Writes docs/time_to_accuracy.md. Run it on an otherwise idle machine.
+short run, times its best epoch. Writes docs/results/time_to_accuracy.md. Run it on an otherwise idle machine.
 """
 
 from __future__ import annotations
@@ -64,17 +64,17 @@ def main() -> None:
     ap.add_argument("--max-epochs", type=int, default=30)
     ap.add_argument("--lightgcn-epochs", type=int, default=2)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--docs-dir", type=Path, default=ROOT / "docs")
+    ap.add_argument("--docs-dir", type=Path, default=ROOT / "docs" / "results")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     rows = []
     for dataset in args.datasets:
-        marks = lightgcn_marks(ROOT / "docs" / "benchmark.csv", dataset)
+        marks = lightgcn_marks(ROOT / "docs" / "results" / "benchmark.csv", dataset)
         gcn = short_run(dataset, "lightgcn", args.lightgcn_epochs, args.threads)
         gcn_epoch = statistics.median(r["train_seconds"] + r.get("valid_seconds", 0.0) for r in gcn)
         for seed in range(2020, 2020 + args.seeds):
             if seed not in marks:
-                print(f"{dataset} seed {seed}: no LightGCN row in docs/benchmark.csv, skipped")
+                print(f"{dataset} seed {seed}: no LightGCN row in docs/results/benchmark.csv, skipped")
                 continue
             mark, gcn_best = marks[seed]
             epoch, seconds = lightgode_until(dataset, seed, mark, args.max_epochs, args.threads)
@@ -87,7 +87,7 @@ def main() -> None:
           f"Machine: {platform.machine()}, torch threads {args.threads}; date {datetime.date.today()}. Command: "
           f"`.venv/bin/python benchmarks/time_to_accuracy.py --datasets {' '.join(args.datasets)} --seeds "
           f"{args.seeds}`.", "",
-          "The mark is the best validation NDCG@20 of the benchmark's LightGCN run of that seed (docs/benchmark.csv; "
+          "The mark is the best validation NDCG@20 of the benchmark's LightGCN run of that seed (docs/results/benchmark.csv; "
           "paper protocol, early stopping). LightGCN's seconds to it are its best epoch times its seconds per epoch "
           f"(training and validation, median of {args.lightgcn_epochs} epochs measured in this process); "
           "LightGODE's are the seconds of its first epochs, trained here with the benchmark's settings, up to the "

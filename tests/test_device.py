@@ -172,7 +172,7 @@ def test_report_marks_gpu_rows_and_compares_no_times_across_devices():
 def test_a_csv_written_before_the_device_column_reads_as_cpu(tmp_path):
     import csv
 
-    with open(Path(__file__).resolve().parents[1] / "docs" / "benchmark.csv", newline="") as fh:
+    with open(Path(__file__).resolve().parents[1] / "docs" / "results" / "benchmark.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     old = tmp_path / "benchmark.csv"
     columns = [c for c in rows[0] if c != "device"]

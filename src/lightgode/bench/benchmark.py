@@ -7,7 +7,7 @@ from its checkpoint, so a benchmark spanning days resumes where it stopped. ``mf
 
 Tuning is on validation only: each model's small grid of post-training settings (layers, T, filter weights) is
 picked on validation NDCG@20 inside ``fit``; trained settings come from :func:`model_settings` (documented in
-docs/benchmark.md). A grid of trained settings (``grid``: learning rate, BPR regularisation, DirectAU gamma)
+docs/results/benchmark.md). A grid of trained settings (``grid``: learning rate, BPR regularisation, DirectAU gamma)
 trains one run per point, ``seed<seed>-lr0.002`` and so on beside ``seed<seed>`` (the model's own settings); the
 report keeps, per seed, the point with the best validation NDCG@20, and ``mf-conv`` is built on the mf-bpr point
 so chosen. Test metrics are read once, at the best validation epoch.

@@ -1,4 +1,4 @@
-"""The benchmark's report: docs/benchmark.md (one table per protocol), docs/benchmark.csv and PNG plots."""
+"""The benchmark's report: docs/results/benchmark.md (one table per protocol), benchmark.csv and PNG plots."""
 
 from __future__ import annotations
 
@@ -222,7 +222,7 @@ def plot(agg: list[dict[str, Any]], protocol: str, docs: Path) -> list[Path]:
 
 
 def write_report(out_dir: Path, docs: Path, command: str, keep_recorded: bool = True) -> list[Path]:
-    """Write docs/benchmark.md, docs/benchmark.csv and one PNG per (protocol, dataset) from complete runs and,
+    """Write benchmark.md, benchmark.csv and one PNG per (protocol, dataset) from complete runs and,
     unless ``keep_recorded`` is False, the rows of the CSV already in ``docs`` whose runs are not on disk."""
     docs.mkdir(parents=True, exist_ok=True)
     csv_path = docs / "benchmark.csv"

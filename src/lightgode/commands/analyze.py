@@ -29,7 +29,7 @@ def register(sub) -> None:
     p.add_argument("--runs-dir", default="runs/benchmark/paper/amazon-beauty",
                    help="the benchmark folder of one dataset (default runs/benchmark/paper/amazon-beauty)")
     p.add_argument("--seed", type=int, default=2020, help="which seed's runs (default 2020)")
-    p.add_argument("--docs-dir", default="docs", help="where the Markdown and PNG go (default docs)")
+    p.add_argument("--docs-dir", default="docs/results", help="where the Markdown and PNG go (default docs/results)")
     p.add_argument("--layers", type=int, default=3, help="conv: post-training layers of MF+conv (default 3, "
                                                          "LightGCN's L)")
     p.set_defaults(func=run)

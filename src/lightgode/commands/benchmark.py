@@ -1,4 +1,4 @@
-"""`lightgode benchmark`: every model side by side on one protocol; writes docs/benchmark.md, a CSV and plots."""
+"""`lightgode benchmark`: every model side by side on one protocol; writes docs/results/benchmark.md and plots."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def register(sub) -> None:
     p.add_argument("--protocol", choices=PROTOCOLS, default="paper",
                    help="paper: 5-core, per-user random 8:1:1; lightgcn-gowalla: LightGCN's fixed Gowalla split")
     p.add_argument("--out-dir", default="runs/benchmark", help="where run directories go (default runs/benchmark)")
-    p.add_argument("--docs-dir", default="docs", help="where the report goes (default docs)")
+    p.add_argument("--docs-dir", default="docs/results", help="where the report goes (default docs/results)")
     p.add_argument("--data-dir", help="folder with the named datasets")
     p.add_argument("--max-train-minutes", type=float, default=20.0,
                    help="wall-time cap of mf-bpr and lightgcn training per run (default 20; 0: none)")

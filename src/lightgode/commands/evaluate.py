@@ -56,5 +56,5 @@ def run(args: argparse.Namespace) -> int:
     print(head + "\n" + format_metrics(metrics))
     if disc:
         print(f"discrepancy E(T) vs E(0): mean cosine distance {disc['cosine_distance']:.4f}, "
-              f"uniformity change {disc['uniformity_delta']:+.4f} (see docs/solvers.md)")
+              f"uniformity change {disc['uniformity_delta']:+.4f} (see docs/ode.md)")
     return 0

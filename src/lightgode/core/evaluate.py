@@ -53,7 +53,7 @@ class EmbeddingScorer:
     On CPU the product goes through numpy's BLAS (OpenBLAS in the wheels) against the row-major item table:
     for this skinny (batch x 64) @ (64 x items) shape it measured about twice as fast as torch's MKL path on
     the AMD CPU of our benchmark machine (all Gowalla users in 1,024 x 40,981 blocks; ``benchmarks/gowalla_speed.py``
-    times both and writes them to docs/gowalla_speed.md).
+    times both and writes them to docs/results/gowalla_speed.md).
     With a ``pool`` from :func:`scoring_threads` the rows are split over single-threaded BLAS calls, so that
     idle BLAS threads do not spin against torch's top-k threads. Other devices or dtypes use torch.
     """
