@@ -1,6 +1,6 @@
 """Peak memory of `lightgode train` on a CSV with one very long id: refused by default, accepted when allowed.
 
-    python benchmarks/long_ids.py [--doc docs/long_ids.md] [--lengths 1000000 4000000 16000000]
+    python benchmarks/long_ids.py [--doc docs/results/long_ids.md] [--lengths 1000000 4000000 16000000]
 
 Each file has 100 rows (``user,item``) with one user id of LENGTH characters. Every measurement is a fresh
 Python process that runs ``lightgode.cli.main`` and reports its own peak resident memory
@@ -69,7 +69,7 @@ def machine() -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--lengths", type=int, nargs="+", default=[1_000_000, 4_000_000, 16_000_000])
-    ap.add_argument("--doc", default=str(ROOT / "docs" / "long_ids.md"))
+    ap.add_argument("--doc", default=str(ROOT / "docs" / "results" / "long_ids.md"))
     args = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as d:
