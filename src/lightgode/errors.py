@@ -37,3 +37,23 @@ class RunDirError(LightGODEError):
 class OutputError(LightGODEError):
     """A target that cannot be written: it exists, lies under a file, is not writable, is the source itself,
     another command is writing it, or the disk filled while writing."""
+
+
+class MissingDependencyError(LightGODEError):
+    """An optional dependency (an extra of the package) that a command needs is not installed."""
+
+
+def require(module: str, extra: str, what: str) -> None:
+    """Raise a one-line MissingDependencyError with the install command unless ``module`` can be imported.
+
+    Parameters
+    ----------
+    module : the importable name (``uvicorn``, ``faiss``)
+    extra : the package extra that brings it (``serve``)
+    what : what needs it, for the message (``lightgode serve``)
+    """
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise MissingDependencyError(f"{what} needs the optional package {module!r}, which is not installed; "
+                                     f"install it with: pip install 'lightgode[{extra}]'")

@@ -35,6 +35,12 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from lightgode.errors import require
+
+    for module in ("fastapi", "uvicorn"):
+        require(module, "serve", "lightgode serve")
+    if args.index != "exact":
+        require("faiss", "serve", f"lightgode serve --index {args.index}")
     import torch
     import uvicorn
 

@@ -47,6 +47,9 @@ class ItemIndex:
     """
 
     def __init__(self, vectors: np.ndarray, config: IndexConfig = IndexConfig()) -> None:
+        from lightgode.errors import require
+
+        require("faiss", "serve", "an approximate item index (faiss)")
         import faiss
 
         x = np.ascontiguousarray(vectors, dtype=np.float32)
