@@ -32,7 +32,8 @@ def run(args: argparse.Namespace) -> int:
     cfg, info = r.config, r.info
     print(f"run        {r.path}")
     print(f"model      {cfg.get('model')}  (seed {cfg.get('seed')})")
-    print(f"data       {cfg['data']['data']}  split={cfg['data']['split']} kcore={cfg['data']['kcore']}")
+    test = f"  test={cfg['data']['test']}" if cfg["data"].get("test") else ""
+    print(f"data       {cfg['data']['data']}{test}  split={cfg['data']['split']} kcore={cfg['data']['kcore']}")
     print(f"size       {r.split.train.n_users} users, {r.split.train.n_items} items, "
           f"{len(r.split.train)} train / {len(r.split.valid)} valid / {len(r.split.test)} test")
     print(f"training   {json.dumps(cfg['train'])}")

@@ -7,11 +7,12 @@ import os
 import json
 from pathlib import Path
 
+from lightgode.errors import ConfigError
 from lightgode.names import FORMATS, MODEL_NAMES as MODELS, OPTIMIZERS, PAPER_SETTINGS, SAMPLINGS, SPLIT_KINDS
 from lightgode.commands.common import add_ode_args, add_progress_args, format_metrics, positive_float
 
 FLAG_SECTIONS = {
-    "data": ("data", "format", "data_dir", "user_col", "item_col", "rating_col", "rating_threshold",
+    "data": ("data", "test", "format", "data_dir", "user_col", "item_col", "rating_col", "rating_threshold",
              "timestamp_col", "max_id_length", "skip_bad_rows", "kcore", "split", "ratios"),
     "train": ("dim", "lr", "weight_decay", "gamma", "batch_size", "epochs", "patience", "valid_every", "optimizer",
               "sampling", "device"),
@@ -28,7 +29,13 @@ def register(sub) -> None:
                                    "Amazon-Beauty. Named datasets get the paper's T, gamma and weight decay "
                                    f"({', '.join(PAPER_SETTINGS)}); a config file and flags override them.")
     g = p.add_argument_group("data")
-    g.add_argument("--data", help="dataset name (amazon-beauty, amazon-toys-games, gowalla) or a file path")
+    g.add_argument("--data", help="dataset name (amazon-beauty, amazon-toys-games, gowalla) or a file path (with "
+                                  "--test: the training file)")
+    g.add_argument("--test", metavar="TEST", help="a test file of your own beside --data TRAIN (implies --split "
+                   "given): read with the same format and column options, the same raw id in both files is the same "
+                   "user or item; validation is carved per user from TRAIN (--ratios' valid share); --kcore filters "
+                   "TRAIN only; test rows whose user or item is not in the (filtered) TRAIN are dropped, with a "
+                   "warning giving their count")
     g.add_argument("--format", choices=("auto", *FORMATS), help="file format (default: from the file name)")
     g.add_argument("--data-dir", help="folder with the named datasets (else $LIGHTGODE_DATA, ../shared/datasets, "
                                       "the bundled copy)")
@@ -43,7 +50,8 @@ def register(sub) -> None:
                    help="skip (and count) table rows with a wrong number of fields or a missing or too long id, "
                         "instead of stopping at the first")
     g.add_argument("--kcore", type=int, help="k-core filter on users and items (default 5; 0 disables)")
-    g.add_argument("--split", choices=SPLIT_KINDS, help="split protocol (default random 0.8/0.1/0.1 per user)")
+    g.add_argument("--split", choices=SPLIT_KINDS, help="split protocol (default random 0.8/0.1/0.1 per user; given: "
+                   "fixed files, --test or gowalla's)")
     g.add_argument("--ratios", type=positive_float, nargs=3, metavar=("TRAIN", "VALID", "TEST"),
                    help="split shares (default 0.8 0.1 0.1)")
     t = p.add_argument_group("training")
@@ -101,8 +109,14 @@ def config_from_args(args: argparse.Namespace) -> "RunConfig":
     from lightgode.core.config import RunConfig, load_config_file, paper_overrides
 
     file_over = load_config_file(args.config) if args.config else {}
-    file_data = file_over.get("data")
-    named = file_data.get("data") if isinstance(file_data, dict) else None
+    file_data = file_over.get("data") if isinstance(file_over.get("data"), dict) else {}
+    if args.test is not None and args.split not in (None, "given"):
+        raise ConfigError(f"--test needs --split given (or no --split), not --split {args.split}")
+    if (args.test is not None or file_data.get("test") is not None) and args.split is None \
+            and "split" not in file_data:  # a test file, and no split named anywhere: the split is given
+        file_data = {**file_data, "split": "given"}
+        file_over = {**file_over, "data": file_data}
+    named = file_data.get("data")
     # a wrong type in the file is reported by override() below, naming its key
     data = args.data or (named if isinstance(named, str) else None) or RunConfig().data.data
     cfg = RunConfig().override(paper_overrides(data)).override(file_over)
@@ -125,7 +139,6 @@ def config_from_args(args: argparse.Namespace) -> "RunConfig":
 
 def run(args: argparse.Namespace) -> int:
     from lightgode.parallel.distributed import launched_world_size
-    from lightgode.errors import ConfigError
     from lightgode.runs.workflow import resume_config, train_run
 
     if args.checkpoint_every < 0:

@@ -18,7 +18,8 @@ from lightgode.names import MODEL_NAMES, OPTIMIZERS, PAPER_SETTINGS, SAMPLINGS, 
 
 @dataclass(frozen=True, kw_only=True)
 class DataConfig:
-    data: str = "amazon-beauty"  # a named dataset or a path to an interaction file
+    data: str = "amazon-beauty"  # a named dataset or a path to an interaction file (the training file with test)
+    test: str | None = None  # a test file of one's own, read like data, ids shared with it (needs split "given")
     format: str = "auto"  # reader: auto, lightgcn, csv, tsv, parquet, recbole
     data_dir: str | None = None  # where named datasets are looked up first
     user_col: str = "user"  # user column of CSV/TSV/Parquet files
@@ -40,6 +41,8 @@ class DataConfig:
             raise ConfigError(f"max_id_length must be an integer >= 1, got {self.max_id_length!r}")
         if self.split not in SPLIT_KINDS:
             raise ConfigError(f"unknown split {self.split!r}; choose one of {', '.join(SPLIT_KINDS)}")
+        if self.test is not None and self.split != "given":
+            raise ConfigError(f"a test file (data.test = {self.test!r}) needs split 'given', not {self.split!r}")
         r = tuple(float(x) for x in self.ratios)
         if len(r) != 3 or any(x < 0 or not math.isfinite(x) for x in r) or abs(sum(r) - 1) > 1e-6 or r[0] <= 0:
             raise ConfigError(f"ratios must be three shares >= 0 summing to 1 with train > 0, got {list(self.ratios)}")

@@ -13,9 +13,10 @@ import logging
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from lightgode.errors import ConfigError, DataError
-from lightgode.data.interactions import Interactions
+from lightgode.data.interactions import Interactions, as_ids
 from lightgode.data.readers import first_rows, index_int_pairs, lightgcn_arrays, read_interactions, read_lightgcn
 
 log = logging.getLogger(__name__)
@@ -107,10 +108,72 @@ def _load_train_test(files: tuple[Path, ...], given_split: bool):
     n = len(u_tr)
     train = _interactions(user_ids, item_ids, u[:n], i[:n])
     test = _interactions(user_ids, item_ids, u[n:], i[n:])
-    key_tr = train.users.astype(np.int64) * len(item_ids) + train.items
-    overlap = int(np.isin(test.users.astype(np.int64) * len(item_ids) + test.items, key_tr).sum())
+    _warn_overlap(train, test, files)
+    return train, test
+
+
+def _warn_overlap(train: Interactions, test: Interactions, files) -> None:
+    """Warn when (user, item) pairs of the test file are also in the train file (they stay, as given)."""
+    n_items = max(train.n_items, 1)
+    key_tr = train.users.astype(np.int64) * n_items + train.items
+    overlap = int(np.isin(test.users.astype(np.int64) * n_items + test.items, key_tr).sum())
     if overlap:
         log.warning("%d (user, item) pairs of %s are also in %s; test is kept as given", overlap, files[1], files[0])
+
+
+def _shared_map(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One id map over the raw ids ``a`` then those of ``b`` not in ``a`` (first-seen order), and the index of
+    each id of ``a`` and of ``b`` in it."""
+    vocab = pd.Index(as_ids(a)).append(pd.Index(as_ids(b))).unique()
+    return as_ids(vocab), vocab.get_indexer(as_ids(a)), vocab.get_indexer(as_ids(b))
+
+
+def _on_map(inter: Interactions, user_ids, item_ids, u_pos: np.ndarray, i_pos: np.ndarray) -> Interactions:
+    return Interactions(user_ids, item_ids, u_pos[inter.users].astype(np.int32), i_pos[inter.items].astype(np.int32),
+                        inter.timestamps)
+
+
+def load_train_test(train_path, test_path, *, fmt: str = "auto",
+                    **reader_options) -> tuple[Interactions, Interactions]:
+    """A training file and a test file of one's own, read alike and sharing their ids.
+
+    Both files are read by ``read_interactions`` with the same ``fmt`` and ``reader_options`` (``"auto"``
+    tells each file's format from its own name). The same raw id in both files is the same user (item). The
+    two parts share one id map: the train file's ids in first-seen order, then the ids found only in the test
+    file, as ``load_dataset(name, given_split=True)`` indexes gowalla's pair (for a LightGCN-format pair the
+    result is the same). Each file keeps its rows (duplicates within a file dropped); a test pair that is also
+    in train is kept, with a warning.
+
+    Parameters
+    ----------
+    train_path, test_path : str or path
+    fmt : str
+        ``"auto"`` or one of ``lightgode.names.FORMATS``.
+    **reader_options
+        Options of the format's reader (``user_col``, ``item_col``, ``max_id_length``, ...), for both files.
+
+    Returns
+    -------
+    (train, test) : tuple of Interactions
+        Sharing ``user_ids`` and ``item_ids`` (the same arrays).
+
+    Raises
+    ------
+    DataError
+        A missing file (the message says which role it has), or any error of reading either file.
+    ConfigError
+        An unknown format, or an option its reader does not take.
+    """
+    for role, path in (("training", train_path), ("test", test_path)):
+        if not Path(path).exists():
+            raise DataError(f"{role} file not found: {path}")
+    train = read_interactions(train_path, fmt, **reader_options)
+    test = read_interactions(test_path, fmt, **reader_options)
+    user_ids, u_tr, u_te = _shared_map(train.user_ids, test.user_ids)
+    item_ids, i_tr, i_te = _shared_map(train.item_ids, test.item_ids)
+    train = _on_map(train, user_ids, item_ids, u_tr, i_tr)
+    test = _on_map(test, user_ids, item_ids, u_te, i_te)
+    _warn_overlap(train, test, (train_path, test_path))
     return train, test
 
 

@@ -19,6 +19,7 @@ import pandas as pd
 
 from lightgode.atomic import atomic_path
 from lightgode.errors import ConfigError, DataError
+from lightgode.data.filters import filter_kcore
 from lightgode.data.interactions import Interactions, as_ids, show_id
 
 log = logging.getLogger(__name__)
@@ -206,6 +207,60 @@ def split_given(train: Interactions, test: Interactions, valid_ratio: float = 0.
     _non_empty(train)
     fit, valid = _cut(train, _grouped(train, np.random.default_rng(seed)), (1.0 - v, v))
     return _make(fit, valid, test)
+
+
+def restrict_given(train: Interactions, test: Interactions, kcore: int = 0) -> tuple[Interactions, Interactions]:
+    """A fixed train/test pair made ready for ``split_given``: train k-core filtered, test on train's users and items.
+
+    Train keeps only the users and items it has rows of (after the k-core filter when ``kcore > 0``; test plays
+    no part in it) and is re-indexed on them, order kept. A test row whose user or item is not in that train is
+    dropped: first those absent from the train file, then those the k-core filter removed; each count is logged
+    as a warning. Nothing else of test changes (its row order, its pairs also in train).
+
+    Parameters
+    ----------
+    train, test : Interactions
+        Sharing their id maps (``load_train_test``, ``load_dataset(name, given_split=True)``).
+    kcore : int
+        k of the k-core filter on users and items of train; 0 disables it.
+
+    Returns
+    -------
+    (train, test) : tuple of Interactions
+        Sharing the (new) id maps of train.
+
+    Raises
+    ------
+    DataError
+        Id maps not shared, or no test row left (no overlap of users and items between the files).
+    """
+    if not (_same_vocab(train.user_ids, test.user_ids) and _same_vocab(train.item_ids, test.item_ids)):
+        raise DataError("the given train and test parts must share id maps")
+    _non_empty(train)
+    seen_u = np.zeros(train.n_users, dtype=bool)
+    seen_u[train.users] = True
+    seen_i = np.zeros(train.n_items, dtype=bool)
+    seen_i[train.items] = True
+    kept = train.compact() if kcore <= 0 else filter_kcore(train, kcore, kcore)
+    u_pos = pd.Index(kept.user_ids).get_indexer(train.user_ids)
+    i_pos = pd.Index(kept.item_ids).get_indexer(train.item_ids)
+    unseen = ~(seen_u[test.users] & seen_i[test.items])
+    filtered = ~unseen & ((u_pos[test.users] < 0) | (i_pos[test.items] < 0))
+    if unseen.any():
+        log.warning("dropped %d of %d test rows whose user or item is not in the training data",
+                    int(unseen.sum()), len(test))
+    if filtered.any():
+        log.warning("dropped %d of %d test rows whose user or item the %d-core filter of the training data removed "
+                    "(--kcore 0 keeps the files as given)", int(filtered.sum()), len(test), kcore)
+    keep = ~(unseen | filtered)
+    if not keep.any():
+        raise DataError(f"no test row has both its user and its item in the training data (of {len(test)} test rows, "
+                        f"{int(unseen.sum())} are not in the training file, {int(filtered.sum())} were removed "
+                        f"by the k-core filter); are the ids of the two files the same?")
+    ts = None if test.timestamps is None else test.timestamps[keep]
+    test = Interactions(kept.user_ids, kept.item_ids, u_pos[test.users[keep]].astype(np.int32),
+                        i_pos[test.items[keep]].astype(np.int32), ts)
+    return kept, test
 
 
 SPLITS = {"random": split_random, "temporal": split_temporal, "loo": split_leave_one_out, "given": split_given}

@@ -17,13 +17,14 @@ import torch
 
 from lightgode.runs import store as artifacts
 from lightgode.core.config import DataConfig, RunConfig
-from lightgode.data.datasets import DATASETS, load_dataset
+from lightgode.data.datasets import DATASETS, load_dataset, load_train_test
 from lightgode.data.filters import filter_kcore
 from lightgode.data.interactions import Interactions
-from lightgode.data.split import Split, save_split, split_given, split_leave_one_out, split_random, split_temporal
+from lightgode.data.split import (Split, restrict_given, save_split, split_given, split_leave_one_out, split_random,
+                                  split_temporal)
 from lightgode.core.checkpoint import Checkpoint
 from lightgode.atomic import is_write_error, os_error_message
-from lightgode.errors import DataError, OutputError, RunDirError
+from lightgode.errors import ConfigError, DataError, OutputError, RunDirError
 from lightgode.models import build_model, model_from_weights
 from lightgode.models.lightgode import LightGODE
 from lightgode.core.ode import ODEConfig
@@ -38,23 +39,25 @@ def dataset_name(data: str) -> str | None:
 
 
 def prepare_split(cfg: DataConfig, seed: int, *, env_data_dir: str | None = None) -> Split:
-    """Read, k-core filter and split the data as configured."""
+    """Read, k-core filter and split the data as configured.
+
+    Split "given" takes a fixed pair: ``cfg.data`` and ``cfg.test`` (files of one's own), or a named dataset
+    with fixed train/test files (gowalla). Its train part is k-core filtered alone; test rows whose user or item
+    is then not in train are dropped and counted in a warning (``restrict_given``); validation is carved per user
+    from train with the share ``cfg.ratios[1]``.
+    """
     opts: dict[str, Any] = {}
     for key in ("user_col", "item_col", "rating_col", "rating_threshold", "timestamp_col", "max_id_length",
                 "skip_bad_rows"):
         default = getattr(DataConfig(), key)
         if getattr(cfg, key) != default:
             opts[key] = getattr(cfg, key)
-    given = cfg.split == "given"
-    loaded = load_dataset(cfg.data, given_split=given, data_dir=cfg.data_dir, env_data_dir=env_data_dir,
-                          fmt=cfg.format, **opts)
-    if given:
-        if not isinstance(loaded, tuple):
-            raise DataError(f"--split given needs a dataset with fixed train/test files (e.g. gowalla); "
-                            f"{cfg.data} has one file")
-        train, test = loaded
+    if cfg.split == "given":
+        train, test = _given_pair(cfg, opts, env_data_dir)
+        train, test = restrict_given(train, test, cfg.kcore)
         return split_given(train, test, valid_ratio=cfg.ratios[1], seed=seed)
-    inter: Interactions = loaded
+    inter: Interactions = load_dataset(cfg.data, data_dir=cfg.data_dir, env_data_dir=env_data_dir, fmt=cfg.format,
+                                       **opts)
     if cfg.kcore > 0:
         inter = filter_kcore(inter, cfg.kcore, cfg.kcore)
     if cfg.split == "random":
@@ -62,6 +65,21 @@ def prepare_split(cfg: DataConfig, seed: int, *, env_data_dir: str | None = None
     if cfg.split == "temporal":
         return split_temporal(inter, cfg.ratios)
     return split_leave_one_out(inter)
+
+
+def _given_pair(cfg: DataConfig, opts: dict[str, Any], env_data_dir: str | None) -> tuple[Interactions, Interactions]:
+    """The (train, test) pair of split "given", sharing id maps, each file as read."""
+    fixed = [n for n, files in DATASETS.items() if not isinstance(files, str)]
+    if cfg.test is not None:
+        if cfg.data in DATASETS:
+            raise ConfigError(f"a test file needs the training file as data (--data TRAIN --test TEST); "
+                              f"{cfg.data} is a named dataset")
+        return load_train_test(cfg.data, cfg.test, fmt=cfg.format, **opts)
+    if cfg.data not in fixed:
+        raise ConfigError(f"split 'given' needs a test file (--test TEST) beside the training file, or a dataset "
+                          f"with fixed train/test files ({', '.join(fixed)}); {cfg.data} is one file")
+    return load_dataset(cfg.data, given_split=True, data_dir=cfg.data_dir, env_data_dir=env_data_dir,
+                        fmt=cfg.format, **opts)
 
 
 def package_versions() -> dict[str, str]:
