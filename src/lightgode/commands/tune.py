@@ -45,55 +45,27 @@ def user_cap(max_users: int | None) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    from lightgode.core.tune import TuneConfig
+    from lightgode.runs.tuned import tune_run
 
-    from lightgode.runs.store import check_out_dir, holding
-
-    if not args.dry_run:
-        check_out_dir(Path(args.run_dir), False, source=Path(args.run_dir), same_ok=True)  # writable, before work
-        with holding(args.run_dir):  # read, search and write under the run's lock: no concurrent update is lost
-            return _tune(args)
-    return _tune(args)
-
-
-def _tune(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
-    import torch
-
-    from lightgode.runs.store import load_run
-    from lightgode.errors import ConfigError
-    from lightgode.runs.workflow import evaluate_model
-    from lightgode.runs.store import load_model, run_config
-    from lightgode.core.tune import TuneConfig, tune_split
-    from lightgode.runs.tuned import write_tuned_run
-
-    r = load_run(args.run_dir)
-    cfg = run_config(r)
-    if cfg.model != "lightgode":
-        raise ConfigError(f"tune sets the ODE horizon of a lightgode run, but {r.path} is a {cfg.model!r} run; "
-                          f"propagate its embeddings with 'lightgode propagate --t auto' instead")
-    ode = replace(cfg.ode, **{k: getattr(args, k) for k in ("solver", "steps") if getattr(args, k) is not None})
     tcfg = TuneConfig(t_min=args.t_min, t_max=args.t_max, grid=args.grid, refine=args.refine, extend=args.extend,
-                      metric=args.metric or cfg.eval.valid_metric, **user_cap(args.max_users), seed=cfg.seed)
+                      **user_cap(args.max_users))
 
-    def report(point: dict) -> None:
+    def report(point: dict, metric: str) -> None:
         if args.show_progress:
-            print(f"  T={point['t']:.4f} {tcfg.metric}={point['metrics'][tcfg.metric]:.5f} "
-                  f"({point['seconds']:.2f} s)", file=sys.stderr)
+            print(f"  T={point['t']:.4f} {metric}={point['metrics'][metric]:.5f} ({point['seconds']:.2f} s)",
+                  file=sys.stderr)
 
-    E0 = torch.cat([r.user_embedding, r.item_embedding], dim=0)
-    result = tune_split(E0, r.split, ode=ode, config=tcfg, eval_config=cfg.eval, on_point=report)
-    metrics = evaluate_model(load_model(r, result.ode), r.split)
-    if not args.dry_run:
-        write_tuned_run(r.path, r.config, metrics, result, title=f"{cfg.data.data} seed {cfg.seed}")
+    result, metrics, cfg = tune_run(args.run_dir, tcfg, metric=args.metric, solver=args.solver, steps=args.steps,
+                                    write=not args.dry_run, on_point=report)
     if args.json:
         print(json.dumps({"tune": result.to_dict(), "metrics": metrics, "written": not args.dry_run}, indent=2))
         return 0
-    print(f"{'T':>8} {tcfg.metric:>10} {'recall@20':>10} {'cos dist':>9} {'unif chg':>9}")
+    metric = result.metric
+    print(f"{'T':>8} {metric:>10} {'recall@20':>10} {'cos dist':>9} {'unif chg':>9}")
     for p in result.points:
         mark = "  <- chosen" if p["t"] == result.t else ""
-        print(f"{p['t']:8.4f} {p['metrics'][tcfg.metric]:10.5f} {p['metrics']['recall@20']:10.5f} "
+        print(f"{p['t']:8.4f} {p['metrics'][metric]:10.5f} {p['metrics']['recall@20']:10.5f} "
               f"{p['discrepancy']['cosine_distance']:9.4f} {p['discrepancy']['uniformity_delta']:9.4f}{mark}")
     print(f"chosen T={result.t:.4g} (solver {result.ode.solver}, steps {result.ode.steps}) from "
           f"{len(result.points)} evaluations on {result.valid_users} validation users in {result.seconds:.1f} s"
@@ -101,6 +73,6 @@ def _tune(args: argparse.Namespace) -> int:
     if result.at_boundary:
         print("note: the best T is the largest searched; try a larger --t-max or --extend", file=sys.stderr)
     print(format_metrics(metrics))
-    print(f"written to {r.path} (config.json, metrics.json, tune.json, t_curve.png)" if not args.dry_run
+    print(f"written to {args.run_dir} (config.json, metrics.json, tune.json, t_curve.png)" if not args.dry_run
           else "dry run: nothing written")
     return 0

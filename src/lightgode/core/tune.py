@@ -253,12 +253,15 @@ def write_tune_files(directory: str | Path, result: TuneResult, *, title: str = 
 
 def tune_split(E0: torch.Tensor, split, *, ode: ODEConfig = ODEConfig(), config: TuneConfig = TuneConfig(),
                eval_config: EvalConfig | None = None,
-               on_point: Callable[[dict[str, Any]], None] | None = None) -> TuneResult:
-    """``tune_horizon`` on a ``data.split.Split``: the graph of its train part, its validation part."""
+               on_point: Callable[[dict[str, Any]], None] | None = None,
+               A_hat: sp.csr_matrix | None = None) -> TuneResult:
+    """``tune_horizon`` on a ``data.split.Split``: the graph of its train part (``A_hat`` when the caller has already
+    built it, e.g. a fitted model's ``A_hat_``), its validation part."""
     from lightgode.core.graph import normalized_adjacency
 
     train = split.train
-    A_hat = normalized_adjacency(train.n_users, train.n_items, train.users, train.items)
+    if A_hat is None:
+        A_hat = normalized_adjacency(train.n_users, train.n_items, train.users, train.items)
     return tune_horizon(A_hat, E0, train.n_users, split.valid.to_csr(), train.to_csr(), ode=ode, config=config,
                         eval_config=eval_config, on_point=on_point)
 
@@ -276,7 +279,7 @@ def tune_fitted(model, split, cfg, *, config: TuneConfig | None = None):
     if len(split.valid) == 0:
         raise DataError("automatic T needs validation interactions, but the split has none")
     config = config or TuneConfig(metric=cfg.eval.valid_metric, seed=cfg.seed)
-    result = tune_split(model.E0_, split, ode=cfg.ode, config=config, eval_config=cfg.eval)
+    result = tune_split(model.E0_, split, ode=cfg.ode, config=config, eval_config=cfg.eval, A_hat=model.A_hat_)
     tuned = model.with_ode(result.ode)
     tuned.result_ = model.result_
     return tuned, replace(cfg, ode=result.ode), result

@@ -1,5 +1,6 @@
-"""A run directory with T chosen on validation: the source run's files (hard links where possible) with the tuned
-ODE settings, metrics and the T search's files (tune.json, tune.csv, t_curve.png)."""
+"""T chosen on validation for a trained run (no retraining), and the run directory that records it: the source
+run's files (hard links where possible) with the tuned ODE settings, metrics and the T search's files (tune.json,
+tune.csv, t_curve.png)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,17 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from typing import Callable
+
+import torch
+
 from lightgode.atomic import write_json
-from lightgode.core.tune import TuneResult, write_tune_files
-from lightgode.runs.store import MARKER, check_complete, read_json, staged, write_metrics
+from lightgode.core.ode import ODEConfig
+from lightgode.core.tune import TuneConfig, TuneResult, tune_split, write_tune_files
+from lightgode.errors import ConfigError
+from lightgode.runs.store import MARKER, check_complete, check_out_dir, holding, load_model, load_run, read_json, \
+    run_config, staged, write_metrics
+from lightgode.runs.workflow import evaluate_model
 
 
 def _link_or_copy(src: str, dst: str) -> None:
@@ -56,3 +65,54 @@ def write_tuned_run(run_dir: str | Path, config: dict[str, Any] | None, metrics:
             write_json(staging / "train.json", info)
         if result is not None:
             write_tune_files(staging, result, title=title)
+
+
+def tune_run(run_dir: str | Path, config: TuneConfig = TuneConfig(), *, metric: str | None = None,
+             solver: str | None = None, steps: int | None = None, write: bool = True,
+             on_point: Callable[[dict[str, Any], str], None] | None = None
+             ) -> tuple[TuneResult, dict[str, dict[str, float]], Any]:
+    """Choose the ODE horizon T of a trained LightGODE run on its validation split, and (``write``) record it in the
+    run directory, replacing it atomically under the run's lock, so no concurrent update is lost.
+
+    Parameters
+    ----------
+    run_dir : a complete lightgode run directory
+    config : the search (range, grid, user sample); its metric and seed are set from ``metric`` and the run
+    metric : the validation metric to maximise (None: the run's validation metric)
+    solver, steps : another ODE solver or step count to search with (None: the run's)
+    write : False for a dry run (nothing written)
+    on_point : called with each evaluated point and the metric maximised (for progress)
+
+    Returns
+    -------
+    (the search, the validation and test metrics at the chosen T, the run's RunConfig before tuning)
+
+    Raises
+    ------
+    ConfigError : the run is not a lightgode run
+    RunDirError, OutputError : an unreadable run, or one that cannot be written
+    """
+    if write:
+        check_out_dir(Path(run_dir), False, source=Path(run_dir), same_ok=True)  # writable, before work
+        with holding(run_dir):  # read, search and write under the run's lock
+            return _tune_run(run_dir, config, metric, solver, steps, write, on_point)
+    return _tune_run(run_dir, config, metric, solver, steps, write, on_point)
+
+
+def _tune_run(run_dir, config: TuneConfig, metric, solver, steps, write: bool, on_point):
+    from dataclasses import replace
+
+    r = load_run(run_dir)
+    cfg = run_config(r)
+    if cfg.model != "lightgode":
+        raise ConfigError(f"tune sets the ODE horizon of a lightgode run, but {r.path} is a {cfg.model!r} run; "
+                          f"propagate its embeddings with 'lightgode propagate --t auto' instead")
+    ode: ODEConfig = replace(cfg.ode, **{k: v for k, v in (("solver", solver), ("steps", steps)) if v is not None})
+    config = replace(config, metric=metric or cfg.eval.valid_metric, seed=cfg.seed)
+    report = None if on_point is None else (lambda point: on_point(point, config.metric))
+    E0 = torch.cat([r.user_embedding, r.item_embedding], dim=0)
+    result = tune_split(E0, r.split, ode=ode, config=config, eval_config=cfg.eval, on_point=report)
+    metrics = evaluate_model(load_model(r, result.ode), r.split)
+    if write:
+        write_tuned_run(r.path, r.config, metrics, result, title=f"{cfg.data.data} seed {cfg.seed}")
+    return result, metrics, cfg
