@@ -88,7 +88,7 @@ Recorded = dict[tuple[str, str, int, str], dict[str, Any]]
 
 
 def recorded_index(rows: list[dict[str, Any]], protocol: str) -> Recorded:
-    """The rows of an earlier report (``benchmark_report.read_recorded``) of ``protocol``, by run."""
+    """The rows of an earlier report (:func:`read_recorded`) of ``protocol``, by run."""
     return {(r["dataset"], r["model"], r["seed"], r["variant"]): r for r in rows if r["protocol"] == protocol}
 
 CHOSEN_IN_SETTINGS = {"gf-cf": ("alpha",), "bspm": ("beta", "T_s"), "mf-conv": ("L",)}

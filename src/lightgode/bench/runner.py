@@ -98,7 +98,7 @@ def run_benchmark(bench: BenchmarkConfig, *, report: Callable[[str], None] | Non
                         progress.skipped.append(out)
                         continue
                     say(f"{out} was made with other settings ({changed}); training it again")
-                elif (base is None and not out.with_name(out.name + ".ckpt").exists()  # pipeline.checkpoint_dir
+                elif (base is None and not out.with_name(out.name + ".ckpt").exists()  # workflow.checkpoint_dir
                       and recorded_row(known, bench, dataset, model, seed, variant, cfg) is not None):
                     # (mf-conv on an mf-bpr run on disk is rebuilt on it: post-training layers only; a run
                     # begun again, --retrain-recorded, is resumed from its checkpoint)
