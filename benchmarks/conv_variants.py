@@ -23,7 +23,7 @@ import torch
 
 from lightgode.runs.store import load_run
 from lightgode.atomic import write_text
-from lightgode.bench.report import read_recorded
+from lightgode.bench import read_recorded
 from lightgode.core.evaluate import EvalConfig, embedding_scorer, full_ranking
 from lightgode.core.graph import normalized_adjacency, to_torch
 from lightgode.models.base import exclude_csr

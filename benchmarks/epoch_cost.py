@@ -22,8 +22,7 @@ import platform
 import statistics
 from pathlib import Path
 
-from lightgode.bench.benchmark import BenchmarkConfig, collect, run_config, select_variants
-from lightgode.bench.report import read_recorded, with_recorded
+from lightgode.bench import BenchmarkConfig, collect, read_recorded, run_config, select_variants, with_recorded
 from lightgode.runs.workflow import train_run
 
 ROOT = Path(__file__).resolve().parents[1]

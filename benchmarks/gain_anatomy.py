@@ -40,7 +40,7 @@ from scipy.stats import spearmanr  # noqa: E402
 
 from lightgode.runs.store import check_complete, load_run, read_json  # noqa: E402
 from lightgode.atomic import write_png, write_text  # noqa: E402
-from lightgode.bench.report import plus_minus  # noqa: E402
+from lightgode.bench import plus_minus  # noqa: E402
 from lightgode.core.discrepancy import cosine_distance  # noqa: E402
 from lightgode.errors import ConfigError, LightGODEError  # noqa: E402
 from lightgode.core.evaluate import EvalConfig, embedding_scorer, full_ranking  # noqa: E402

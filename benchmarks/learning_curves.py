@@ -24,7 +24,7 @@ import numpy as np
 
 from lightgode.runs.store import MARKER, read_json
 from lightgode.atomic import write_png, write_text
-from lightgode.bench.benchmark import budget_spent
+from lightgode.bench import budget_spent
 from lightgode.core.checkpoint import Checkpoint
 from lightgode.errors import LightGODEError, RunDirError
 from lightgode.runs.workflow import checkpoint_dir

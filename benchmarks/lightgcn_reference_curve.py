@@ -21,8 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from lightgode.atomic import write_png, write_text
-from lightgode.bench.benchmark import select_variants
-from lightgode.bench.report import read_recorded
+from lightgode.bench import read_recorded, select_variants
 
 REFERENCE_SOURCE = ("xue-pai/Open-CF-Benchmark, benchmarks/LightGCN/LightGCN_TF_gowalla_x0.md (commit 13bdc8c): "
                     "kuandeng/LightGCN (TensorFlow, commit b067ec0) on its own Gowalla train.txt / test.txt, "

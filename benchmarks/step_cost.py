@@ -20,7 +20,7 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from lightgode.bench.benchmark import BenchmarkConfig, run_config
+from lightgode.bench import BenchmarkConfig, run_config
 from lightgode.models import build_model
 from lightgode.runs.workflow import prepare_split
 

@@ -24,7 +24,7 @@ import torch
 
 from epoch_cost import short_run
 from lightgode.atomic import write_text
-from lightgode.bench.report import read_recorded
+from lightgode.bench import read_recorded
 
 ROOT = Path(__file__).resolve().parents[1]
 

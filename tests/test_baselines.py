@@ -18,10 +18,11 @@ import torch
 
 from lightgode.runs import store as artifacts
 from lightgode.atomic import write_json
-from lightgode.bench.benchmark import (BenchmarkConfig, _refit_is_current, aggregate, changed_settings, collect, in_progress,
-                                 refit_config, run_benchmark, run_config, run_dir, select_variants,
-                                 training_seconds, variants)
-from lightgode.bench.report import CSV_COLUMNS, table
+from lightgode.bench.collect import aggregate, collect, in_progress, select_variants, training_seconds
+from lightgode.bench.ledger import CSV_COLUMNS, changed_settings
+from lightgode.bench.report import table
+from lightgode.bench.runner import _refit_is_current, refit_config, run_benchmark
+from lightgode.bench.settings import BenchmarkConfig, run_config, run_dir, variants
 from lightgode.core.config import BaselineConfig, RunConfig, TrainConfig
 from lightgode.data.filters import filter_kcore
 from lightgode.data.interactions import Interactions
@@ -251,27 +252,28 @@ HOLD_LOCK = ("import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR |
 
 
 def test_run_lock_is_taken_once_and_a_stale_file_blocks_nothing(tmp_path):
-    from lightgode.bench.benchmark import _acquire, _held_elsewhere, _release
+    from lightgode.locks import held_elsewhere, release, try_acquire
 
     lock = tmp_path / "seed2020.lock"
-    fd = _acquire(lock)
+    fd = try_acquire(lock)
     assert fd is not None and lock.read_text().strip() == str(os.getpid())
-    assert _acquire(lock) is None  # a second taker (another open file, as another process would be) is refused
-    _release(lock, fd)
-    assert not lock.exists() and not _held_elsewhere(lock)
+    assert try_acquire(lock) is None  # a second taker (another open file, as another process would be) is refused
+    release(lock, fd)
+    assert not lock.exists() and not held_elsewhere(lock)
     stranger = subprocess.Popen(["sleep", "60"])  # a live process that is no benchmark, under a left-over id
     try:
         lock.write_text(str(stranger.pid))
-        assert not _held_elsewhere(lock)
+        assert not held_elsewhere(lock)
     finally:
         stranger.kill()
         stranger.wait()
     lock.write_text("123456789")  # a dead process
-    assert not _held_elsewhere(lock)
+    assert not held_elsewhere(lock)
 
 
 def test_a_run_process_that_finds_its_run_taken_leaves_it_and_is_not_counted(tmp_path):
-    from lightgode.bench.benchmark import BenchmarkProgress, _execute, _run_isolated, _run_spec
+    from lightgode.bench.execute import execute, run_isolated
+    from lightgode.bench.runner import BenchmarkProgress, _run_spec
 
     out = tmp_path / "runs" / "paper" / "d" / "pop" / "seed2020"
     out.parent.mkdir(parents=True)
@@ -280,8 +282,8 @@ def test_a_run_process_that_finds_its_run_taken_leaves_it_and_is_not_counted(tmp
     spec = {"config": {}, "out": str(out)}  # never read: the lock is checked first
     try:
         assert holder.stdout.readline().strip() == "held"
-        assert _run_isolated(spec) is False  # the spawned run process exits with LEFT_ALONE, not an error
-        assert _execute(spec) is False
+        assert run_isolated(spec) is False  # the spawned run process exits with LEFT_ALONE, not an error
+        assert execute(spec) is False
         progress, said = BenchmarkProgress(), []
         bench = BenchmarkConfig(datasets=("amazon-beauty",), models=("pop",), seeds=(2020,),
                                 out_dir=tmp_path / "runs", isolate=False)
@@ -294,7 +296,7 @@ def test_a_run_process_that_finds_its_run_taken_leaves_it_and_is_not_counted(tmp
 
 
 def test_collect_counts_only_run_directories_and_recorded_rows_once(tmp_path):
-    from lightgode.bench.report import read_recorded
+    from lightgode.bench.ledger import read_recorded
 
     runs = tmp_path / "runs"
     for name in ("seed2020", "seed2020.old", "seed2020.partial", "seed2020-gamma5.tuned.partial"):
@@ -466,7 +468,8 @@ def test_benchmark_grid_trains_each_point_and_keeps_the_best_on_validation(beaut
 def test_recorded_rows_count_as_complete_grid_points(beauty_slice, tmp_path):
     """A fresh checkout keeps docs/benchmark.csv, not runs/: a recorded run with the benchmark's settings is not
     trained again, a grid adds only its new points, and mf-conv is rebuilt only when a point on disk wins."""
-    from lightgode.bench.report import read_recorded, write_report
+    from lightgode.bench.ledger import read_recorded
+    from lightgode.bench.report import write_report
 
     torch.set_num_threads(1)
     out, docs = tmp_path / "runs", tmp_path / "docs"
@@ -496,7 +499,7 @@ def test_recorded_rows_count_as_complete_grid_points(beauty_slice, tmp_path):
             assert conv["train"]["lr"] == 5e-2
     assert len(run_benchmark(grid, recorded=[]).done) == 2  # nothing recorded: the missing runs are trained
     # the loop weighs the points the report weighs: a point on disk from an earlier grid counts without --grid
-    from lightgode.bench.benchmark import chosen_point, recorded_index, recorded_row
+    from lightgode.bench.ledger import chosen_point, recorded_index, recorded_row
     known = recorded_index(rows, "paper")
     point = chosen_point(bench, str(beauty_slice), "mf-bpr", 2020, known)
     best = max(collect(out, "paper"), key=lambda r: r["valid_ndcg@20"] if r["model"] == "mf-bpr" else -1)
@@ -519,7 +522,8 @@ def test_recorded_rows_count_as_complete_grid_points(beauty_slice, tmp_path):
 
 
 def test_recorded_settings_leave_out_only_the_values_chosen_on_validation():
-    from lightgode.bench.benchmark import same_settings, settings_summary
+    from lightgode.bench.ledger import same_settings
+    from lightgode.bench.settings import settings_summary
 
     cfg = run_config(BenchmarkConfig(), "amazon-beauty", "bspm", 2020)
     mine = settings_summary(cfg.to_dict())
@@ -649,7 +653,7 @@ def test_runs_in_progress_name_lightgodes_validation_of_the_same_seed_chosen_on_
 
 
 def test_a_run_that_spent_its_epoch_budget_without_stopping_early_counts_as_capped():
-    from lightgode.bench.benchmark import budget_spent
+    from lightgode.bench.collect import budget_spent
 
     cfg = {"train": {"epochs": 300}}
     assert budget_spent({"epochs_run": 300, "stopped_early": False}, cfg, validated=True)
@@ -682,7 +686,8 @@ def test_conv_variants_script_reproduces_the_runs_mf_and_its_conv_layers(beauty_
 
 
 def test_recorded_rows_fill_in_only_for_runs_not_on_disk():
-    from lightgode.bench.report import recorded_note, with_recorded
+    from lightgode.bench.ledger import with_recorded
+    from lightgode.bench.report import recorded_note
 
     def row(protocol, model, seed, ndcg, variant=""):
         return {"protocol": protocol, "dataset": "d", "model": model, "seed": seed, "variant": variant,
@@ -757,7 +762,7 @@ def test_learning_curves_script_reads_complete_and_running_runs(beauty_slice, tm
     lines = (tmp_path / "d" / "learning_curves_slice.md").read_text().splitlines()
     table = [r.split(" | ") for r in lines if r.startswith("| mf-bpr") or r.startswith("| directau")]
     history = [float(r["valid_ndcg@20"]) for r in csv.DictReader(open(done / "history.csv"))]
-    from lightgode.bench.benchmark import budget_spent
+    from lightgode.bench.collect import budget_spent
     spent = budget_spent(artifacts.read_json(done / "train.json"), artifacts.read_json(done / "config.json"), True)
     assert table[0][1:3] == ["complete, capped (epoch budget spent)" if spent else "complete", str(len(history))]
     assert float(table[0][3]) == pytest.approx(max(history), abs=6e-5)
@@ -774,7 +779,7 @@ def test_learning_curves_script_reads_complete_and_running_runs(beauty_slice, tm
 
 
 def test_rows_derived_from_a_grid_point_their_source_did_not_choose_are_flagged():
-    from lightgode.bench.benchmark import from_other_point
+    from lightgode.bench.collect import from_other_point
 
     def row(model, seed, variant, valid, settings="-"):
         return {"dataset": "d", "model": model, "seed": seed, "variant": variant, "valid_ndcg@20": valid,

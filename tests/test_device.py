@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from lightgode.bench.benchmark import BenchmarkConfig, aggregate, changed_settings, run_config
-from lightgode.bench.report import claims, read_recorded, table
+from lightgode.bench.collect import aggregate
+from lightgode.bench.ledger import changed_settings, read_recorded
+from lightgode.bench.report import claims, table
+from lightgode.bench.settings import BenchmarkConfig, run_config
 from lightgode.cli import main
 from lightgode.core.config import TrainConfig
 from lightgode.data.interactions import Interactions
@@ -72,7 +74,7 @@ def test_a_run_started_on_a_gpu_resumes_on_the_cpu_when_told(tmp_path, slice_fil
     from dataclasses import replace
 
     from lightgode.atomic import write_json
-    from lightgode.bench.benchmark import _execute_unlocked
+    from lightgode.bench.execute import _execute_unlocked
     from lightgode.core.checkpoint import Checkpoint
     from lightgode.core.config import RunConfig
     from lightgode.runs.workflow import checkpoint_dir, train_run
@@ -229,7 +231,7 @@ def test_a_refit_trains_where_the_benchmark_trains_and_stays_current_across_devi
     from dataclasses import replace
 
     from lightgode.atomic import write_json
-    from lightgode.bench.benchmark import _refit_is_current, refit_config
+    from lightgode.bench.runner import _refit_is_current, refit_config
 
     chosen = tmp_path / "seed2020"
     chosen.mkdir()

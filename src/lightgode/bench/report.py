@@ -10,52 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from lightgode.atomic import atomic_path, write_png
-from lightgode.bench.benchmark import (PROTOCOLS, PUBLISHED_GOWALLA, aggregate, collect, in_progress, model_settings,  # noqa: F401
-                        select_variants)
-from lightgode.errors import DataError
-
-CSV_COLUMNS = ("protocol", "dataset", "model", "seed", "variant", "test_recall@20", "test_ndcg@20", "valid_ndcg@20",
-               "best_epoch", "epochs_run", "seconds_per_epoch", "fit_seconds", "inference_seconds", "peak_rss_mb",
-               "capped", "settings", "device")
-OPTIONAL_COLUMNS = {"device": "cpu"}
-"""Columns added since the first reports, with the value an older CSV's rows take."""
-
-
-_KEY = ("protocol", "dataset", "model", "seed", "variant")
-_INTS = ("best_epoch", "epochs_run")
-_FLOATS = tuple(c for c in CSV_COLUMNS[5:14] if c not in _INTS)
-
-
-def read_recorded(csv_path: Path) -> list[dict[str, Any]]:
-    """The rows of an earlier report's CSV, typed as ``collect`` makes them; [] when there is none. A run's row
-    outlives its directory there (runs/ is not kept with the code), so a report rewritten on a fresh checkout
-    still holds what was measured."""
-    if not csv_path.is_file():
-        return []
-    with open(csv_path, newline="") as fh:
-        reader = csv.DictReader(fh)
-        missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or []) and c not in OPTIONAL_COLUMNS]
-        if missing:
-            raise DataError(f"{csv_path}: not a benchmark CSV (no column {missing[0]!r}); move it away or pass "
-                              "--drop-recorded")
-        try:
-            rows = [{**r, **{c: r.get(c) or default for c, default in OPTIONAL_COLUMNS.items()},
-                     "seed": int(r["seed"]), "capped": r["capped"] == "True",
-                     **{c: float(r[c]) for c in _FLOATS}, **{c: int(float(r[c])) for c in _INTS}} for r in reader]
-        except ValueError as exc:
-            raise DataError(f"{csv_path}: malformed row {reader.line_num}: {exc}") from None
-    unique: dict[tuple[Any, ...], dict[str, Any]] = {}
-    for r in rows:  # one row per run: a key met twice keeps its first row
-        unique.setdefault(tuple(r[k] for k in _KEY), r)
-    return list(unique.values())
-
-
-def with_recorded(rows: list[dict[str, Any]], recorded: list[dict[str, Any]], protocol: str) -> list[dict[str, Any]]:
-    """The runs on disk, plus the recorded rows of ``protocol`` whose run is not on disk (marked ``recorded``);
-    a run on disk replaces its recorded row."""
-    on_disk = {tuple(r[k] for k in _KEY) for r in rows}
-    return rows + [r | {"recorded": True} for r in recorded
-                   if r["protocol"] == protocol and tuple(r[k] for k in _KEY) not in on_disk]
+from lightgode.bench.collect import aggregate, collect, in_progress, select_variants
+from lightgode.bench.ledger import CSV_COLUMNS, read_recorded, with_recorded
+from lightgode.bench.settings import PUBLISHED_GOWALLA
+from lightgode.names import PROTOCOLS
 
 
 def recorded_note(rows: list[dict[str, Any]]) -> list[str]:

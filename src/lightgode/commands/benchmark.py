@@ -54,8 +54,7 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lightgode.bench.benchmark import BenchmarkConfig, run_benchmark
-    from lightgode.bench.report import read_recorded, write_report
+    from lightgode.bench import BenchmarkConfig, read_recorded, run_benchmark, write_report
     from lightgode.errors import ConfigError
 
     if args.seeds < 1:
