@@ -33,7 +33,6 @@ def test_every_public_name_resolves(name: str) -> None:
 def test_unknown_name_is_an_attribute_error() -> None:
     with pytest.raises(AttributeError, match="no attribute 'not_a_name'"):
         lightgode.not_a_name  # noqa: B018
-    assert not hasattr(lightgode, "_optimizer")
 
 
 def test_lazy_names_are_the_library_objects() -> None:
@@ -77,3 +76,20 @@ def test_public_callables_document_their_parameters() -> None:
             if "Returns\n-------" not in doc and "Yields\n------" not in doc:
                 missing.append(f"{label}: Returns")
     assert not missing, missing
+
+
+def test_benchmarks_use_only_public_names() -> None:
+    """No benchmark script imports a private name of lightgode or reaches into a private attribute."""
+    import ast
+    from pathlib import Path
+
+    found = []
+    for path in sorted((Path(__file__).resolve().parents[1] / "benchmarks").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("lightgode"):
+                found += [f"{path.name}:{node.lineno} {node.module}.{a.name}" for a in node.names
+                          if a.name.startswith("_") or any(p.startswith("_") for p in node.module.split("."))]
+            elif isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
+                if not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")):
+                    found.append(f"{path.name}:{node.lineno} {ast.unparse(node)}")
+    assert not found, found
