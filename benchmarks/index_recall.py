@@ -63,10 +63,7 @@ def main() -> None:
                 t0 = time.perf_counter()
                 built[kind] = (ItemIndex(rec.item_embeddings.numpy(), IndexConfig(kind=kind)), time.perf_counter() - t0)
             index, build_s = built[kind]
-            if kind == "hnsw":
-                index._index.hnsw.efSearch = opts["ef_search"]
-            if kind == "ivf":
-                index._index.nprobe = opts["nprobe"]
+            index.set_search(**opts)
             t0 = time.perf_counter()
             got = np.vstack([index.search(Q[j:j + 1], 20, seen[j])[0] for j in range(len(Q))])
             ms = 1000 * (time.perf_counter() - t0) / len(Q)
@@ -77,7 +74,7 @@ def main() -> None:
             if kind == "hnsw":
                 settings = f"M={index.config.hnsw_m}, efConstruction={index.config.ef_construction}, " + settings
             if kind == "ivf":
-                settings = f"nlist={index._index.nlist}, " + settings
+                settings = f"nlist={index.nlist}, " + settings
             print(run, kind, settings, f"recall {r:.4f} build {build_s:.2f}s {ms:.3f} ms/query", flush=True)
             lines.append(f"| {Path(run).name} | {rec.n_items:,} | {kind} | {settings} | {r:.4f} | {build_s:.2f} | {ms:.3f} |")
     replace_section(ROOT / args.doc, "index_recall", "\n".join(lines))

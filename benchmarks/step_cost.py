@@ -32,8 +32,8 @@ def training_module(protocol: str, dataset: str, model: str):
     if model == "lightgcn":
         est = build_model(cfg)
         est.n_users_ = train.n_users
-        est._prepare_graph(train)
-        return cfg, train, est._module(train)
+        est.prepare_graph(train)
+        return cfg, train, est.training_module(train)
     from lightgode.models.mf import DirectAUMF
     return cfg, train, DirectAUMF(train.n_users, train.n_items, cfg.train.dim, cfg.train.gamma,
                                   generator=torch.Generator().manual_seed(cfg.seed))
@@ -92,10 +92,10 @@ def step_seconds(protocol: str, dataset: str, model: str, steps: int, optimizer:
                  ) -> tuple[float, int, int]:
     """(seconds per step, batch size, training pairs) with the benchmark's settings for ``model``, the optimiser
     as ``lightgode train --optimizer`` builds it (for LightGODE without weight decay "adam" is RowAdam)."""
-    from lightgode.core.train import _optimizer
+    from lightgode.core.train import make_optimizer
 
     cfg, train, module = training_module(protocol, dataset, model)
-    opt = _optimizer(module, list(module.parameters()), replace(cfg.train, optimizer=optimizer))
+    opt = make_optimizer(module, list(module.parameters()), replace(cfg.train, optimizer=optimizer))
     users, items = (torch.from_numpy(a.astype(np.int64)) for a in (train.users, train.items))
     perm, bs = torch.randperm(len(users)), cfg.train.batch_size
     t0 = time.perf_counter()

@@ -9,7 +9,7 @@ import torch
 from lightgode.core.config import TrainConfig
 from lightgode.models.mf import DirectAUMF
 from lightgode.core.optim import RowAdam, _tails
-from lightgode.core.train import _optimizer, fit
+from lightgode.core.train import fit, make_optimizer
 
 from conftest import fit_whole_and_resumed
 
@@ -111,10 +111,10 @@ def test_training_picks_row_adam_only_where_it_gives_adams_weights():
         return DirectAUMF(30, 20, 8, 1.0, generator=torch.Generator().manual_seed(0))
 
     m = model()
-    assert isinstance(_optimizer(m, list(m.parameters()), TrainConfig()), RowAdam)
+    assert isinstance(make_optimizer(m, list(m.parameters()), TrainConfig()), RowAdam)
     for cfg in (TrainConfig(weight_decay=1e-6), TrainConfig(optimizer="dense-adam")):
         m = model()
-        opt = _optimizer(m, list(m.parameters()), cfg)
+        opt = make_optimizer(m, list(m.parameters()), cfg)
         assert type(opt) is torch.optim.Adam and not m.sparse_grads
 
 
@@ -166,7 +166,7 @@ def test_a_trained_model_does_not_keep_its_optimiser_alive():
     import weakref
 
     m = DirectAUMF(30, 20, 8, 1.0, generator=torch.Generator().manual_seed(0))
-    opt = _optimizer(m, list(m.parameters()), TrainConfig())
+    opt = make_optimizer(m, list(m.parameters()), TrainConfig())
     m.compute_grads(torch.tensor([0, 1]), torch.tensor([2, 3]))
     opt.step()
     ref = weakref.ref(opt)

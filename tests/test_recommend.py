@@ -226,6 +226,26 @@ def test_index_recall_and_exclusion(kind):
     assert not np.any(got2 == exact[:, :1]) and np.all(got2 >= 0)
 
 
+def test_index_search_width_changes_without_rebuilding():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(3000, 16)).astype(np.float32)
+    Q = rng.normal(size=(100, 16)).astype(np.float32)
+    exact = np.argsort(-(Q @ X.T), axis=1)[:, :20]
+    ivf = ItemIndex(X, IndexConfig(kind="ivf", nprobe=1))
+    assert ivf.nlist > 1
+    narrow = recall_at_k(ivf.search(Q, 20)[0], exact)
+    ivf.set_search(nprobe=ivf.nlist)  # every cell: exact
+    assert ivf.config.nprobe == ivf.nlist
+    assert recall_at_k(ivf.search(Q, 20)[0], exact) == 1.0 > narrow
+    hnsw = ItemIndex(X, IndexConfig(kind="hnsw"))
+    hnsw.set_search(ef_search=512)
+    assert hnsw.config.ef_search == 512 and hnsw.nlist == 0
+    with pytest.raises(ConfigError, match="nprobe applies only to ivf indexes"):
+        hnsw.set_search(nprobe=4)
+    with pytest.raises(ConfigError, match="ef_search must be an integer >= 1"):
+        hnsw.set_search(ef_search=0)
+
+
 def test_recommender_with_an_approximate_index_matches_exact(run_dir, rec):
     approx = Recommender.load(run_dir, index=IndexConfig(kind="hnsw"))
     for u in rec.vocab.user_ids[:10]:

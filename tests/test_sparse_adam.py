@@ -38,13 +38,13 @@ def test_sparse_gradient_equals_the_dense_one_with_repeated_rows():
 
 
 def test_sparse_adam_moves_only_the_batch_rows_while_adam_moves_all():
-    from lightgode.core.train import _optimizer
+    from lightgode.core.train import make_optimizer
 
     a, b = (torch.tensor([0, 3, 7]), torch.tensor([5, 1, 19])), (torch.tensor([10, 12]), torch.tensor([2, 4]))
     moved_in_b = {}
     for optimizer in ("dense-adam", "sparse-adam", "adam"):
         m = _model()
-        opt = _optimizer(m, list(m.parameters()), TrainConfig(lr=0.01, optimizer=optimizer))
+        opt = make_optimizer(m, list(m.parameters()), TrainConfig(lr=0.01, optimizer=optimizer))
         m.compute_grads(*a)
         opt.step()
         before = m.user.detach().clone()

@@ -18,6 +18,46 @@ from lightgode.names import MODEL_NAMES, OPTIMIZERS, PAPER_SETTINGS, SAMPLINGS, 
 
 @dataclass(frozen=True, kw_only=True)
 class DataConfig:
+    """Where the interactions come from and how they are split (the ``data`` section of a :class:`RunConfig`).
+
+    Every field is a keyword argument with the default shown beside it in the source; an impossible value raises
+    ConfigError at construction.
+
+    Parameters
+    ----------
+    data : str
+        A named dataset (amazon-beauty, amazon-toys-games, gowalla) or the path of an interaction file (the
+        training file when ``test`` is given).
+    test : str, optional
+        A test file of one's own, read like ``data`` with ids shared with it (needs split "given").
+    format : str
+        Reader of a file: auto (from the file name), lightgcn, csv, tsv, parquet, recbole.
+    data_dir : str, optional
+        Folder searched first for named datasets.
+    user_col, item_col : str
+        Id columns of CSV/TSV/Parquet files.
+    rating_col : str, optional
+    rating_threshold : float, optional
+        Keep rows with rating >= threshold (needs ``rating_col``).
+    timestamp_col : str, optional
+        Orders rows in time (numbers or ISO dates), for temporal splits.
+    max_id_length : int
+        A longer user or item id is refused.
+    skip_bad_rows : bool
+        Skip and count bad rows instead of refusing the file.
+    kcore : int
+        Iterative k-core on users and items before splitting; 0 disables.
+    split : str
+        random (per user, seeded), temporal (per user, by row order), loo (leave one out), given (fixed files).
+    ratios : (float, float, float)
+        Train, validation and test shares of the ratio splits, summing to 1.
+
+    Raises
+    ------
+    ConfigError
+        An impossible value (negative kcore, unknown split, ratios not summing to 1, ...).
+    """
+
     data: str = "amazon-beauty"  # a named dataset or a path to an interaction file (the training file with test)
     test: str | None = None  # a test file of one's own, read like data, ids shared with it (needs split "given")
     format: str = "auto"  # reader: auto, lightgcn, csv, tsv, parquet, recbole
@@ -51,6 +91,39 @@ class DataConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class TrainConfig:
+    """How embeddings are trained (the ``train`` section of a :class:`RunConfig`).
+
+    Parameters
+    ----------
+    dim : int
+        Embedding dimension d.
+    lr : float
+        Adam learning rate.
+    weight_decay : float
+        Adam (L2) weight decay.
+    gamma : float
+        Weight of the uniformity term of the DirectAU loss.
+    batch_size : int
+        Observed pairs per step.
+    epochs : int
+        Maximum number of epochs.
+    patience : int
+        Epochs without validation improvement before stopping.
+    valid_every : int
+        Validate every N epochs (and after the last).
+    optimizer : str
+        adam (the paper's), dense-adam (torch's) or sparse-adam.
+    sampling : str
+        pairs (every pair once per epoch) or users (LightGCN's user-uniform draws).
+    device : str
+        cpu, cuda, cuda:N or auto (cuda when there is one).
+
+    Raises
+    ------
+    ConfigError
+        An impossible value (dim <= 0, lr <= 0, unknown optimizer or device name, ...).
+    """
+
     dim: int = 64  # embedding dimension
     lr: float = 1e-3  # Adam learning rate
     weight_decay: float = 0.0  # Adam (L2) weight decay
@@ -136,6 +209,39 @@ SEED_LIMIT = 2 ** 63  # seeds go to numpy (>= 0) and torch (64-bit)
 
 @dataclass(frozen=True, kw_only=True)
 class RunConfig:
+    """Every setting of a run, in sections; what ``config.json`` of a run directory holds.
+
+    Parameters
+    ----------
+    data : DataConfig
+    train : TrainConfig
+    ode : ODEConfig
+        The post-training ODE (horizon T, solver).
+    eval : EvalConfig
+        Cut-offs K, evaluation batch size, the validation metric.
+    baseline : BaselineConfig
+        Settings of the baseline models; LightGODE ignores them.
+    model : str
+        A model of the registry: lightgode, directau, pop, mf-bpr, lightgcn, mf-conv, gf-cf, bspm.
+    seed : int
+        Seeds splitting, initialisation and batch order.
+    threads : int, optional
+        torch intra-op threads; None keeps torch's default.
+    t_auto : bool
+        After training, choose T on validation (``ode.t`` then serves early stopping only).
+
+    Raises
+    ------
+    ConfigError
+        An unknown model, a seed outside 0..2**63-1, threads < 1.
+
+    Examples
+    --------
+    >>> cfg = RunConfig(data=DataConfig(data="ratings.csv", kcore=0), train=TrainConfig(epochs=5))
+    >>> cfg.override({"ode": {"t": 2.0}, "seed": 7}).ode.t
+    2.0
+    """
+
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     ode: ODEConfig = field(default_factory=ODEConfig)
@@ -156,23 +262,77 @@ class RunConfig:
             raise ConfigError(f"threads must be an integer >= 1 (or unset for torch's default), got {self.threads}")
 
     def to_dict(self) -> dict[str, Any]:
+        """The settings as nested plain values, as ``config.json`` stores them.
+
+        Returns
+        -------
+        dict
+            ``{"data": {...}, "train": {...}, "ode": {...}, "eval": {...}, "baseline": {...}, "model": ...,
+            "seed": ..., "threads": ..., "t_auto": ...}``; :meth:`from_dict` reads it back.
+        """
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
+        """The defaults overridden by ``d`` (the inverse of :meth:`to_dict`; sections may be partial).
+
+        Parameters
+        ----------
+        d : dict
+            Nested settings, e.g. ``{"train": {"epochs": 5}, "model": "directau"}``.
+
+        Returns
+        -------
+        RunConfig
+
+        Raises
+        ------
+        ConfigError
+            An unknown key or a value of the wrong type or range, naming the key.
+        """
         return cls().override(d)
 
     @classmethod
     def from_stored(cls, d: dict[str, Any]) -> "RunConfig":
         """A run's settings as written (``config.json``, a checkpoint's), its "versions" record left out; a setting
-        added since the run was made takes its default."""
+        added since the run was made takes its default.
+
+        Parameters
+        ----------
+        d : dict
+            A stored ``config.json``, as read with ``json.load``.
+
+        Returns
+        -------
+        RunConfig
+
+        Raises
+        ------
+        ConfigError
+            ``d`` is not a table, or holds an unknown or impossible setting.
+        """
         if not isinstance(d, dict):
             raise ConfigError(f"expected a table of settings, got {shown(d)}")
         return cls.from_dict({k: v for k, v in d.items() if k != "versions"})
 
     def override(self, d: dict[str, Any]) -> "RunConfig":
-        """A copy with nested settings replaced: ``{"train": {"lr": 0.01}, "seed": 1}``. Unknown keys and values
-        of the wrong type raise a ConfigError naming the key (``ode.t: expected a number, got "abc"``)."""
+        """A copy with nested settings replaced: ``{"train": {"lr": 0.01}, "seed": 1}``.
+
+        Parameters
+        ----------
+        d : dict
+            Top-level settings and sections; a section's dict replaces only the fields it names.
+
+        Returns
+        -------
+        RunConfig
+            A new config; ``self`` is unchanged.
+
+        Raises
+        ------
+        ConfigError
+            Unknown keys and values of the wrong type, naming the key (``ode.t: expected a number, got "abc"``).
+        """
         sections = {"data": DataConfig, "train": TrainConfig, "ode": ODEConfig, "eval": EvalConfig,
                     "baseline": BaselineConfig}
         if not isinstance(d, dict):

@@ -28,6 +28,25 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, kw_only=True)
 class ODEConfig:
+    """The post-training graph ODE dE/dt = Â E(t) + E0, integrated from 0 to ``t``.
+
+    Parameters
+    ----------
+    t : float
+        Horizon T >= 0; 0 means E(T) = E0 (no propagation).
+    solver : str
+        Fixed-step euler, midpoint, rk4; adaptive dopri5, dopri8, bosh3, adaptive_heun, fehlberg2; or exact.
+    steps : int
+        Equal steps of a fixed-step solver.
+    rtol, atol : float
+        Tolerances of the adaptive solvers.
+
+    Raises
+    ------
+    ConfigError
+        A negative or infinite T, an unknown solver, steps < 1, tolerances <= 0.
+    """
+
     t: float = 1.0  # integration horizon T (>= 0); 0 means E(T) = E0
     solver: str = "euler"  # one of SOLVERS
     steps: int = 1  # equal steps for fixed-step solvers

@@ -105,7 +105,7 @@ def fit(
     i_all = torch.from_numpy(np.asarray(items, dtype=np.int64))
     n = len(u_all)
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = _optimizer(model, params, config)
+    opt = make_optimizer(model, params, config)
     best_value, best_epoch, best_valid, best_state = -math.inf, 0, {}, None
     history: list[dict[str, float]] = []
     bad_epochs = 0
@@ -218,12 +218,30 @@ def epoch_order(users: np.ndarray, sampling: str) -> Callable[[np.random.Generat
     return draw
 
 
-def _optimizer(model: Trainable, params: list[torch.Tensor], config: TrainConfig) -> torch.optim.Optimizer:
+def make_optimizer(model: Trainable, params: list[torch.Tensor], config: TrainConfig) -> torch.optim.Optimizer:
     """The optimiser ``config.optimizer`` names; "adam" is :class:`RowAdam` where that gives the same weights cheaper.
 
     That is: the model gives row-sparse gradients (DirectAU training, one process or data-parallel) of float32 CPU
     tables and there is no weight decay (which would give every row a gradient each step). Otherwise, and for
-    "dense-adam", torch's fused Adam.
+    "dense-adam", torch's fused Adam. The optimiser :func:`fit` uses; public for benchmarks that time a step.
+
+    Parameters
+    ----------
+    model : Trainable
+        The module being trained; switched to row-sparse gradients for RowAdam and sparse-adam.
+    params : list of torch.Tensor
+        Its parameters.
+    config : TrainConfig
+        ``optimizer``, ``lr`` and ``weight_decay`` are used.
+
+    Returns
+    -------
+    torch.optim.Optimizer
+
+    Raises
+    ------
+    ConfigError
+        sparse-adam for a model without row-sparse gradients.
     """
     row_sparse = hasattr(model, "use_sparse_grads") and all(p.device.type == "cpu" and p.dtype == torch.float32
                                                             for p in params)

@@ -194,6 +194,11 @@ def load_dataset(name_or_path, *, given_split: bool = False, data_dir=None, env_
     fmt, **reader_options
         Format and options of ``read_interactions``; only for paths (named datasets are LightGCN files).
 
+    Returns
+    -------
+    Interactions, or (Interactions, Interactions)
+        The interactions; ``(train, test)`` with ``given_split``.
+
     Raises
     ------
     DataError

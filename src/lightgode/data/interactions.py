@@ -25,6 +25,9 @@ class Interactions:
     users, items : np.ndarray of int32, shape (n,)
         Index of the user and the item of each interaction.
     timestamps : np.ndarray of float64, shape (n,), or None
+
+    Readers (:func:`lightgode.read_interactions`) and ``from_pairs(users_raw, items_raw)`` build one; the three
+    parts of a split share one pair of id maps.
     """
 
     user_ids: np.ndarray
@@ -35,17 +38,25 @@ class Interactions:
 
     @property
     def n_users(self) -> int:
+        """Number of users of the id map (some may have no interaction in this set)."""
         return int(len(self.user_ids))
 
     @property
     def n_items(self) -> int:
+        """Number of items of the id map (some may have no interaction in this set)."""
         return int(len(self.item_ids))
 
     def __len__(self) -> int:
         return int(len(self.users))
 
     def to_csr(self) -> sp.csr_matrix:
-        """Binary user x item matrix (float32, CSR)."""
+        """The interactions as a binary user x item matrix.
+
+        Returns
+        -------
+        scipy.sparse.csr_matrix, float32, shape (n_users, n_items)
+            1 where the user interacted with the item.
+        """
         data = np.ones(len(self.users), dtype=np.float32)
         m = sp.csr_matrix((data, (self.users, self.items)), shape=(self.n_users, self.n_items))
         m.sum_duplicates()
@@ -53,13 +64,29 @@ class Interactions:
         return m
 
     def select(self, mask_or_index: np.ndarray) -> "Interactions":
-        """Rows selected by a boolean mask or an index array, keeping the same id maps."""
+        """Rows selected by a boolean mask or an index array, keeping the same id maps.
+
+        Parameters
+        ----------
+        mask_or_index : np.ndarray
+            bool of shape (n,), or integer row positions.
+
+        Returns
+        -------
+        Interactions
+        """
         ts = None if self.timestamps is None else self.timestamps[mask_or_index]
         return Interactions(self.user_ids, self.item_ids, self.users[mask_or_index],
                             self.items[mask_or_index], ts)
 
     def compact(self) -> "Interactions":
-        """Drop users and items that have no interaction and re-index contiguously (order kept)."""
+        """Drop users and items that have no interaction and re-index contiguously (order kept).
+
+        Returns
+        -------
+        Interactions
+            New id maps holding only the users and items that occur.
+        """
         u_keep = np.unique(self.users)
         i_keep = np.unique(self.items)
         u_new = np.full(self.n_users, -1, dtype=np.int64)
@@ -71,11 +98,39 @@ class Interactions:
                             self.timestamps)
 
     def user_index(self, raw_ids) -> np.ndarray:
-        """Indices of raw user ids; raises UnknownIdError naming the first unknown one."""
+        """Indices of raw user ids.
+
+        Parameters
+        ----------
+        raw_ids : sequence of str or int, or a single id
+
+        Returns
+        -------
+        np.ndarray, int64, shape (len(raw_ids),)
+
+        Raises
+        ------
+        UnknownIdError
+            Naming the first unknown id.
+        """
         return _lookup(self.user_ids, raw_ids, "user")
 
     def item_index(self, raw_ids) -> np.ndarray:
-        """Indices of raw item ids; raises UnknownIdError naming the first unknown one."""
+        """Indices of raw item ids.
+
+        Parameters
+        ----------
+        raw_ids : sequence of str or int, or a single id
+
+        Returns
+        -------
+        np.ndarray, int64, shape (len(raw_ids),)
+
+        Raises
+        ------
+        UnknownIdError
+            Naming the first unknown id.
+        """
         return _lookup(self.item_ids, raw_ids, "item")
 
 

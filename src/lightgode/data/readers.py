@@ -594,6 +594,23 @@ def detect_format(path) -> str:
 def read_interactions(path, fmt: str = "auto", **options) -> Interactions:
     """Read ``path`` with the reader of ``fmt`` (``"auto"``: from the file name) and its ``options``.
 
+    Parameters
+    ----------
+    path : str or path
+        An interaction file, plain or gzip: ``.csv``, ``.tsv``, ``.parquet``, ``.inter`` (RecBole), ``.txt``
+        (LightGCN's ``user item item ...`` lines).
+    fmt : str
+        auto, lightgcn, csv, tsv, parquet or recbole.
+    **options
+        The reader's keyword options: for tables ``user_col`` (default "user"), ``item_col`` ("item"),
+        ``rating_col``, ``rating_threshold``, ``timestamp_col``, ``sep``, ``max_id_length``, ``skip_bad_rows``
+        (see ``read_table``).
+
+    Returns
+    -------
+    Interactions
+        Deduplicated pairs in file order (time order with ``timestamp_col``), ids kept as strings.
+
     Raises
     ------
     ConfigError

@@ -109,12 +109,12 @@ class EmbeddingEstimator(ScoringModel):
         m = cls.from_config(cfg)
         m.E0_ = torch.cat([user, item], dim=0).to(torch.float32)
         m.n_users_ = train.n_users
-        m._prepare_graph(train)
+        m.prepare_graph(train)
         m.result_ = no_training_result()
         m._set_embeddings()
         return m
 
-    def _prepare_graph(self, train: Interactions) -> None:
+    def prepare_graph(self, train: Interactions) -> None:
         """Graph state needed for scoring (none for MF)."""
 
     def _graph_to(self, device: torch.device) -> None:
@@ -141,7 +141,7 @@ class MFBPR(EmbeddingEstimator):
     ``result_`` (TrainResult), ``capped_`` (True when training hit ``baseline.max_train_seconds``).
     """
 
-    def _module(self, train: Interactions, device: torch.device = torch.device("cpu")) -> torch.nn.Module:
+    def training_module(self, train: Interactions, device: torch.device = torch.device("cpu")) -> torch.nn.Module:
         """The trainable tables on ``device``, initialised on the CPU (the same values on every device)."""
         gen = torch.Generator().manual_seed(self.seed)
         return BPRMF(train.n_users, train.n_items, self.train_config.dim, self.baseline.reg,
@@ -151,10 +151,10 @@ class MFBPR(EmbeddingEstimator):
             on_epoch=None, checkpoint=None):
         device = resolve_device(self.train_config.device)
         self.n_users_ = train.n_users
-        self._prepare_graph(train)
+        self.prepare_graph(train)
         self._graph_to(device)  # training and validation run on the device; the fitted model lives on the CPU
         try:
-            module = self._module(train, device)
+            module = self.training_module(train, device)
             self.result_ = None  # marks fitting in progress for score_fn during validation
             validate = self._validator(module, train, valid)
             self.result_, self.capped_ = capped_fit(

@@ -55,7 +55,7 @@ class MFConv(EmbeddingEstimator):
         self.capped_ = bool(getattr(base, "capped_", False))
         return base.E0_, base.result_
 
-    def _prepare_graph(self, train: Interactions) -> None:
+    def prepare_graph(self, train: Interactions) -> None:
         self.A_hat_ = to_torch(normalized_adjacency(train.n_users, train.n_items, train.users, train.items))
 
     @property
@@ -73,7 +73,7 @@ class MFConv(EmbeddingEstimator):
         E0, result = self._base if self._base is not None else self._train_base(train, valid, show_progress,
                                                                                  on_epoch, checkpoint)
         self.E0_ = E0
-        self._prepare_graph(train)
+        self.prepare_graph(train)
         nu = train.n_users
 
         def scorer(L: int):

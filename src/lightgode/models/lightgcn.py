@@ -137,13 +137,15 @@ class LightGCN(MFBPR):
     def layers(self) -> int:
         return int(self.baseline.layers[0])
 
-    def _prepare_graph(self, train: Interactions) -> None:
+    def prepare_graph(self, train: Interactions) -> None:
+        """Build ``A_hat_``, the normalised training graph (torch sparse CSR), for training and scoring."""
         self.A_hat_ = to_torch(normalized_adjacency(train.n_users, train.n_items, train.users, train.items))
 
     def _graph_to(self, device: torch.device) -> None:
         self.A_hat_ = self.A_hat_.to(device)
 
-    def _module(self, train: Interactions, device: torch.device = torch.device("cpu")) -> torch.nn.Module:
+    def training_module(self, train: Interactions, device: torch.device = torch.device("cpu")) -> torch.nn.Module:
+        """The trainable tables with the propagation layers on ``device`` (call :meth:`prepare_graph` first)."""
         gen = torch.Generator().manual_seed(self.seed)
         return LightGCNModule(train.n_users, train.n_items, self.train_config.dim, self.baseline.reg,
                               NegativeSampler(train), self.A_hat_.to(device), self.layers, generator=gen,

@@ -155,7 +155,22 @@ def finalize(staging: Path, out: Path, *, marker: bool = True) -> None:
 
 @dataclass(frozen=True)
 class Run:
-    """A loaded run directory."""
+    """A loaded run directory (:func:`load_run`).
+
+    Attributes
+    ----------
+    path : Path
+    config : dict
+        The checked ``config.json`` (:meth:`RunConfig.from_stored` reads it), with its ``versions`` record.
+    metrics : dict
+        ``metrics.json``: ``{"valid": {"ndcg@20": ...}, "test": {...}}``.
+    info : dict
+        ``train.json`` ({} when absent).
+    split : Split
+        The train, validation and test parts with the raw id maps.
+    user_embedding, item_embedding : torch.Tensor, float32, shapes (n_users, d), (n_items, d)
+        The stored E0 (before the ODE; zero-width for the training-free filters).
+    """
 
     path: Path
     config: dict[str, Any]
@@ -288,6 +303,25 @@ def stored_info(path: Path) -> dict[str, Any]:
 
 
 def load_run(run_dir: str | os.PathLike) -> Run:
+    """Read a complete run directory (weights through safetensors, no pickle), checking every file.
+
+    A run left between the two renames of an interrupted replacement is repaired first (:func:`recover`).
+
+    Parameters
+    ----------
+    run_dir : str or path
+        A directory written by ``lightgode train`` or :func:`lightgode.train_run`.
+
+    Returns
+    -------
+    Run
+        Settings, metrics, split and the stored E0; :func:`load_model` makes the fitted model of it.
+
+    Raises
+    ------
+    RunDirError
+        A missing, unfinished, incomplete, damaged or inconsistent run directory, or an impossible stored setting.
+    """
     p = check_complete(run_dir)
     config, metrics, info = stored_config(p / "config.json"), stored_metrics(p / "metrics.json"), \
         stored_info(p / "train.json")
@@ -310,7 +344,27 @@ def run_config(run: Run) -> RunConfig:
 def load_model(run: Run, ode: "ODEConfig | None" = None):
     """The run's fitted model, read back through the model registry (``Model.from_stored``), propagated with the
     run's ODE settings or with ``ode`` (which applies to the ODE models only). Training-free filters rebuild their
-    operators from the stored split and have ``score_fn`` but no embeddings."""
+    operators from the stored split and have ``score_fn`` but no embeddings.
+
+    Parameters
+    ----------
+    run : Run
+        A loaded run (:func:`load_run`).
+    ode : ODEConfig, optional
+        Another horizon or solver than the run's (no retraining).
+
+    Returns
+    -------
+    model
+        The fitted model of ``run.config["model"]`` (a :class:`LightGODE` for lightgode runs), with ``score_fn()``
+        and ``evaluate(relevant, exclude)``; embedding models have ``user_embeddings_`` (n_users, d) and
+        ``item_embeddings_`` (n_items, d).
+
+    Raises
+    ------
+    ConfigError
+        Impossible settings in ``run.config`` (not for a run read by :func:`load_run`, which checks them).
+    """
     from lightgode.models import model_from_weights
 
     return model_from_weights(run_config(run), run.user_embedding, run.item_embedding, run.split.train, ode)

@@ -45,6 +45,28 @@ def prepare_split(cfg: DataConfig, seed: int, *, env_data_dir: str | None = None
     with fixed train/test files (gowalla). Its train part is k-core filtered alone; test rows whose user or item
     is then not in train are dropped and counted in a warning (``restrict_given``); validation is carved per user
     from train with the share ``cfg.ratios[1]``.
+
+    Parameters
+    ----------
+    cfg : DataConfig
+        The data (a named dataset or a file, and ``test`` for a fixed pair), reader options, ``kcore``,
+        ``split`` and ``ratios``.
+    seed : int
+        Seed of the random splits (the same seed gives the same split).
+    env_data_dir : str, optional
+        A folder searched for named datasets after ``cfg.data_dir`` (the CLI passes ``$LIGHTGODE_DATA``).
+
+    Returns
+    -------
+    Split
+        ``train``, ``valid`` and ``test`` Interactions sharing one pair of id maps.
+
+    Raises
+    ------
+    DataError
+        A missing or malformed file, an unknown dataset, a split that leaves no training pairs.
+    ConfigError
+        Reader options that do not apply to the format.
     """
     opts: dict[str, Any] = {}
     for key in ("user_col", "item_col", "rating_col", "rating_threshold", "timestamp_col", "max_id_length",
@@ -125,6 +147,18 @@ def split_stats(split: Split) -> dict[str, int]:
 
 @dataclass
 class RunSummary:
+    """What :func:`train_run` returns.
+
+    Attributes
+    ----------
+    out : Path or None
+        The run directory written (None when none was asked for).
+    metrics : dict
+        ``{"valid": {"ndcg@20": ..., ...}, "test": {...}}``, as ``metrics.json``.
+    info : dict
+        What ``train.json`` records: dataset sizes, best epoch, epochs run, seconds, peak memory, device.
+    """
+
     out: Path | None
     metrics: dict[str, dict[str, float]]
     info: dict[str, Any]
@@ -183,14 +217,49 @@ def train_run(cfg: RunConfig, out: Path | None, *, env_data_dir: str | None = No
               resume: bool = False, checkpoint_every: int = 1) -> RunSummary:
     """Train one model and evaluate it on validation and test; write the run directory when ``out`` is set.
 
-    Test metrics come from the best-validation epoch, read once at the end. With ``out``, the training state is
-    checkpointed in ``<out>.ckpt`` every ``checkpoint_every`` epochs (0: never) and ``resume=True`` continues an
-    interrupted run from there (``cfg`` should then be :func:`resume_config`); the checkpoint is removed once the
-    run directory is complete.
+    The whole of ``lightgode train``: read and split the data (:func:`prepare_split`), fit ``cfg.model``, choose T
+    on validation when ``cfg.t_auto``, evaluate, write. Test metrics come from the best-validation epoch, read
+    once at the end. With ``out``, the training state is checkpointed in ``<out>.ckpt`` every
+    ``checkpoint_every`` epochs (0: never) and ``resume=True`` continues an interrupted run from there (``cfg``
+    should then be :func:`resume_config`); the checkpoint is removed once the run directory is complete.
 
     ``out`` is checked before anything else (``artifacts.check_out_dir``) and locked for the whole run, so a
     second run of the same ``out`` is refused at once ("busy"); the checkpoint folder is made only once the data
     has been read and split, and removed again when the run fails before saving an epoch.
+
+    Parameters
+    ----------
+    cfg : RunConfig
+        Every setting of the run.
+    out : str or path, optional
+        The run directory to write (complete or absent: config.json, metrics.json, train.json, history.csv,
+        split/, weights.safetensors); None trains and evaluates only.
+    env_data_dir : str, optional
+        A folder searched for named datasets (the CLI passes ``$LIGHTGODE_DATA``).
+    overwrite : bool
+        Replace an existing ``out`` (and an interrupted run's checkpoint).
+    show_progress : bool
+        Progress bars.
+    on_epoch : callable, optional
+        Called with each epoch's history row (a dict).
+    resume : bool
+        Continue the interrupted run of ``out`` from its checkpoint.
+    checkpoint_every : int
+        Epochs between checkpoints; 0 never checkpoints.
+
+    Returns
+    -------
+    RunSummary
+        The run directory, the validation and test metrics and the training record.
+
+    Raises
+    ------
+    OutputError
+        ``out`` exists (without ``overwrite``), cannot be written, or another run is writing it.
+    RunDirError
+        An interrupted run's checkpoint at ``out`` (without ``overwrite`` or ``resume``); nothing to resume.
+    DataError, ConfigError
+        Bad data or settings (:func:`prepare_split`), a device this machine lacks.
     """
     t_start = time.perf_counter()
     device = training_device(cfg)  # a device this machine lacks fails before anything is written

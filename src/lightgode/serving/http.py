@@ -202,7 +202,21 @@ def _json_safe_errors(errors) -> list[dict]:
 
 
 def create_app(rec: Recommender, config: ServeConfig = ServeConfig()) -> FastAPI:
-    """A FastAPI app answering from ``rec`` (handlers run on the event loop: scoring is sub-millisecond)."""
+    """A FastAPI app answering from ``rec`` (handlers run on the event loop: scoring is sub-millisecond).
+
+    Parameters
+    ----------
+    rec : Recommender
+        What answers (``Recommender.load(run_dir)``); fold-in (``POST /recommendations``) needs a LightGODE or
+        DirectAU run.
+    config : ServeConfig
+        Default and largest ``k``, request body limits.
+
+    Returns
+    -------
+    fastapi.FastAPI
+        Serve it with ``uvicorn.run(app, host=..., port=...)``, or try it with ``fastapi.testclient.TestClient``.
+    """
     app = FastAPI(title="lightgode", version="1", description="Top-K recommendations from a LightGODE run.",
                   docs_url=None, redoc_url=None)  # FastAPI's pages load their scripts from a CDN
     app.add_middleware(_BodyLimit, limit=config.max_body_bytes, timeout=config.body_timeout)

@@ -7,7 +7,7 @@ the index for more candidates than ``k`` and filtering, so the approximate kinds
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import scipy.sparse as sp
@@ -73,6 +73,33 @@ class ItemIndex:
             self._quantizer = quantizer  # faiss keeps a raw pointer; keep the Python object alive
         index.add(x)
         self._index = index
+        self.nlist = int(index.nlist) if config.kind == "ivf" else 0  # IVF cells (0 for the other kinds)
+
+    def set_search(self, *, ef_search: int | None = None, nprobe: int | None = None) -> None:
+        """Change how widely an approximate index searches, without rebuilding it (``config`` follows).
+
+        Parameters
+        ----------
+        ef_search : int >= 1, optional
+            HNSW: candidate list size while searching.
+        nprobe : int >= 1, optional
+            IVF: cells visited per query (at most ``nlist``).
+
+        Raises
+        ------
+        ConfigError
+            A value that is not an integer >= 1, or a setting of another kind of index than this one.
+        """
+        changes = {k: v for k, v in (("ef_search", ef_search), ("nprobe", nprobe)) if v is not None}
+        wrong = {"ef_search": "hnsw", "nprobe": "ivf"}
+        for name in changes:
+            if wrong[name] != self.config.kind:
+                raise ConfigError(f"{name} applies only to {wrong[name]} indexes; this one is {self.config.kind}")
+        self.config = replace(self.config, **changes)  # checked by IndexConfig
+        if ef_search is not None:
+            self._index.hnsw.efSearch = self.config.ef_search
+        if nprobe is not None:
+            self._index.nprobe = min(self.config.nprobe, self.nlist)
 
     def search(self, queries: np.ndarray, k: int, exclude: sp.csr_matrix | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Top-k items by inner product for each query row, skipping each row's excluded items.

@@ -31,24 +31,47 @@ from lightgode.runs.store import load_model
 
 @dataclass(frozen=True)
 class Recommendation:
+    """One recommended item: its raw id, its 1-based rank in the list and its score (an inner product of E(T)
+    rows; for ``similar_items`` a cosine)."""
+
     item: str
     rank: int
     score: float
 
 
 class Recommender:
-    """Top-K recommendations from a run directory.
+    """Top-K recommendations from a run directory, with raw ids in and out.
 
-    Seen items (the user's training and validation interactions) are excluded unless asked otherwise.
+    Usually made by :meth:`load` from a run directory. Seen items (the user's training and validation
+    interactions) are excluded unless asked otherwise. Scores are inner products of E(T) rows.
 
     Parameters
     ----------
-    user_embeddings, item_embeddings : float32 tensors (n_users, d), (n_items, d): the scored E(T)
-    vocab : Interactions holding the id maps (and the training pairs)
-    seen : CSR (n_users, n_items), items excluded per user
-    graph : PropagatedGraph or None; needed for fold-in and ``add_interactions`` (LightGODE runs)
-    foldin : FoldInConfig, how new users are placed
-    index : IndexConfig or None; None searches exactly with a matrix product
+    user_embeddings, item_embeddings : torch.Tensor, float32, shapes (n_users, d), (n_items, d)
+        The scored E(T).
+    vocab : Interactions
+        The id maps (``user_ids``, ``item_ids``) and the training pairs.
+    seen : scipy.sparse.csr_matrix, shape (n_users, n_items)
+        Nonzeros are the items excluded for each user.
+    graph : PropagatedGraph, optional
+        The graph ODE state; needed for fold-in (:meth:`recommend_for_history`, :meth:`embed_history`) and
+        :meth:`add_interactions` (LightGODE and DirectAU runs).
+    foldin : FoldInConfig
+        How new users are placed (their initial value e_u0 and the item degrees).
+    index : IndexConfig, optional
+        An approximate faiss index (hnsw, ivf) or the exact flat one; None searches exactly with a matrix product.
+
+    Attributes
+    ----------
+    vocab : Interactions
+    seen : scipy.sparse.csr_matrix, shape (n_users, n_items)
+    user_embeddings, item_embeddings : torch.Tensor, float32, shapes (n_users, d), (n_items, d)
+    split : Split or None
+        The run's split (set by :meth:`load`; grows with :meth:`add_interactions`).
+    run : Run or None
+        The loaded run directory (set by :meth:`load`).
+    updates : list of dict
+        Statistics of each :meth:`add_interactions` call since loading.
     """
 
     def __init__(self, user_embeddings: torch.Tensor, item_embeddings: torch.Tensor, vocab: Interactions,
@@ -78,7 +101,30 @@ class Recommender:
     @classmethod
     def load(cls, run_dir: str | os.PathLike, ode: ODEConfig | None = None, *, foldin: FoldInConfig = FoldInConfig(),
              index: IndexConfig | None = None) -> "Recommender":
-        """Load a complete run (weights through safetensors, no pickle) and propagate it."""
+        """Load a complete run directory (weights through safetensors, no pickle) and propagate it.
+
+        Parameters
+        ----------
+        run_dir : str or path
+            A directory written by ``lightgode train`` or :func:`lightgode.train_run`.
+        ode : ODEConfig, optional
+            Another horizon or solver than the run's (ODE models only; no retraining).
+        foldin : FoldInConfig
+            How new users are placed.
+        index : IndexConfig, optional
+            Search with a faiss index instead of the exact matrix product.
+
+        Returns
+        -------
+        Recommender
+
+        Raises
+        ------
+        RunDirError
+            A missing, incomplete or damaged run directory.
+        ConfigError
+            A run of a training-free filter (gf-cf, bspm), which has no embeddings to serve.
+        """
         run = artifacts.load_run(run_dir)
         model = load_model(run, ode)
         if not hasattr(model, "user_embeddings_"):
@@ -97,10 +143,12 @@ class Recommender:
 
     @property
     def n_items(self) -> int:
+        """Number of items known to the model."""
         return len(self.vocab.item_ids)
 
     @property
     def n_users(self) -> int:
+        """Number of users known to the model."""
         return len(self.vocab.user_ids)
 
     def _check_k(self, k: int) -> int:
@@ -111,7 +159,29 @@ class Recommender:
     # ---- known users -------------------------------------------------------------------------------------
 
     def recommend_indices(self, users: np.ndarray, k: int, exclude_seen: bool = True) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k (item indices, scores) for user indices; rows shorter than k are padded with -1 / -inf."""
+        """Top-k (item indices, scores) for user indices: the batch path, without raw ids.
+
+        Parameters
+        ----------
+        users : int array, shape (b,)
+            User indices (positions in ``vocab.user_ids``).
+        k : int >= 1
+            List length (at most ``n_items``).
+        exclude_seen : bool
+            Leave out each user's training and validation items.
+
+        Returns
+        -------
+        indices : np.ndarray, int64, shape (b, k)
+            Item indices, best first; places with no item left hold -1.
+        scores : np.ndarray, float32, shape (b, k)
+            Their scores; -inf where the index is -1.
+
+        Raises
+        ------
+        ConfigError
+            ``k`` not an integer >= 1.
+        """
         k = self._check_k(k)
         if self.index_config is not None:
             q = self.user_embeddings[torch.from_numpy(np.asarray(users, dtype=np.int64))].numpy()
@@ -124,7 +194,29 @@ class Recommender:
         return idx, scores
 
     def recommend(self, user_id, k: int = 20, exclude_seen: bool = True) -> list[Recommendation]:
-        """Top-k items for one known user (raw id). Unknown ids raise UnknownIdError."""
+        """Top-k items for one known user.
+
+        Parameters
+        ----------
+        user_id : str or int
+            The user's raw id, as in the data file.
+        k : int >= 1
+            List length.
+        exclude_seen : bool
+            Leave out the user's training and validation items.
+
+        Returns
+        -------
+        list of Recommendation
+            At most ``k``, best first.
+
+        Raises
+        ------
+        UnknownIdError
+            A user id the model does not know (use :meth:`recommend_for_history` for a new user).
+        ConfigError
+            ``k`` not an integer >= 1.
+        """
         u = int(self._user_pos.index(user_id, "user"))
         k = self._check_k(k)
         if self.index_config is not None:
@@ -135,7 +227,27 @@ class Recommender:
 
     def recommend_many(self, user_ids, k: int = 20, exclude_seen: bool = True,
                        batch_size: int = 1024) -> Iterator[tuple[str, list[Recommendation]]]:
-        """Yield (user_id, [Recommendation, ...]) for many users, scored in batches."""
+        """Top-k items for many known users, scored in batches.
+
+        Parameters
+        ----------
+        user_ids : iterable of str or int
+            Raw user ids.
+        k : int >= 1
+        exclude_seen : bool
+        batch_size : int
+            Users scored at once (memory grows with ``batch_size`` x ``n_items``).
+
+        Yields
+        ------
+        (str, list of Recommendation)
+            Each user's raw id and list, in the order of ``user_ids``.
+
+        Raises
+        ------
+        UnknownIdError
+            An unknown user id (raised before anything is yielded).
+        """
         users = self.vocab.user_index(list(user_ids))
         for start in range(0, len(users), batch_size):
             b = users[start:start + batch_size]
@@ -153,7 +265,25 @@ class Recommender:
     def embed_history(self, item_ids: Iterable) -> torch.Tensor:
         """E(T) of a user the model has never seen, folded in from their items (``lightgode.serving.foldin``).
 
-        Returns a float32 tensor (d,). Unknown item ids raise UnknownIdError; an empty history ConfigError.
+        With the item trajectories frozen, the new user's row of the ODE is solved exactly for the run's solver:
+        E_u(T) = (1 + T) e_u0 + sum_i Â_ui F_i, F the integral of the items' E(t) over [0, T].
+
+        Parameters
+        ----------
+        item_ids : iterable of str or int
+            Raw ids of the items the user interacted with (duplicates count once).
+
+        Returns
+        -------
+        torch.Tensor, float32, shape (d,)
+            Comparable with ``item_embeddings`` by inner product.
+
+        Raises
+        ------
+        UnknownIdError
+            An item id the model does not know.
+        ConfigError
+            An empty history, or a run without graph ODE state (not LightGODE or DirectAU).
         """
         items = self._history_indices(item_ids)
         return self._fold_in(items)
@@ -175,7 +305,28 @@ class Recommender:
         return fold_in_one(items, self._F_items, deg_i, g.E0[g.n_users:], self.foldin.init, u_norm, g.ode.t)
 
     def recommend_for_history(self, item_ids: Iterable, k: int = 20, exclude_seen: bool = True) -> list[Recommendation]:
-        """Top-k items for a new user given the raw ids of the items they interacted with."""
+        """Top-k items for a new user given the raw ids of the items they interacted with (fold-in, no retraining).
+
+        Parameters
+        ----------
+        item_ids : iterable of str or int
+            The user's items (raw ids); see :meth:`embed_history`.
+        k : int >= 1
+        exclude_seen : bool
+            Leave out the history's items.
+
+        Returns
+        -------
+        list of Recommendation
+            At most ``k``, best first.
+
+        Raises
+        ------
+        UnknownIdError
+            An unknown item id.
+        ConfigError
+            An empty history, ``k`` not an integer >= 1, or a run without graph ODE state.
+        """
         items = self._history_indices(item_ids)
         k = self._check_k(k)
         e = self._fold_in(items)
@@ -186,7 +337,26 @@ class Recommender:
         return self._as_recs(*self._top_exact(e, k, items if exclude_seen else None))
 
     def similar_items(self, item_id, k: int = 20) -> list[Recommendation]:
-        """The k items whose E(T) has the highest cosine with this item's (the item itself left out)."""
+        """The k items whose E(T) has the highest cosine with this item's (the item itself left out).
+
+        Parameters
+        ----------
+        item_id : str or int
+            A raw item id.
+        k : int >= 1
+
+        Returns
+        -------
+        list of Recommendation
+            Scores are cosines in [-1, 1], best first.
+
+        Raises
+        ------
+        UnknownIdError
+            An unknown item id.
+        ConfigError
+            ``k`` not an integer >= 1.
+        """
         i = int(self._item_pos.index(item_id, "item"))
         k = self._check_k(k)
         unit = self._unit()
@@ -199,7 +369,13 @@ class Recommender:
         return self._as_recs(*self._top_exact(unit[i], k, np.array([i]), unit))
 
     def item_index(self) -> ItemIndex:
-        """The inner-product index over items' E(T) (built on first use)."""
+        """The inner-product index over items' E(T) (built on first use; exact flat unless ``index`` was given).
+
+        Returns
+        -------
+        ItemIndex
+            ``search(queries (b, d), k, exclude)`` gives (indices (b, k), scores (b, k)).
+        """
         if self._index is None:
             self._index = ItemIndex(self.item_embeddings.numpy(), self.index_config or IndexConfig())
         return self._index
@@ -231,7 +407,23 @@ class Recommender:
         """Add (user_id, item_id) interactions; unknown ids become new users and items.
 
         Degrees, Â and E(T) are updated without retraining (``foldin.add_edges``): new nodes start from
-        ``self.foldin.init`` over their known neighbours' E0; trained E0 rows stay as they are.
+        ``self.foldin.init`` over their known neighbours' E0; trained E0 rows stay as they are. The new pairs
+        count as seen. :meth:`save_run` writes the result as a run directory.
+
+        Parameters
+        ----------
+        pairs : iterable of (user_id, item_id)
+            Raw ids; pairs already in the graph change nothing.
+
+        Returns
+        -------
+        UpdateStats
+            Counts of new users, items and edges, and the rows re-propagated.
+
+        Raises
+        ------
+        ConfigError
+            No pairs, an element that is not a pair, or a run without graph ODE state.
         """
         g = self._need_graph()
         pairs = list(pairs)
@@ -264,9 +456,27 @@ class Recommender:
         return stats
 
     def save_run(self, out: str | os.PathLike, *, overwrite: bool = False) -> Path:
-        """Write this (updated) model as a complete run directory, atomically. ``out`` may be the source run
-        (replaced in place); another existing ``out`` is replaced only with ``overwrite``; ``out`` may not hold
-        the source run."""
+        """Write this (updated) model as a complete run directory, atomically.
+
+        Parameters
+        ----------
+        out : str or path
+            The target. It may be the source run (replaced in place); another existing ``out`` is replaced only
+            with ``overwrite``; ``out`` may not hold the source run.
+        overwrite : bool
+
+        Returns
+        -------
+        Path
+            ``out``.
+
+        Raises
+        ------
+        ConfigError
+            A Recommender not loaded from a LightGODE (or DirectAU) run directory.
+        OutputError
+            A target that exists (without ``overwrite``), cannot be written, or is being written by another command.
+        """
         if self.run is None or self.split is None or self.graph is None:
             raise ConfigError("only a Recommender loaded from a LightGODE run directory can be saved")
         g = self.graph
