@@ -533,7 +533,10 @@ def plot_search(study, space: dict[str, Param], out: Path, metric: str) -> None:
         ys = [t.value for t in done if key in t.params]
         ax.scatter(xs, ys, color="tab:blue", s=14)
         if space[key].log:
+            from matplotlib.ticker import NullFormatter
+
             ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel(key)
         ax.set_ylabel(label, fontsize=8)
     for ax in list(axes.flat)[len(keys):]:
@@ -613,6 +616,9 @@ def search(base: RunConfig | None, out: str | os.PathLike, *, space: dict[str, P
         config = replace(config, **(budget or {}))
         space = space if space is not None else build_space(base.model)
         check_space(base, space)
+        if (out / "search.json").is_file() and not overwrite:
+            raise OutputError(f"search directory {out} already exists; continue it with --resume {out}, or pass "
+                              f"--overwrite to start again")
         check_target(out, overwrite=overwrite, kind="dir")
     best_path = Path(best_dir) if best_dir is not None else out / "best"
     if best_dir is not None and not resume:
@@ -625,7 +631,7 @@ def search(base: RunConfig | None, out: str | os.PathLike, *, space: dict[str, P
         out.mkdir(parents=True, exist_ok=True)
         write_json(out / "search.json", {"base": base.to_dict(), "space": {k: p.to_dict() for k, p in space.items()},
                                          "search": asdict(config),
-                                         "best_dir": None if best_dir is None else str(best_dir)})
+                                         "best_dir": None if best_dir is None else str(Path(best_dir).absolute())})
         url = storage_url(out, config.storage)
         shared = config.storage is not None
         storage = _storage(url, shared)
