@@ -77,14 +77,48 @@ def base_config(args: argparse.Namespace):
     return config_from_args(args)
 
 
-def run(args: argparse.Namespace) -> int:
-    from lightgode.errors import ConfigError, require
-
-    require("optuna", "search", "lightgode search")
+def _start(what: str, verbose: bool) -> None:
     import logging
 
-    if not args.verbose:  # one progress line per trial, not one per epoch
+    from lightgode.errors import require
+
+    require("optuna", "search", what)
+    if not verbose:  # one progress line per trial, not one per epoch
         logging.getLogger("lightgode.core.train").setLevel(logging.WARNING)
+
+
+def train_with_search(args: argparse.Namespace, cfg) -> int:
+    """``lightgode train --search SECONDS --out OUT``: search for SECONDS (study in OUT.search), best run in OUT."""
+    from pathlib import Path
+
+    from lightgode.errors import ConfigError
+
+    _start("lightgode train --search", args.verbose)
+    from lightgode.runs.search import SearchConfig, search
+
+    if not args.out:
+        raise ConfigError("--search needs --out: the best trial is written there as a run directory")
+    if args.search <= 0:
+        raise ConfigError(f"--search needs a budget of seconds > 0, got {args.search}")
+    out = Path(args.out)
+    summary = search(cfg, out.with_name(out.name + ".search"), config=SearchConfig(seed=cfg.seed % 2 ** 32),
+                     budget={"trials": None, "timeout": args.search}, best_dir=out, overwrite=args.overwrite,
+                     env_data_dir=args.env_data_dir, quiet=args.quiet)
+    _report(summary)
+    return 0
+
+
+def _report(summary) -> None:
+    print(f"best of {summary.trials} trials: trial {summary.best_number}, validation "
+          f"{summary.best_value:.5f}, settings {json.dumps(summary.best_params)}")
+    print(format_metrics(summary.metrics))
+    print(f"search in {summary.out} (trials.csv, value_vs_time.png, settings.png); best run in {summary.best_dir}")
+
+
+def run(args: argparse.Namespace) -> int:
+    from lightgode.errors import ConfigError
+
+    _start("lightgode search", args.verbose)
     from lightgode.runs.search import SearchConfig, build_space, load_space_file, search
 
     budget = {k: v for k, v in (("trials", args.trials), ("timeout", args.timeout), ("workers", args.workers))
@@ -104,8 +138,5 @@ def run(args: argparse.Namespace) -> int:
         config = SearchConfig(seed=cfg.seed % 2 ** 32, min_epochs=args.min_epochs, storage=args.storage)
         summary = search(cfg, args.out, space=space, config=config, budget=budget, overwrite=args.overwrite,
                          env_data_dir=args.env_data_dir, quiet=args.quiet)
-    print(f"best of {summary.trials} trials: trial {summary.best_number}, validation "
-          f"{summary.best_value:.5f}, settings {json.dumps(summary.best_params)}")
-    print(format_metrics(summary.metrics))
-    print(f"search in {summary.out} (trials.csv, value_vs_time.png, settings.png); best run in {summary.best_dir}")
+    _report(summary)
     return 0

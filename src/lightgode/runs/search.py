@@ -134,7 +134,7 @@ def build_space(model: str, overrides: dict[str, Any] | None = None) -> dict[str
         raise ConfigError(f"search tunes {', '.join(SEARCHED_MODELS)}; {model!r} has no training to search")
     space = dict(DEFAULT_SPACES[model])
     if overrides is None:
-        return space
+        return dict(sorted(space.items()))
     if not isinstance(overrides, dict):
         raise ConfigError(f"search space: expected a table of settings, got {shown(overrides)}")
     for key, spec in overrides.items():
@@ -433,14 +433,19 @@ def run_worker(job: _Job, split=None) -> int:
         write_trials_csv(out / "trials.csv", study, space)
         if not job.quiet:
             print(progress_line(study, trial, scfg, spent), file=sys.stderr, flush=True)
-        if scfg.trials is not None and _finished(study) >= scfg.trials:
-            study.stop()
 
-    if scfg.trials is not None and _finished(study) >= scfg.trials:
-        return 0
-    if job.deadline_s is not None and job.deadline_s <= 0:
-        return 0
-    study.optimize(objective, timeout=job.deadline_s, callbacks=[after], gc_after_trial=True)
+    def budget_left() -> bool:
+        if job.deadline_s is not None and time.monotonic() - start >= job.deadline_s:
+            return False
+        if scfg.trials is None:
+            return True
+        from optuna.trial import TrialState
+
+        running = len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))  # other workers' trials
+        return _finished(study) + running < scfg.trials
+
+    while budget_left():  # one trial at a time: the budget is checked before each trial starts
+        study.optimize(objective, n_trials=1, callbacks=[after], gc_after_trial=True)
     return ran
 
 
@@ -456,7 +461,8 @@ def progress_line(study, trial, scfg: SearchConfig, spent: float) -> str:
     if scfg.trials is not None:
         left.append(f"{max(scfg.trials - done, 0)} trials")
     if scfg.timeout is not None:
-        left.append(f"{max(scfg.timeout - spent, 0):.0f} s")
+        rest = max(scfg.timeout - spent, 0.0)
+        left.append(f"{rest:.1f} s" if rest < 10 else f"{rest:.0f} s")
     return (f"search: trial {trial.number} {state} ({what}{f', T {t:.3g}' if t is not None else ''}); "
             f"{done} done{f' of {scfg.trials}' if scfg.trials else ''}; best "
             f"{f'{best.value:.5f} (trial {best.number})' if best else 'none yet'}; left: {', '.join(left)}")
