@@ -435,7 +435,8 @@ def run_worker(job: _Job, split=None) -> int:
             print(progress_line(study, trial, scfg, spent), file=sys.stderr, flush=True)
 
     def budget_left() -> bool:
-        if job.deadline_s is not None and time.monotonic() - start >= job.deadline_s:
+        first = ran == 0 and _finished(study) == 0  # a time budget always buys the study its first trial
+        if job.deadline_s is not None and time.monotonic() - start >= job.deadline_s and not first:
             return False
         if scfg.trials is None:
             return True
