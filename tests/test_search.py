@@ -199,3 +199,13 @@ def test_train_search_writes_the_best_trial_to_out(slice_file, tmp_path, capsys)
     assert run.info["search"]["trials"] == 1  # a budget of seconds: the first trial runs, then time is up
     assert len(rows(tmp_path / "run.search" / "trials.csv")) == 1
     assert "best run in" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_two_workers_share_one_study(slice_file, tmp_path):
+    s = search(base(slice_file), tmp_path / "s", config=SearchConfig(trials=2, seed=2, workers=2), quiet=True)
+    table = rows(s.out / "trials.csv")
+    done = [r for r in table if r["state"] in ("complete", "pruned")]
+    assert 2 <= len(done) <= 3  # a worker starts a trial only while finished + running trials are under the budget
+    assert len({r["train.lr"] for r in table}) == len(table)  # the workers draw different settings
+    assert load_run(s.best_dir).info["search"]["trial"] == s.best_number
