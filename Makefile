@@ -9,7 +9,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	# The local CPU build of torch first, so the package's range never pulls a CUDA build.
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[serve,dev]'
+	$(PY) -m pip install -q -e '.[serve,dev,search]'
 	touch $@
 
 setup: $(VENV)/.installed

@@ -34,3 +34,13 @@ def test_require_passes_for_installed_modules_and_names_the_extra():
     require("json", "serve", "x")  # installed: no error
     with pytest.raises(MissingDependencyError, match=r"pip install 'lightgode\[serve\]'"):
         require("surely_not_a_module_xyz", "serve", "lightgode serve")
+
+
+def test_search_without_optuna_is_one_line_naming_the_extra(monkeypatch, tmp_path, capsys):
+    hide(monkeypatch, "optuna")
+    assert main(["search", "--out", str(tmp_path / "s")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "'optuna'" in err and "pip install 'lightgode[search]'" in err
+    assert main(["train", "--search", "5", "--out", str(tmp_path / "r")]) == 2
+    assert "pip install 'lightgode[search]'" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists() and not (tmp_path / "r").exists()

@@ -10,8 +10,8 @@ import sys
 
 from lightgode.errors import LightGODEError
 
-COMMANDS = ("train", "evaluate", "recommend", "info", "analyze", "benchmark", "export", "launch", "propagate", "serve",
-            "synth", "tune", "update")
+COMMANDS = ("train", "search", "evaluate", "recommend", "info", "analyze", "benchmark", "export", "launch",
+            "propagate", "serve", "synth", "tune", "update")
 """The subcommands, in --help order: each is ``lightgode.commands.<name>`` with ``register(subparsers)``. A command
 module imports only light modules at its top (lightgode.names, commands.common); the library loads inside its run
 function, so that parsing and --help stay fast."""

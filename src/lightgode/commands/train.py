@@ -96,6 +96,9 @@ def register(sub) -> None:
     r.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
     r.add_argument("--resume", metavar="RUN_DIR", help="continue the interrupted run that was writing RUN_DIR "
                    "from its last checkpoint, with its own settings (other setting flags but --device are ignored)")
+    r.add_argument("--search", type=positive_float, metavar="SECONDS",
+                   help="search the training settings on validation for SECONDS of wall time first (lightgode "
+                        "search, default space; the study in <out>.search) and write the best trial to --out")
     r.add_argument("--checkpoint-every", type=int, default=1, metavar="N",
                    help="save a checkpoint in <out>.ckpt every N epochs (default 1; 0 disables)")
     r.add_argument("--uniformity", choices=("rank", "global"), default="rank",
@@ -143,6 +146,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.checkpoint_every < 0:
         raise ConfigError(f"--checkpoint-every must be >= 0, got {args.checkpoint_every}")
+    if args.resume and args.search is not None:
+        raise ConfigError("--search starts a new search; continue an interrupted one with lightgode search --resume")
     if args.resume:
         if args.out and Path(args.out) != Path(args.resume):
             raise ConfigError("--resume names the run directory; drop --out or give the same path")
@@ -152,6 +157,9 @@ def run(args: argparse.Namespace) -> int:
             cfg = cfg.override({"train": {"device": args.device}})
     else:
         cfg = config_from_args(args)
+        if args.search is not None:
+            from lightgode.commands.search import train_with_search
+            return train_with_search(args, cfg)
         out = Path(args.out) if args.out else None
     if launched_world_size(os.environ) > 1:  # started by torchrun: one rank of a multi-process run
         from lightgode.commands.launch import run_distributed_train
