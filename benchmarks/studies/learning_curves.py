@@ -124,7 +124,8 @@ def main() -> None:
     args.docs_dir.mkdir(parents=True, exist_ok=True)
     png = args.docs_dir / f"learning_curves_{args.name}.png"
     plot(png, args.name, curves)
-    cmd = f".venv/bin/python benchmarks/studies/learning_curves.py {' '.join(str(d) for d in args.run_dirs)} --name {args.name}"
+    cmd = (f".venv/bin/python benchmarks/studies/learning_curves.py {' '.join(str(d) for d in args.run_dirs)} "
+           f"--name {args.name}")
     md = [f"# Learning curves: {args.name}", "",
           f"Machine: {platform.machine()}, 2 cores shared with other jobs; date {datetime.date.today()}.",
           f"Command: `{cmd}` (reads the runs' histories; trains and scores nothing).", "",

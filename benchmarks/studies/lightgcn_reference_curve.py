@@ -1,13 +1,14 @@
 """Our LightGCN against the official LightGCN code's learning curve on LightGCN's Gowalla split, epoch by epoch.
 
-Usage: .venv/bin/python benchmarks/studies/lightgcn_reference_curve.py [--progress benchmarks/long_runs/logs/lightgcn_gowalla_progress.md]
-                                                               [--docs-dir docs]
+Usage: .venv/bin/python benchmarks/studies/lightgcn_reference_curve.py [--docs-dir docs]
+           [--progress benchmarks/long_runs/logs/lightgcn_gowalla_progress.md]
 
 LightGCN's published 0.1830 / 0.1554 (Recall@20 / NDCG@20) takes about 1,000 epochs, days of CPU on this
 machine, so the credibility of our LightGCN is read off its learning curve instead: the test metrics of our
-benchmark run, read from its checkpoint every 20 epochs (``benchmarks/long_runs/checkpoint_eval.py --every 20``, rows in
-``benchmarks/long_runs/logs/lightgcn_gowalla_progress.md``), beside the test metrics that the official TensorFlow code logs every
-20 epochs of its run (a published log, below). Writes ``docs/results/lightgcn_reference_curve.md`` and ``.png``.
+benchmark run, read from its checkpoint every 20 epochs (``benchmarks/long_runs/checkpoint_eval.py --every 20``,
+rows in ``benchmarks/long_runs/logs/lightgcn_gowalla_progress.md``), beside the test metrics that the official
+TensorFlow code logs every 20 epochs of its run (a published log, below). Writes
+``docs/results/lightgcn_reference_curve.md`` and ``.png``.
 """
 
 from __future__ import annotations

@@ -270,7 +270,8 @@ def fmt_mean(xs: list[float], digits: int = 4) -> str:
 
 def write_doc(cache: dict, runs: dict[str, list[Path]], docs: Path) -> str:
     L = ["# Post-training ODE: solvers and automatic T", "",
-         "Command: `.venv/bin/python benchmarks/studies/solver_study.py` (results cached in `runs/solver_study.json`; rerun",
+         "Command: `.venv/bin/python benchmarks/studies/solver_study.py` (results cached in "
+         "`runs/solver_study.json`; rerun",
          "to add runs as they land). Machine: x86_64, 2 cores, torch threads "
          f"{torch.get_num_threads()}; date {datetime.date.today()}. Timings were measured while training benchmarks",
          "shared the 2 cores (the study runs at low priority beside them), so they are upper bounds; compare them",

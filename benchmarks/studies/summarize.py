@@ -31,7 +31,8 @@ def main() -> None:
         info = json.loads((run / "train.json").read_text())
         rows[data].append((m, info))
     if not rows:  # a fresh checkout has docs/ but not runs/: keep the page rather than write an empty one
-        raise SystemExit("summarize.py: no complete run under runs/bench/ (run benchmarks/studies/paper_protocol.sh first); "
+        raise SystemExit("summarize.py: no complete run under runs/bench/ "
+                         "(run benchmarks/studies/paper_protocol.sh first); "
                          "docs/results/lightgode_paper_protocol.md left as it is")
 
     def ms(vals):
