@@ -4,7 +4,7 @@
 
 Queries are the E(T) of ``--queries`` random users of each run, their seen items excluded, k = 20; the exact
 answer is the flat inner-product search. Both default runs are trained paper-protocol models
-(``bash benchmarks/paper_protocol.sh amazon-beauty gowalla``): Beauty 12,101 items, Gowalla 40,981.
+(``bash benchmarks/studies/paper_protocol.sh amazon-beauty gowalla``): Beauty 12,101 items, Gowalla 40,981.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ import pytest
 from lightgode.data.datasets import BUNDLED, bundled_dir
 
 # The real datasets: $LIGHTGODE_DATA when set (as the library looks them up; the GPU machine gets a copy there,
-# benchmarks/device_long_runs.sh), else ../shared/datasets beside the checkout. Only the few tests that check the
+# benchmarks/long_runs/device_long_runs.sh), else ../shared/datasets beside the checkout. Only the few tests that check the
 # real files themselves need them; every other test reads the Beauty copy bundled with the package or small
 # files made here, so that a clean clone runs them.
 SHARED = (Path(os.environ["LIGHTGODE_DATA"]) if os.environ.get("LIGHTGODE_DATA")

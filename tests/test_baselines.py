@@ -665,14 +665,14 @@ def test_a_run_that_spent_its_epoch_budget_without_stopping_early_counts_as_capp
 
 
 def test_conv_variants_script_reproduces_the_runs_mf_and_its_conv_layers(beauty_slice, tmp_path):
-    """benchmarks/conv_variants.py: the 'no convolution' row is the MF-BPR run's own validation and test NDCG@20,
+    """benchmarks/studies/conv_variants.py: the 'no convolution' row is the MF-BPR run's own validation and test NDCG@20,
     and every form of convolution gets a row."""
     torch.set_num_threads(1)
     bench = BenchmarkConfig(datasets=(str(beauty_slice),), models=("mf-bpr",), seeds=(2020,),
                             out_dir=tmp_path / "runs", quick=True, isolate=False)
     run_benchmark(bench)
     runs = tmp_path / "runs" / "paper" / "beauty_slice"
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "conv_variants.py"
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "studies" / "conv_variants.py"
     subprocess.run([sys.executable, str(script), str(runs), "--layers", "2", "--lightgcn-ndcg", "0.05",
                     "--docs-dir", str(tmp_path / "docs")], check=True, capture_output=True, timeout=300)
     rows = {r.split(" | ")[0][2:]: r.split(" | ") for r in
@@ -706,10 +706,10 @@ def test_recorded_rows_fill_in_only_for_runs_not_on_disk():
 
 
 def test_gain_anatomy_script_splits_the_ode_into_direction_and_length(beauty_slice, tmp_path):
-    """benchmarks/gain_anatomy.py: the E(T) row is the LightGODE run's own validation and test NDCG@20, the E(0) row
+    """benchmarks/studies/gain_anatomy.py: the E(T) row is the LightGODE run's own validation and test NDCG@20, the E(0) row
     the exponent-0 row of the degree sweep, and the parts are what their names say."""
     torch.set_num_threads(1)
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "gain_anatomy.py"
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "studies" / "gain_anatomy.py"
     sys.path.insert(0, str(script.parent))
     try:
         import gain_anatomy as ga
@@ -746,7 +746,7 @@ def test_gain_anatomy_script_splits_the_ode_into_direction_and_length(beauty_sli
 
 
 def test_learning_curves_script_reads_complete_and_running_runs(beauty_slice, tmp_path):
-    """benchmarks/learning_curves.py: a complete run's curve is its history.csv, a run still training is read
+    """benchmarks/studies/learning_curves.py: a complete run's curve is its history.csv, a run still training is read
     from its checkpoint, and the race table says who reached whose best validation and when."""
     torch.set_num_threads(1)
     bench = BenchmarkConfig(datasets=(str(beauty_slice),), models=("mf-bpr",), seeds=(2020,),
@@ -756,7 +756,7 @@ def test_learning_curves_script_reads_complete_and_running_runs(beauty_slice, tm
     running = run_dir(bench, str(beauty_slice), "directau", 2020)
     with pytest.raises(KeyboardInterrupt):  # interrupted as epoch 2 ends: its checkpoint holds epoch 1
         train_run(run_config(bench, str(beauty_slice), "directau", 2020), running, on_epoch=stop_at(2))
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "learning_curves.py"
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "studies" / "learning_curves.py"
     subprocess.run([sys.executable, str(script), str(done), str(running), "--name", "slice", "--docs-dir",
                     str(tmp_path / "d")], check=True, capture_output=True, timeout=300)
     lines = (tmp_path / "d" / "learning_curves_slice.md").read_text().splitlines()

@@ -1,5 +1,5 @@
 """A run still training, scored from its last checkpoint: `lightgode evaluate --checkpoint` and
-benchmarks/checkpoint_eval.py (the same, plus a row of a markdown table)."""
+benchmarks/long_runs/checkpoint_eval.py (the same, plus a row of a markdown table)."""
 
 import json
 import subprocess
@@ -14,7 +14,7 @@ from lightgode.runs.workflow import train_run
 
 from conftest import beauty_slice_file, stop_at
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "checkpoint_eval.py"
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "long_runs" / "checkpoint_eval.py"
 
 
 @pytest.fixture(scope="module")

@@ -1,10 +1,10 @@
-"""benchmarks/lightgcn_reference_curve.py: our LightGCN's learning-curve readings against the official code's log."""
+"""benchmarks/studies/lightgcn_reference_curve.py: our LightGCN's learning-curve readings against the official code's log."""
 
 import subprocess
 import sys
 from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "lightgcn_reference_curve.py"
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "studies" / "lightgcn_reference_curve.py"
 
 
 def test_reference_curve_compares_each_reading_with_the_official_log_at_that_epoch(tmp_path):

@@ -1,6 +1,6 @@
 """LightGODE trained with RowAdam (``--optimizer adam``) and with torch's dense Adam, epoch by epoch.
 
-Usage: .venv/bin/python benchmarks/row_adam.py [--dataset amazon-toys-games] [--epochs 15]
+Usage: .venv/bin/python benchmarks/studies/row_adam.py [--dataset amazon-toys-games] [--epochs 15]
        -> prints and writes docs/results/row_adam.md
 
 Both runs use the benchmark's settings (paper protocol, seed 2020, one thread) on a dataset without weight decay
@@ -14,11 +14,13 @@ from __future__ import annotations
 import argparse
 import datetime
 import platform
+import sys
 from pathlib import Path
 
-from epoch_cost import short_run  # benchmarks/ is the script's directory
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from epoch_cost import short_run  # noqa: E402  (benchmarks/epoch_cost.py, a part of the speed suite)
 
-ROOT = Path(__file__).resolve().parents[1]
 OPTIMIZERS = ("adam", "dense-adam")
 
 
@@ -45,7 +47,7 @@ def main() -> None:
         "# RowAdam against torch's dense Adam (LightGODE)",
         "",
         f"Machine: {platform.machine()}, torch threads 1; date {datetime.date.today().isoformat()}.",
-        f"Command: `.venv/bin/python benchmarks/row_adam.py --dataset {args.dataset} --epochs {args.epochs}`",
+        f"Command: `.venv/bin/python benchmarks/studies/row_adam.py --dataset {args.dataset} --epochs {args.epochs}`",
         "",
         f"{args.dataset}, seed 2020, the benchmark's LightGODE settings. Largest difference in validation NDCG@20 "
         f"over the {args.epochs} epochs: {max(diffs):.1e}. Training seconds (all epochs): RowAdam "

@@ -1,6 +1,6 @@
 """Milliseconds of one full product Â E on LightGCN's Gowalla training graph (E: all nodes x 64), one thread.
 
-Usage: .venv/bin/python benchmarks/spmm_cost.py [--repeats 10]
+Usage: .venv/bin/python benchmarks/studies/spmm_cost.py [--repeats 10]
 Times torch's sparse CSR product (what LightGCN's step uses for its full layers), scipy's CSR product on the same
 matrix, and torch's after a reverse Cuthill-McKee reordering of the nodes; writes docs/results/spmm_cost.md. It bounds
 what any exact CPU LightGCN step can cost: about 2 + 2f such products per step (f: the share of Â that the
@@ -54,7 +54,7 @@ def main() -> None:
                            "torch sparse CSR, RCM-reordered nodes": lambda: Apt @ Ep}, args.repeats)
     lines = ["# One full graph product on Gowalla (CPU)", "",
              f"Machine: {platform.machine()} ({platform.processor() or 'cpu'}), 1 thread; date {date.today()}.",
-             "Command: `.venv/bin/python benchmarks/spmm_cost.py`. Â of LightGCN's Gowalla training file: "
+             "Command: `.venv/bin/python benchmarks/studies/spmm_cost.py`. Â of LightGCN's Gowalla training file: "
              f"{A.shape[0]:,} nodes, {A.nnz:,} non-zeros; E: {A.shape[0]:,} x 64 float32; {args.repeats} rounds, "
              "the three products timed in turn in each round.", "",
              "| product | best ms | median ms |", "|---|---|---|"]

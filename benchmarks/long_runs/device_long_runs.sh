@@ -5,11 +5,11 @@
 # stay on the CPU's generators), so their accuracy joins the CPU seeds' in the table; their times are a GPU's and
 # the report compares no time across devices.
 #
-# 1. Here, once:   bash benchmarks/device_long_runs.sh --prepare
+# 1. Here, once:   bash benchmarks/long_runs/device_long_runs.sh --prepare
 #                  (copies Gowalla and Amazon-Beauty, for the tests' slices, from ../shared/datasets into
 #                  .device-data/, which .git/info/exclude ignores: the device machine gets the working tree, not
 #                  ../shared; about 8 MB of the 64 MiB it may carry)
-# 2. device tool:  run  command "bash benchmarks/device_long_runs.sh paper"  carry [".device-data"]  timeout_s 600
+# 2. device tool:  run  command "bash benchmarks/long_runs/device_long_runs.sh paper"  carry [".device-data"]  timeout_s 600
 #                  First the GPU tests (tests/test_device.py, about a minute); then two workers train the paper
 #                  protocol's LightGCN seeds that docs/results/benchmark.csv lacks (2021 and 2022), one each, sharing the
 #                  runs through run locks; they stop when the command has run LIGHTGODE_DEVICE_SECONDS less a minute
@@ -25,7 +25,7 @@
 #                  (the device's benchmark.csv is docs/results/benchmark.csv plus the rows of the runs it completed, marked
 #                  with their device; runs.tar.gz holds each run's config, metrics, train.json and history.csv)
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 if [ "${1:-}" = "--prepare" ]; then
     src="${LIGHTGODE_DATA:-../shared/datasets}/gowalla"
     mkdir -p .device-data/gowalla .device-data/amazon-beauty && cp "$src"/*.txt .device-data/gowalla/

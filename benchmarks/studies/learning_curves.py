@@ -1,6 +1,6 @@
 """Validation learning curves of benchmark runs side by side, complete or still training; no training, no scoring.
 
-Usage: .venv/bin/python benchmarks/learning_curves.py RUN_DIR [RUN_DIR ...] --name NAME [--docs-dir docs]
+Usage: .venv/bin/python benchmarks/studies/learning_curves.py RUN_DIR [RUN_DIR ...] --name NAME [--docs-dir docs]
 
 Each RUN_DIR is a run directory: a complete one (its history.csv) or one still training or interrupted (the history
 in RUN_DIR.ckpt, as `lightgode benchmark` reports runs in progress). Writes docs/results/learning_curves_<NAME>.md and .png:
@@ -124,7 +124,8 @@ def main() -> None:
     args.docs_dir.mkdir(parents=True, exist_ok=True)
     png = args.docs_dir / f"learning_curves_{args.name}.png"
     plot(png, args.name, curves)
-    cmd = f".venv/bin/python benchmarks/learning_curves.py {' '.join(str(d) for d in args.run_dirs)} --name {args.name}"
+    cmd = (f".venv/bin/python benchmarks/studies/learning_curves.py {' '.join(str(d) for d in args.run_dirs)} "
+           f"--name {args.name}")
     md = [f"# Learning curves: {args.name}", "",
           f"Machine: {platform.machine()}, 2 cores shared with other jobs; date {datetime.date.today()}.",
           f"Command: `{cmd}` (reads the runs' histories; trains and scores nothing).", "",

@@ -1,6 +1,6 @@
 """Seconds of one training step (gradient + Adam) of LightGCN and of LightGODE's DirectAU on a named dataset.
 
-Usage: .venv/bin/python benchmarks/step_cost.py [--dataset gowalla] [--protocol lightgcn-gowalla] [--steps 30]
+Usage: .venv/bin/python benchmarks/studies/step_cost.py [--dataset gowalla] [--protocol lightgcn-gowalla] [--steps 30]
 Prints ms per step and the implied seconds per epoch (steps of the benchmark's batch size over the training
 pairs), with the benchmark's settings and one torch thread. For datasets where a full LightGCN run is too long
 to make here (Gowalla), this is what the cost estimate in docs/results/benchmark_notes.md rests on.

@@ -3,7 +3,7 @@
 dopri5 runs with rtol 1e-4 / atol 1e-6 (float32 state), which keeps its run time within reach on Gowalla; its
 agreement with the exact solution is measured and reported under each table.
 
-Usage: .venv/bin/python benchmarks/solver_study.py [--bench runs/bench] [--cache runs/solver_study.json]
+Usage: .venv/bin/python benchmarks/studies/solver_study.py [--bench runs/bench] [--cache runs/solver_study.json]
 
 For every complete trained run runs/bench/<dataset>-<seed> (read-only) and every solver (one Euler step as
 in the paper, 4 Euler steps, rk4 with 4 steps, adaptive dopri5, the exact solution), T is tuned on
@@ -42,7 +42,7 @@ from lightgode.core.graph import normalized_adjacency, to_torch
 from lightgode.core.ode import ODEConfig, propagate
 from lightgode.core.tune import TuneConfig, tune_split
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DATASETS = ("amazon-beauty", "amazon-toys-games", "gowalla")
 STUDY = {
     "euler x1 (paper)": ODEConfig(solver="euler", steps=1),
@@ -270,7 +270,8 @@ def fmt_mean(xs: list[float], digits: int = 4) -> str:
 
 def write_doc(cache: dict, runs: dict[str, list[Path]], docs: Path) -> str:
     L = ["# Post-training ODE: solvers and automatic T", "",
-         "Command: `.venv/bin/python benchmarks/solver_study.py` (results cached in `runs/solver_study.json`; rerun",
+         "Command: `.venv/bin/python benchmarks/studies/solver_study.py` (results cached in "
+         "`runs/solver_study.json`; rerun",
          "to add runs as they land). Machine: x86_64, 2 cores, torch threads "
          f"{torch.get_num_threads()}; date {datetime.date.today()}. Timings were measured while training benchmarks",
          "shared the 2 cores (the study runs at low priority beside them), so they are upper bounds; compare them",

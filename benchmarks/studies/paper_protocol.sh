@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # LightGODE on the paper protocol (5-core, per-user random 8:1:1, paper settings); one run per dataset and seed.
-# Usage: bash benchmarks/paper_protocol.sh [DATASETS...]   (default amazon-beauty); runs in runs/bench;
-# then benchmarks/summarize.py writes docs/results/lightgode_paper_protocol.md.
+# Usage: bash benchmarks/studies/paper_protocol.sh [DATASETS...]   (default amazon-beauty); runs in runs/bench;
+# then benchmarks/studies/summarize.py writes docs/results/lightgode_paper_protocol.md.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 mkdir -p runs/bench docs
 for data in "${@:-amazon-beauty}"; do
   for seed in 2020 2021 2022; do

@@ -1,6 +1,6 @@
 """Peak memory of `lightgode train` on a CSV with one very long id: refused by default, accepted when allowed.
 
-    python benchmarks/long_ids.py [--doc docs/results/long_ids.md] [--lengths 1000000 4000000 16000000]
+    python benchmarks/studies/long_ids.py [--doc docs/results/long_ids.md] [--lengths 1000000 4000000 16000000]
 
 Each file has 100 rows (``user,item``) with one user id of LENGTH characters. Every measurement is a fresh
 Python process that runs ``lightgode.cli.main`` and reports its own peak resident memory
@@ -22,7 +22,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 _CHILD = """
 import json, resource, sys
@@ -100,7 +100,7 @@ def main() -> None:
     refused = next((r["message"] for what, _, r in rows if "refused" in what), "")
     text = f"""# Long ids: peak memory
 
-Written by `python benchmarks/long_ids.py` on {now}; machine: {machine()}.
+Written by `python benchmarks/studies/long_ids.py` on {now}; machine: {machine()}.
 
 A CSV of 100 rows (`user,item`) with one user id of N characters, read by `lightgode train --kcore 0 --epochs 1`
 (`--out` a temporary folder when accepted). Peak resident memory of the whole process (torch and pandas

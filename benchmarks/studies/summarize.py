@@ -1,6 +1,6 @@
 """Summarise runs/bench/<dataset>-<seed> into docs/results/lightgode_paper_protocol.md (mean ± std over seeds).
 
-Usage: .venv/bin/python benchmarks/summarize.py   (after benchmarks/paper_protocol.sh)
+Usage: .venv/bin/python benchmarks/studies/summarize.py   (after benchmarks/studies/paper_protocol.sh)
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 REF = {"train": 5.2, "valid": 7.8, "total": 1020, "peak_gb": 0.9, "ndcg": 0.0706}
 """The reference implementation's figures on Beauty: an external measurement, not made by a command of ours."""
 REF_SOURCE = ("External measurement, not made by any command here: the authors' LightGODE code (a RecBole fork), "
@@ -31,7 +31,8 @@ def main() -> None:
         info = json.loads((run / "train.json").read_text())
         rows[data].append((m, info))
     if not rows:  # a fresh checkout has docs/ but not runs/: keep the page rather than write an empty one
-        raise SystemExit("summarize.py: no complete run under runs/bench/ (run benchmarks/paper_protocol.sh first); "
+        raise SystemExit("summarize.py: no complete run under runs/bench/ "
+                         "(run benchmarks/studies/paper_protocol.sh first); "
                          "docs/results/lightgode_paper_protocol.md left as it is")
 
     def ms(vals):
@@ -39,8 +40,8 @@ def main() -> None:
 
     lines = ["# LightGODE on the paper protocol", "",
              f"Machine: {platform.machine()}, {platform.processor() or 'cpu'}, 2 cores; date {datetime.date.today()}.",
-             "Command: `bash benchmarks/paper_protocol.sh amazon-beauty amazon-toys-games gowalla && "
-             ".venv/bin/python benchmarks/summarize.py`",
+             "Command: `bash benchmarks/studies/paper_protocol.sh amazon-beauty amazon-toys-games gowalla && "
+             ".venv/bin/python benchmarks/studies/summarize.py`",
              "(5-core, per-user random 8:1:1, paper settings, seeds 2020-2022; test metrics at the best-validation epoch;",
              "mean ± standard deviation over the seeds run so far). Timings are only comparable when each run had the",
              "machine to itself; `train.json` in each run directory holds them all.",

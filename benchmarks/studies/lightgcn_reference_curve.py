@@ -1,13 +1,14 @@
 """Our LightGCN against the official LightGCN code's learning curve on LightGCN's Gowalla split, epoch by epoch.
 
-Usage: .venv/bin/python benchmarks/lightgcn_reference_curve.py [--progress benchmarks/logs/lightgcn_gowalla_progress.md]
-                                                               [--docs-dir docs]
+Usage: .venv/bin/python benchmarks/studies/lightgcn_reference_curve.py [--docs-dir docs]
+           [--progress benchmarks/long_runs/logs/lightgcn_gowalla_progress.md]
 
 LightGCN's published 0.1830 / 0.1554 (Recall@20 / NDCG@20) takes about 1,000 epochs, days of CPU on this
 machine, so the credibility of our LightGCN is read off its learning curve instead: the test metrics of our
-benchmark run, read from its checkpoint every 20 epochs (``benchmarks/checkpoint_eval.py --every 20``, rows in
-``benchmarks/logs/lightgcn_gowalla_progress.md``), beside the test metrics that the official TensorFlow code logs every
-20 epochs of its run (a published log, below). Writes ``docs/results/lightgcn_reference_curve.md`` and ``.png``.
+benchmark run, read from its checkpoint every 20 epochs (``benchmarks/long_runs/checkpoint_eval.py --every 20``,
+rows in ``benchmarks/long_runs/logs/lightgcn_gowalla_progress.md``), beside the test metrics that the official
+TensorFlow code logs every 20 epochs of its run (a published log, below). Writes
+``docs/results/lightgcn_reference_curve.md`` and ``.png``.
 """
 
 from __future__ import annotations
@@ -107,7 +108,7 @@ def summary(gaps: list[tuple[float, int]]) -> list[str]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--progress", type=Path, default=Path("benchmarks/logs/lightgcn_gowalla_progress.md"))
+    ap.add_argument("--progress", type=Path, default=Path("benchmarks/long_runs/logs/lightgcn_gowalla_progress.md"))
     ap.add_argument("--docs-dir", type=Path, default=Path("docs/results"))
     args = ap.parse_args()
     curves = our_curve(args.progress)
@@ -127,10 +128,10 @@ def main() -> None:
     plot(curves, lightgode, png)
     md = ["# Is our LightGCN credible? Its learning curve against the official code's", "",
           f"Machine: {platform.machine()}, 2 cores; date {datetime.date.today()}. "
-          "Command: `.venv/bin/python benchmarks/lightgcn_reference_curve.py` (our readings come from "
-          f"`{args.progress}`, made with `.venv/bin/python benchmarks/checkpoint_eval.py "
+          "Command: `.venv/bin/python benchmarks/studies/lightgcn_reference_curve.py` (our readings come from "
+          f"`{args.progress}`, made with `.venv/bin/python benchmarks/long_runs/checkpoint_eval.py "
           "runs/benchmark/lightgcn-gowalla/gowalla/lightgcn/seed2020 --every 20 --append "
-          "benchmarks/logs/lightgcn_gowalla_progress.md` beside the benchmark run).", "",
+          "benchmarks/long_runs/logs/lightgcn_gowalla_progress.md` beside the benchmark run).", "",
           "Reference: " + REFERENCE_SOURCE + f"; its best result after 1,000 epochs: {REFERENCE_BEST[0]} / "
           f"{REFERENCE_BEST[1]} (the LightGCN paper: {PUBLISHED[0]:.4f} / {PUBLISHED[1]:.4f}). Its values between two "
           "20-epoch readings are interpolated linearly.", "",

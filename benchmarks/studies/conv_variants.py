@@ -1,6 +1,6 @@
 """Post-training convolution on a benchmark MF-BPR run, in several forms, against the run's LightGCN figure.
 
-Usage: .venv/bin/python benchmarks/conv_variants.py RUNS_DIR [--seed 2020] [--lightgcn-ndcg 0.0564]
+Usage: .venv/bin/python benchmarks/studies/conv_variants.py RUNS_DIR [--seed 2020] [--lightgcn-ndcg 0.0564]
                                                     [--docs-dir docs]
 
 RUNS_DIR is a benchmark dataset folder (``runs/benchmark/paper/amazon-toys-games``) holding ``mf-bpr/seed<N>``.
@@ -82,7 +82,7 @@ def main() -> None:
             print(rows[-1], flush=True)
     md = [f"# Post-training convolution in several forms ({dataset}, MF-BPR seed {args.seed})", "",
           f"Machine: {platform.machine()}, 2 cores; date {datetime.date.today()}. Command: `.venv/bin/python "
-          f"benchmarks/conv_variants.py {args.runs_dir} --seed {args.seed}`. The MF-BPR run is the benchmark's "
+          f"benchmarks/studies/conv_variants.py {args.runs_dir} --seed {args.seed}`. The MF-BPR run is the benchmark's "
           "(`lightgode benchmark --models mf-bpr`); LightGCN's test NDCG@20 of the same seed"
           + (f" is {gcn:.4f} (docs/results/benchmark.csv)." if gcn else " is not known here."), "",
           "| post-training embeddings of the same E0 | valid NDCG@20 | test NDCG@20 | % of LightGCN (test) |",

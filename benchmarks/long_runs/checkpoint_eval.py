@@ -1,6 +1,7 @@
 """Validation and test metrics of a run still training (or interrupted), from its last checkpoint.
 
-Usage: .venv/bin/python benchmarks/checkpoint_eval.py RUN_DIR [--threads 1] [--append benchmarks/logs/FILE.md] [--every N]
+Usage: .venv/bin/python benchmarks/long_runs/checkpoint_eval.py RUN_DIR [--threads 1] [--every N]
+                                                  [--append benchmarks/long_runs/logs/FILE.md]
 
 RUN_DIR is the ``--out`` of ``lightgode train`` (or a benchmark run directory); its settings and weights come
 from ``RUN_DIR.ckpt``, as for ``lightgode evaluate RUN_DIR --checkpoint``. The weights are those of the

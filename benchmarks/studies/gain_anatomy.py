@@ -1,6 +1,6 @@
 """Where LightGODE's gain over its own E0 comes from: the direction or the length of the propagated rows.
 
-Usage: .venv/bin/python benchmarks/gain_anatomy.py RUN_DIR [RUN_DIR ...] [--exponents 0,0.05,...] [--name NAME]
+Usage: .venv/bin/python benchmarks/studies/gain_anatomy.py RUN_DIR [RUN_DIR ...] [--exponents 0,0.05,...] [--name NAME]
                                                    [--made-by COMMAND] [--docs-dir docs]
 
 Each RUN_DIR is a complete LightGODE run of the same dataset (``lightgode train``, or a benchmark's
@@ -179,7 +179,7 @@ def main() -> None:
     plot(png, name, results, exponents)
     runs = ", ".join(f"`{d}` (seed {r['seed']}, T {r['ode']['t']:g}, {r['ode']['solver']})"
                      for d, r in zip(args.run_dirs, results))
-    cmd = f".venv/bin/python benchmarks/gain_anatomy.py {' '.join(str(d) for d in args.run_dirs)}"
+    cmd = f".venv/bin/python benchmarks/studies/gain_anatomy.py {' '.join(str(d) for d in args.run_dirs)}"
     if args.name:
         cmd += f" --name {args.name}"
     if args.made_by:

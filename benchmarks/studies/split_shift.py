@@ -1,6 +1,6 @@
 """How a run's validation and test parts differ: items per user and how popular their items are in training.
 
-Usage: .venv/bin/python benchmarks/split_shift.py RUN_DIR [RUN_DIR ...]
+Usage: .venv/bin/python benchmarks/studies/split_shift.py RUN_DIR [RUN_DIR ...]
 
 Reads RUN_DIR/split/{train,valid,test}.csv (raw ids) and prints, per part: pairs, users, items per user, the mean
 and median training degree of the part's items, and the share of its pairs on the 1% most popular training items.
