@@ -17,7 +17,8 @@ setup: $(VENV)/.installed
 run: setup
 	$(VENV)/bin/lightgode train --out runs/amazon-beauty --overwrite --progress
 
-test: setup
+# The test suite, after ruff's lint rules and formatting check (what CI runs through .ci/run).
+test: lint
 	$(PY) -m pytest -q
 
 # ruff's lint rules and formatting ([tool.ruff] in pyproject.toml), over src/, tests/ and benchmarks/.

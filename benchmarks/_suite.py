@@ -25,13 +25,24 @@ class Part:
 
 
 def add_arguments(ap: argparse.ArgumentParser, parts: Sequence[Part]) -> None:
-    ap.add_argument("--only", nargs="+", metavar="PART", choices=[p.name for p in parts],
-                    help="run only these parts: " + ", ".join(p.name for p in parts))
+    ap.add_argument(
+        "--only",
+        nargs="+",
+        metavar="PART",
+        choices=[p.name for p in parts],
+        help="run only these parts: " + ", ".join(p.name for p in parts),
+    )
     ap.add_argument("--dry-run", action="store_true", help="print each part's command and page, run nothing")
 
 
-def run_parts(parts: Sequence[Part], *, only: Sequence[str] | None = None, dry_run: bool = False,
-              keep_going: bool = True, root: Path = ROOT) -> int:
+def run_parts(
+    parts: Sequence[Part],
+    *,
+    only: Sequence[str] | None = None,
+    dry_run: bool = False,
+    keep_going: bool = True,
+    root: Path = ROOT,
+) -> int:
     """Run the parts in order; 0 when every chosen part ran and succeeded, else 1.
 
     A part whose ``needs`` are missing is skipped with the command that makes them. A failing part stops the
@@ -57,6 +68,10 @@ def run_parts(parts: Sequence[Part], *, only: Sequence[str] | None = None, dry_r
     if dry_run:
         return 0
     done = len(chosen) - len(failed) - len(skipped)
-    print(f"{done} of {len(chosen)} parts done" + (f"; failed: {', '.join(failed)}" if failed else "")
-          + (f"; skipped: {', '.join(skipped)}" if skipped else ""), flush=True)
+    print(
+        f"{done} of {len(chosen)} parts done"
+        + (f"; failed: {', '.join(failed)}" if failed else "")
+        + (f"; skipped: {', '.join(skipped)}" if skipped else ""),
+        flush=True,
+    )
     return 1 if failed or skipped else 0

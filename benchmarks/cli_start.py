@@ -49,15 +49,24 @@ def main() -> None:
         rows.append(f"| `{name}` | {v[len(v) // 2]:.3f} | {v[-1]:.3f} |")
         print(f"{name:40s} median {v[len(v) // 2]:.3f} s, slowest {v[-1]:.3f} s")
     worst = max(sorted(v)[len(v) // 2] for k, v in times.items() if k != "python -c pass")
-    text = "\n".join([
-        "# Start-up time of the command line", "",
-        f"`.venv/bin/python benchmarks/cli_start.py --repeats {args.repeats}` on {platform.machine()} "
-        f"({platform.processor() or 'unknown CPU'}), {date.today().isoformat()}, Python {platform.python_version()}.",
-        "Each line is a fresh process, timed in alternation with the others; target: under 0.5 s. Parsing imports",
-        "no numerical library (`lightgode.names` holds the choices; each command loads the library in its `run`),",
-        "which tests/test_layout.py checks.", "",
-        "| command | median s | slowest s |", "|---|---|---|", *rows, "",
-        f"Slowest median of a lightgode command: {worst:.3f} s.", ""])
+    text = "\n".join(
+        [
+            "# Start-up time of the command line",
+            "",
+            f"`.venv/bin/python benchmarks/cli_start.py --repeats {args.repeats}` on {platform.machine()} "
+            f"({platform.processor() or 'unknown CPU'}), {date.today().isoformat()}, Python {platform.python_version()}.",
+            "Each line is a fresh process, timed in alternation with the others; target: under 0.5 s. Parsing imports",
+            "no numerical library (`lightgode.names` holds the choices; each command loads the library in its `run`),",
+            "which tests/test_layout.py checks.",
+            "",
+            "| command | median s | slowest s |",
+            "|---|---|---|",
+            *rows,
+            "",
+            f"Slowest median of a lightgode command: {worst:.3f} s.",
+            "",
+        ]
+    )
     out = Path(args.doc)
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text(text, encoding="utf-8")

@@ -30,14 +30,24 @@ MODELS = ("lightgode", "lightgcn")
 DENSE = "lightgode (dense-adam)"
 
 
-def short_run(dataset: str, model: str, epochs: int, threads: int, train: dict | None = None,
-              check=None, *, seed: int = 2020, on_epoch=None) -> list[dict]:
+def short_run(
+    dataset: str,
+    model: str,
+    epochs: int,
+    threads: int,
+    train: dict | None = None,
+    check=None,
+    *,
+    seed: int = 2020,
+    on_epoch=None,
+) -> list[dict]:
     """Epoch history of a run of ``epochs`` epochs with the benchmark's settings (paper protocol, ``seed``),
     ``train`` overriding training settings; ``check(cfg)`` may refuse the configuration before training;
     ``on_epoch(row)`` sees each epoch's history row as it ends (an exception it raises ends the run there)."""
     bench = BenchmarkConfig(datasets=(dataset,), models=(model,), threads=threads)
     cfg = run_config(bench, dataset, model, seed).override(
-        {"train": {"epochs": epochs, "patience": epochs + 1} | (train or {}), "baseline": {"max_train_seconds": 0.0}})
+        {"train": {"epochs": epochs, "patience": epochs + 1} | (train or {}), "baseline": {"max_train_seconds": 0.0}}
+    )
     if check is not None:
         check(cfg)
     history: list[dict] = []
@@ -56,8 +66,11 @@ def short_run(dataset: str, model: str, epochs: int, threads: int, train: dict |
 def epoch_seconds(dataset: str, model: str, epochs: int, threads: int) -> tuple[list[float], list[float]]:
     """Seconds of each training epoch and of each validation pass of a short run (``DENSE``: LightGODE with
     torch's dense Adam)."""
-    history = (short_run(dataset, "lightgode", epochs, threads, {"optimizer": "dense-adam"}) if model == DENSE
-               else short_run(dataset, model, epochs, threads))
+    history = (
+        short_run(dataset, "lightgode", epochs, threads, {"optimizer": "dense-adam"})
+        if model == DENSE
+        else short_run(dataset, model, epochs, threads)
+    )
     return [r["train_seconds"] for r in history], [r.get("valid_seconds", 0.0) for r in history]
 
 
@@ -91,14 +104,22 @@ def main() -> None:
                 t, v = epoch_seconds(dataset, model, args.epochs, args.threads)
                 train[model] += t
                 valid[model] += v
-                print(f"{dataset} {model} repeat {rep + 1}: train s/epoch {statistics.median(t):.2f}, "
-                      f"validation s {statistics.median(v):.2f}", flush=True)
+                print(
+                    f"{dataset} {model} repeat {rep + 1}: train s/epoch {statistics.median(t):.2f}, "
+                    f"validation s {statistics.median(v):.2f}",
+                    flush=True,
+                )
         cost = {}
         for model in models:
             per_epoch = statistics.median(train[model]) + statistics.median(valid[model])
             epochs, n_runs = benchmark_epochs(args.runs, dataset, "lightgode" if model == DENSE else model)
-            cost[model] = (statistics.median(train[model]), statistics.median(valid[model]), epochs, n_runs,
-                           per_epoch * epochs)
+            cost[model] = (
+                statistics.median(train[model]),
+                statistics.median(valid[model]),
+                epochs,
+                n_runs,
+                per_epoch * epochs,
+            )
         rows.append((dataset, cost))
 
     lines = [
@@ -114,9 +135,14 @@ def main() -> None:
         f"{args.epochs} epochs x {args.repeats} alternating repeats, measured in this one process; epochs run are "
         "the mean over the complete benchmark runs of that model (`lightgode benchmark`, early stopping on "
         "validation NDCG@20, patience 10, at most 300 epochs). Total = (train + validation) x epochs run.",
-        *([f"Row '{DENSE}': LightGODE trained with torch's dense Adam instead of RowAdam (the default `adam` where "
-           "there is no weight decay; with Beauty's weight decay 1e-8 both rows run torch's Adam)."]
-          if args.compare_dense else []),
+        *(
+            [
+                f"Row '{DENSE}': LightGODE trained with torch's dense Adam instead of RowAdam (the default `adam` where "
+                "there is no weight decay; with Beauty's weight decay 1e-8 both rows run torch's Adam)."
+            ]
+            if args.compare_dense
+            else []
+        ),
         "",
         "| dataset | model | train s/epoch | validation s/epoch | epochs run (runs) | total training s | "
         "LightGODE / LightGCN |",
@@ -128,14 +154,18 @@ def main() -> None:
         epochs_only = (cost["lightgode"][0] * cost["lightgode"][2]) / (cost["lightgcn"][0] * cost["lightgcn"][2])
         for model in models:
             t, v, epochs, n_runs, total = cost[model]
-            cell = (f"{ratio:.3f} (1/{1 / ratio:.1f}); training epochs alone 1/{1 / epochs_only:.1f}; "
-                    f"per training epoch {per_epoch:.3f}" if model == "lightgcn" else "")
+            cell = (
+                f"{ratio:.3f} (1/{1 / ratio:.1f}); training epochs alone 1/{1 / epochs_only:.1f}; "
+                f"per training epoch {per_epoch:.3f}"
+                if model == "lightgcn"
+                else ""
+            )
             if model == DENSE:
                 cell = f"dense Adam: {total / cost['lightgcn'][4]:.3f} (1/{cost['lightgcn'][4] / total:.1f})"
-            lines.append(f"| {dataset} | {model} | {t:.2f} | {v:.2f} | {epochs:.0f} ({n_runs}) | {total:.0f} | "
-                         f"{cell} |")
-        print(f"{dataset}: LightGODE / LightGCN total training time {ratio:.3f}, per training epoch "
-              f"{per_epoch:.3f}")
+            lines.append(
+                f"| {dataset} | {model} | {t:.2f} | {v:.2f} | {epochs:.0f} ({n_runs}) | {total:.0f} | {cell} |"
+            )
+        print(f"{dataset}: LightGODE / LightGCN total training time {ratio:.3f}, per training epoch {per_epoch:.3f}")
     tmp = args.out.with_suffix(".tmp")
     tmp.write_text("\n".join(lines) + "\n")
     tmp.replace(args.out)

@@ -30,14 +30,14 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from lightgode.runs import store as artifacts
+from lightgode.core.evaluate import EvalConfig, full_ranking
 from lightgode.data.interactions import Interactions
 from lightgode.data.split import Split
-from lightgode.core.evaluate import EvalConfig, full_ranking
-from lightgode.serving.foldin import FOLDIN_INITS, adjacency, fold_in, initial_values, trajectory_integral
 from lightgode.models import build_model
-from lightgode.runs.workflow import evaluate_model, write_run
+from lightgode.runs import store as artifacts
 from lightgode.runs.store import load_model, run_config
+from lightgode.runs.workflow import evaluate_model, write_run
+from lightgode.serving.foldin import FOLDIN_INITS, adjacency, fold_in, initial_values, trajectory_integral
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -57,8 +57,21 @@ def ensure_full(path: Path) -> None:
         print(f"reusing full model {path}")
         return
     print(f"training the full model into {path} (lightgode train --data amazon-beauty)")
-    subprocess.run([sys.executable, "-m", "lightgode", "train", "--data", "amazon-beauty", "--out", str(path),
-                    "--overwrite", "--quiet"], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lightgode",
+            "train",
+            "--data",
+            "amazon-beauty",
+            "--out",
+            str(path),
+            "--overwrite",
+            "--quiet",
+        ],
+        check=True,
+    )
 
 
 def hidden_users(split: Split, n: int, seed: int) -> np.ndarray:
@@ -93,18 +106,30 @@ def ensure_hidden(full: artifacts.Run, users: np.ndarray, path: Path) -> None:
         shutil.rmtree(path)
     cfg = run_config(full)
     split = Split(without(full.split.train, users), without(full.split.valid, users), without(full.split.test, users))
-    print(f"training the hidden model into {path}: {len(split.train)} training rows "
-          f"({len(full.split.train) - len(split.train)} hidden)")
+    print(
+        f"training the hidden model into {path}: {len(split.train)} training rows "
+        f"({len(full.split.train) - len(split.train)} hidden)"
+    )
     torch.manual_seed(cfg.seed)
     t0 = time.perf_counter()
     model = build_model(cfg).fit(split.train, split.valid)
     fit_s = time.perf_counter() - t0
     metrics = evaluate_model(model, split)
-    write_run(path, cfg, split, model, metrics, {"model": cfg.model, "hidden_users": int(len(users)),
-                                                 "source_digest": digest,
-                                                 "seconds": {"fit": fit_s, "total": fit_s},
-                                                 "best_epoch": model.result_.best_epoch,
-                                                 "epochs_run": model.result_.epochs_run})
+    write_run(
+        path,
+        cfg,
+        split,
+        model,
+        metrics,
+        {
+            "model": cfg.model,
+            "hidden_users": int(len(users)),
+            "source_digest": digest,
+            "seconds": {"fit": fit_s, "total": fit_s},
+            "best_epoch": model.result_.best_epoch,
+            "epochs_run": model.result_.epochs_run,
+        },
+    )
 
 
 def rows_of(m: sp.csr_matrix, users: np.ndarray) -> sp.csr_matrix:
@@ -129,9 +154,12 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0, help="seed of the choice of hidden users")
     ap.add_argument("--doc", default="docs/serving.md")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--proxy", action="store_true",
-                    help="no hidden model: fold the users into the full model itself (their edges stay in its "
-                         "graph and their training shaped the items), a quick upper bound; written as foldin_proxy")
+    ap.add_argument(
+        "--proxy",
+        action="store_true",
+        help="no hidden model: fold the users into the full model itself (their edges stay in its "
+        "graph and their training shaped the items), a quick upper bound; written as foldin_proxy",
+    )
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     out = Path(args.out)
@@ -153,8 +181,10 @@ def main() -> None:
 
     # Reference: the same users in the model trained with them.
     full_model = load_model(full)
-    ref = {"valid": full_ranking(full_model.score_fn(), rows_of(valid, users), train, ks)["recall@20"],
-           "test": full_ranking(full_model.score_fn(), rows_of(test, users), train + valid, ks)["recall@20"]}
+    ref = {
+        "valid": full_ranking(full_model.score_fn(), rows_of(valid, users), train, ks)["recall@20"],
+        "test": full_ranking(full_model.score_fn(), rows_of(test, users), train + valid, ks)["recall@20"],
+    }
 
     # Fold-in against the hidden model (item side frozen).
     hmodel = load_model(hid)
@@ -178,38 +208,58 @@ def main() -> None:
             score = score_table(user_E, hmodel.item_embeddings_)
             variants[f"{init}/{deg_name}"] = {
                 "valid": full_ranking(score, rows_of(valid, users), train, ks)["recall@20"],
-                "test_fn": (score,), "ms_per_user": 1000 * secs / len(users)}
+                "test_fn": (score,),
+                "ms_per_user": 1000 * secs / len(users),
+            }
     best = max(variants, key=lambda v: variants[v]["valid"])
     for name, v in variants.items():
         score = v.pop("test_fn")[0]
         if name == best:
             v["test"] = full_ranking(score, rows_of(test, users), train + valid, ks)["recall@20"]
-    result = {"full_run": str(full_path), "hidden_run": str(hidden_path), "hidden_users": int(len(users)),
-              "T": ode.t, "solver": ode.solver, "steps": ode.steps, "reference_recall@20": ref,
-              "variants": variants, "chosen": best,
-              "ratio_test": variants[best]["test"] / ref["test"] if ref["test"] else float("nan")}
+    result = {
+        "full_run": str(full_path),
+        "hidden_run": str(hidden_path),
+        "hidden_users": int(len(users)),
+        "T": ode.t,
+        "solver": ode.solver,
+        "steps": ode.steps,
+        "reference_recall@20": ref,
+        "variants": variants,
+        "chosen": best,
+        "ratio_test": variants[best]["test"] / ref["test"] if ref["test"] else float("nan"),
+    }
     section = "foldin_proxy" if args.proxy else "foldin"
     (out / f"{section}.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
 
-    lines = [f"Command: `python benchmarks/foldin.py --full {args.full}{' --proxy' if args.proxy else ''}` (x86_64, 2 cores, "
-             f"{datetime.date.today()}; load average {os.getloadavg()[0]:.1f} at the end).",
-             "",
-             f"Amazon-Beauty, {len(users)} users drawn at random (seed {args.seed}); T={ode.t}, {ode.solver} "
-             f"x{ode.steps}. Reference: the same users in the model trained with them (`{args.full}`).",
-             "",
-             "| initial value / item degree | valid Recall@20 | test Recall@20 | ms per user (batch) |",
-             "|---|---|---|---|",
-             f"| trained with them (reference) | {ref['valid']:.4f} | {ref['test']:.4f} | |"]
+    lines = [
+        f"Command: `python benchmarks/foldin.py --full {args.full}{' --proxy' if args.proxy else ''}` (x86_64, 2 cores, "
+        f"{datetime.date.today()}; load average {os.getloadavg()[0]:.1f} at the end).",
+        "",
+        f"Amazon-Beauty, {len(users)} users drawn at random (seed {args.seed}); T={ode.t}, {ode.solver} "
+        f"x{ode.steps}. Reference: the same users in the model trained with them (`{args.full}`).",
+        "",
+        "| initial value / item degree | valid Recall@20 | test Recall@20 | ms per user (batch) |",
+        "|---|---|---|---|",
+        f"| trained with them (reference) | {ref['valid']:.4f} | {ref['test']:.4f} | |",
+    ]
     for name, v in variants.items():
         t = f"{v['test']:.4f}" if "test" in v else "-"
-        lines.append(f"| fold-in {name}{' (chosen on valid)' if name == best else ''} | {v['valid']:.4f} | {t} | "
-                     f"{v['ms_per_user']:.3f} |")
-    lines += ["", f"Fold-in keeps **{100 * result['ratio_test']:.1f}%** of the reference test Recall@20 "
-                  f"(target >= 85%). Test is read once, for the variant chosen on validation."]
+        lines.append(
+            f"| fold-in {name}{' (chosen on valid)' if name == best else ''} | {v['valid']:.4f} | {t} | "
+            f"{v['ms_per_user']:.3f} |"
+        )
+    lines += [
+        "",
+        f"Fold-in keeps **{100 * result['ratio_test']:.1f}%** of the reference test Recall@20 "
+        f"(target >= 85%). Test is read once, for the variant chosen on validation.",
+    ]
     if args.proxy:
-        lines.insert(2, "Proxy: the users are folded into the full model itself, so their edges are still in its "
-                        "graph and their training shaped the items: an upper bound, not the hidden-user test.")
+        lines.insert(
+            2,
+            "Proxy: the users are folded into the full model itself, so their edges are still in its "
+            "graph and their training shaped the items: an upper bound, not the hidden-user test.",
+        )
     replace_section(ROOT / args.doc, section, "\n".join(lines))
 
 

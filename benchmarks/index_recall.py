@@ -27,8 +27,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from docs_section import replace_section  # noqa: E402
 
-VARIANTS = [("flat", {}), ("hnsw", {"ef_search": 64}), ("hnsw", {"ef_search": 128}), ("hnsw", {"ef_search": 256}),
-            ("ivf", {"nprobe": 8}), ("ivf", {"nprobe": 32}), ("ivf", {"nprobe": 64})]
+VARIANTS = [
+    ("flat", {}),
+    ("hnsw", {"ef_search": 64}),
+    ("hnsw", {"ef_search": 128}),
+    ("hnsw", {"ef_search": 256}),
+    ("ivf", {"nprobe": 8}),
+    ("ivf", {"nprobe": 32}),
+    ("ivf", {"nprobe": 64}),
+]
 
 
 def main() -> None:
@@ -40,13 +47,15 @@ def main() -> None:
     torch.set_num_threads(1)
     faiss.omp_set_num_threads(1)
     load_avg = os.getloadavg()
-    lines = [f"Command: `python benchmarks/index_recall.py --runs {' '.join(args.runs)}` (x86_64, 2 cores, "
-             f"{datetime.date.today()}, one thread; load average {load_avg[0]:.1f} at the start; times "
-             f"are pessimistic when it is above 1). {args.queries} random users per run, seen items "
-             f"excluded, k = 20.",
-             "",
-             "| run | items | index | settings | recall@20 vs exact | build s | ms / query |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        f"Command: `python benchmarks/index_recall.py --runs {' '.join(args.runs)}` (x86_64, 2 cores, "
+        f"{datetime.date.today()}, one thread; load average {load_avg[0]:.1f} at the start; times "
+        f"are pessimistic when it is above 1). {args.queries} random users per run, seen items "
+        f"excluded, k = 20.",
+        "",
+        "| run | items | index | settings | recall@20 vs exact | build s | ms / query |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for run in args.runs:
         if not Path(run).is_dir():
             print(f"skipping {run}: not found")
@@ -65,7 +74,7 @@ def main() -> None:
             index, build_s = built[kind]
             index.set_search(**opts)
             t0 = time.perf_counter()
-            got = np.vstack([index.search(Q[j:j + 1], 20, seen[j])[0] for j in range(len(Q))])
+            got = np.vstack([index.search(Q[j : j + 1], 20, seen[j])[0] for j in range(len(Q))])
             ms = 1000 * (time.perf_counter() - t0) / len(Q)
             if kind == "flat":
                 exact = got
@@ -76,7 +85,9 @@ def main() -> None:
             if kind == "ivf":
                 settings = f"nlist={index.nlist}, " + settings
             print(run, kind, settings, f"recall {r:.4f} build {build_s:.2f}s {ms:.3f} ms/query", flush=True)
-            lines.append(f"| {Path(run).name} | {rec.n_items:,} | {kind} | {settings} | {r:.4f} | {build_s:.2f} | {ms:.3f} |")
+            lines.append(
+                f"| {Path(run).name} | {rec.n_items:,} | {kind} | {settings} | {r:.4f} | {build_s:.2f} | {ms:.3f} |"
+            )
     replace_section(ROOT / args.doc, "index_recall", "\n".join(lines))
 
 

@@ -41,12 +41,47 @@ def full_parts(skip_long: bool) -> list[Part]:
     split = ("--protocol", "lightgcn-gowalla", "--datasets", "gowalla", "--seeds", "1")
     parts = [
         Part("beauty-toys", (*BENCH, "--datasets", "amazon-beauty", "amazon-toys-games", *paper), PAGE),
-        Part("beauty-toys-lr", (*BENCH, "--datasets", "amazon-beauty", "amazon-toys-games", "--models", "mf-bpr",
-                                "directau", "lightgcn", "mf-conv", "lightgode", *paper, "--grid", "lr=2e-3"), PAGE),
-        Part("gowalla", (*BENCH, "--datasets", "gowalla", "--models", "pop", "gf-cf", "lightgode", "bspm", *paper,
-                         "--grid", "gamma=5"), PAGE),
-        Part("gowalla-mf", (*BENCH, "--datasets", "gowalla", "--models", "mf-bpr", "mf-conv", "directau", *paper,
-                            "--grid", "gamma=5"), PAGE),
+        Part(
+            "beauty-toys-lr",
+            (
+                *BENCH,
+                "--datasets",
+                "amazon-beauty",
+                "amazon-toys-games",
+                "--models",
+                "mf-bpr",
+                "directau",
+                "lightgcn",
+                "mf-conv",
+                "lightgode",
+                *paper,
+                "--grid",
+                "lr=2e-3",
+            ),
+            PAGE,
+        ),
+        Part(
+            "gowalla",
+            (
+                *BENCH,
+                "--datasets",
+                "gowalla",
+                "--models",
+                "pop",
+                "gf-cf",
+                "lightgode",
+                "bspm",
+                *paper,
+                "--grid",
+                "gamma=5",
+            ),
+            PAGE,
+        ),
+        Part(
+            "gowalla-mf",
+            (*BENCH, "--datasets", "gowalla", "--models", "mf-bpr", "mf-conv", "directau", *paper, "--grid", "gamma=5"),
+            PAGE,
+        ),
         Part("split", (*BENCH, *split, "--models", "lightgode", "gf-cf", "bspm", "--refit"), PAGE),
         Part("split-gamma5", (*BENCH, *split, "--models", "lightgode", "--grid", "gamma=5", "--refit"), PAGE),
         Part("split-pop", (*BENCH, *split, "--models", "pop", "--refit"), PAGE),
@@ -65,19 +100,41 @@ def full_parts(skip_long: bool) -> list[Part]:
 def quick_parts() -> list[Part]:
     docs = f"{QUICK}/docs"
     return [
-        Part("quick", (*BENCH, "--quick", "--datasets", "amazon-beauty", "--models", *QUICK_MODELS, "--seeds", "1",
-                       "--out-dir", QUICK, "--docs-dir", docs), f"{docs}/benchmark.md"),
-        Part("readme", ("benchmarks/readme_results.py", "--csv", f"{docs}/benchmark.csv", "--readme",
-                        f"{docs}/README_results.md"), f"{docs}/README_results.md"),
+        Part(
+            "quick",
+            (
+                *BENCH,
+                "--quick",
+                "--datasets",
+                "amazon-beauty",
+                "--models",
+                *QUICK_MODELS,
+                "--seeds",
+                "1",
+                "--out-dir",
+                QUICK,
+                "--docs-dir",
+                docs,
+            ),
+            f"{docs}/benchmark.md",
+        ),
+        Part(
+            "readme",
+            ("benchmarks/readme_results.py", "--csv", f"{docs}/benchmark.csv", "--readme", f"{docs}/README_results.md"),
+            f"{docs}/README_results.md",
+        ),
     ]
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter,
-                                 epilog="\n".join(__doc__.splitlines()[2:]))
-    ap.add_argument("--quick", action="store_true",
-                    help=f"minutes on the bundled Beauty, without BSPM; output under {QUICK}/")
+    ap = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n".join(__doc__.splitlines()[2:]),
+    )
+    ap.add_argument(
+        "--quick", action="store_true", help=f"minutes on the bundled Beauty, without BSPM; output under {QUICK}/"
+    )
     ap.add_argument("--skip-long", action="store_true", help="leave out the LightGCN runs on Gowalla (core-days)")
     names = {p.name for p in full_parts(False) + quick_parts()}
     add_arguments(ap, [Part(n, (), "") for n in sorted(names)])

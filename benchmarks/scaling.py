@@ -40,8 +40,8 @@ def peak_rss_mb() -> float:
 
 def worker(args: argparse.Namespace) -> None:
     from lightgode.core.config import TrainConfig
-    from lightgode.parallel.distributed import barrier, fit_distributed, init_from_env, shutdown
     from lightgode.models.mf import DirectAUMF
+    from lightgode.parallel.distributed import barrier, fit_distributed, init_from_env, shutdown
     from lightgode.parallel.sharded import sharded_graph
 
     torch.set_num_threads(1)
@@ -63,8 +63,9 @@ def worker(args: argparse.Namespace) -> None:
         A.matmul(E)
         barrier(ctx)
         times.append(time.perf_counter() - t0)
-    a_torch = sum(t.numel() * t.element_size() for t in (A.A_local.crow_indices(), A.A_local.col_indices(),
-                                                           A.A_local.values()))
+    a_torch = sum(
+        t.numel() * t.element_size() for t in (A.A_local.crow_indices(), A.A_local.col_indices(), A.A_local.values())
+    )
     rss_prop = peak_rss_mb()
     n_pairs = args.train_steps * args.batch_size
     order = np.random.default_rng(0).permutation(len(users))[:n_pairs]
@@ -85,13 +86,26 @@ def worker(args: argparse.Namespace) -> None:
         opt.step()
     t_adam = (time.perf_counter() - t0) / 5
     out = {
-        "rank": ctx.rank, "world_size": ctx.world_size, "rows": [r0, r1], "nnz_local": int(A.A_local.values().numel()),
-        "n_nodes": n_users + n_items, "edges": len(users), "build_s": t_build,
-        "prop_step_s": float(np.median(times)), "prop_bytes_sent": A.bytes_per_product(DIM),
-        "halo_rows_recv": int(sum(A.recv_counts)), "a_block_bytes_scipy": A.block_bytes, "a_block_bytes_torch": a_torch,
-        "train_step_s": t_train / steps, "adam_step_s": t_adam, "train_steps_per_epoch": -(-len(users) // args.batch_size),
-        "train_bytes_sent_per_step": getattr(module, "bytes_sent_", 0) / steps, "loss": res.history[-1]["loss"],
-        "rss_after_load_mb": rss_data, "rss_after_propagation_mb": rss_prop, "peak_rss_mb": peak_rss_mb(),
+        "rank": ctx.rank,
+        "world_size": ctx.world_size,
+        "rows": [r0, r1],
+        "nnz_local": int(A.A_local.values().numel()),
+        "n_nodes": n_users + n_items,
+        "edges": len(users),
+        "build_s": t_build,
+        "prop_step_s": float(np.median(times)),
+        "prop_bytes_sent": A.bytes_per_product(DIM),
+        "halo_rows_recv": int(sum(A.recv_counts)),
+        "a_block_bytes_scipy": A.block_bytes,
+        "a_block_bytes_torch": a_torch,
+        "train_step_s": t_train / steps,
+        "adam_step_s": t_adam,
+        "train_steps_per_epoch": -(-len(users) // args.batch_size),
+        "train_bytes_sent_per_step": getattr(module, "bytes_sent_", 0) / steps,
+        "loss": res.history[-1]["loss"],
+        "rss_after_load_mb": rss_data,
+        "rss_after_propagation_mb": rss_prop,
+        "peak_rss_mb": peak_rss_mb(),
     }
     Path(args.json_dir, f"rank{ctx.rank}.json").write_text(json.dumps(out))
     shutdown(ctx)
@@ -110,15 +124,29 @@ def run_size(name: str, args: argparse.Namespace, tmp: Path) -> list[list[dict]]
     for nproc in args.nprocs:
         jdir = tmp / f"{name}-{nproc}"
         jdir.mkdir()
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-               __file__, "--worker", "--edges", str(path), "--json-dir", str(jdir),
-               "--prop-steps", str(args.prop_steps), "--train-steps", str(args.train_steps),
-               "--batch-size", str(args.batch_size)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            f"--nproc_per_node={nproc}",
+            __file__,
+            "--worker",
+            "--edges",
+            str(path),
+            "--json-dir",
+            str(jdir),
+            "--prop-steps",
+            str(args.prop_steps),
+            "--train-steps",
+            str(args.train_steps),
+            "--batch-size",
+            str(args.batch_size),
+        ]
         t0 = time.perf_counter()
         subprocess.run(cmd, check=True, timeout=args.timeout)
         ranks = [json.loads((jdir / f"rank{r}.json").read_text()) for r in range(nproc)]
-        print(f"[{name}] {nproc} process(es) in {time.perf_counter() - t0:.1f} s: "
-              f"{json.dumps(ranks)}", flush=True)
+        print(f"[{name}] {nproc} process(es) in {time.perf_counter() - t0:.1f} s: {json.dumps(ranks)}", flush=True)
         runs.append(ranks)
     return runs
 
@@ -136,26 +164,33 @@ def memory_note(results: dict[str, list[list[dict]]]) -> str:
         one, two = runs[0][0], runs[1]
         share = [r["a_block_bytes_torch"] / one["a_block_bytes_torch"] for r in two]
         rss = [r["peak_rss_mb"] / one["peak_rss_mb"] for r in two]
-        parts.append(f"at {one['edges']:,} edges each of 2 processes holds {min(share):.0%}-{max(share):.0%} of "
-                     f"the single-process Â block, and its peak RSS is {min(rss):.0%}-{max(rss):.0%} of the "
-                     "single process's")
-    return ("Memory: " + "; ".join(parts) + ". Â and the propagated rows of E halve; the peak resident memory does "
-            "not, because every rank here still loads the whole edge list and deduplicates it to compute degrees "
-            "(O(edges) temporaries; pre-partitioned edge files and an all-reduce of degree vectors would remove "
-            "them) and, for training, keeps a full replica of the tables and Adam state (data parallelism).")
+        parts.append(
+            f"at {one['edges']:,} edges each of 2 processes holds {min(share):.0%}-{max(share):.0%} of "
+            f"the single-process Â block, and its peak RSS is {min(rss):.0%}-{max(rss):.0%} of the "
+            "single process's"
+        )
+    return (
+        "Memory: " + "; ".join(parts) + ". Â and the propagated rows of E halve; the peak resident memory does "
+        "not, because every rank here still loads the whole edge list and deduplicates it to compute degrees "
+        "(O(edges) temporaries; pre-partitioned edge files and an all-reduce of degree vectors would remove "
+        "them) and, for training, keeps a full replica of the tables and Adam state (data parallelism)."
+    )
 
 
 def report(results: dict[str, list[list[dict]]], args: argparse.Namespace, cmdline: str) -> str:
     results = dict(sorted(results.items(), key=lambda kv: kv[1][0][0]["edges"]))
     lines = [
-        "# Scaling on torch.distributed: sharded propagation and data-parallel training", "",
-        "## How to run", "",
+        "# Scaling on torch.distributed: sharded propagation and data-parallel training",
+        "",
+        "## How to run",
+        "",
         "```",
         "torchrun --standalone --nproc_per_node=2 -m lightgode train --data amazon-beauty --out runs/beauty-2p",
         "lightgode launch --nproc 2 train --data amazon-beauty --out runs/beauty-2p   # the same, via torchrun",
         "lightgode launch --nproc 2 train ... --uniformity global   # uniformity over the whole batch",
         "lightgode synth --users 1000000 --items 500000 --edges 10000000 --seed 0 --out graph.txt",
-        "```", "",
+        "```",
+        "",
         "The backend follows the device (gloo on CPU, NCCL on CUDA). Every rank reads and splits the data, trains "
         "its contiguous shard of each seeded batch on a full replica of the tables and all-gathers the shard's "
         "row gradients (so all replicas take the same Adam step), holds a contiguous block of rows of Â (cut so "
@@ -165,8 +200,10 @@ def report(results: dict[str, list[list[dict]]], args: argparse.Namespace, cmdli
         "each rank's shard; `--uniformity global` over the whole batch, which reproduces a single process's loss "
         "curve (tested to 1e-4 with two gloo processes on a Beauty slice; propagation to 1e-5 and evaluation "
         "exactly, in `tests/test_distributed.py`). Adaptive and exact ODE solvers are refused in multi-process "
-        "runs (their step choice would differ between ranks); fixed-step ones are supported.", "",
-        "## Measurements", "",
+        "runs (their step choice would differ between ranks); fixed-step ones are supported.",
+        "",
+        "## Measurements",
+        "",
         f"Measured with `{cmdline}` on x86_64, 2 cores, 2026-11-26, gloo backend, one torch thread per process. "
         "Other jobs (paper-protocol training runs, other benchmarks and test suites) shared the two cores while this "
         "ran (each worker got roughly 40% of a core), so wall times are noisy and **propagation with 2 processes "
@@ -174,20 +211,22 @@ def report(results: dict[str, list[list[dict]]], args: argparse.Namespace, cmdli
         "does get faster with 2 processes, but mostly because per-rank uniformity computes two (B/2)^2 kernels "
         "instead of one B^2 kernel (a cheaper objective), not from parallel hardware. What the table does show is "
         "the part that scales: the bytes of Â each process holds (target 1/N) and the bytes exchanged per step. "
-        "`docs/results/scaling.json` keeps every rank's measurements; `--report-only` rewrites this page from it.", "",
+        "`docs/results/scaling.json` keeps every rank's measurements; `--report-only` rewrites this page from it.",
+        "",
         f"Graphs: `lightgode synth` power-law graphs (seed 0; user Zipf exponent 0.8, item 1.0), d = {DIM}. "
         f"Propagation: median of {args.prop_steps} products Â E (one halo exchange each; one Euler step costs one). "
         f"Training: {args.train_steps} DirectAU steps of batch {args.batch_size} (per-rank uniformity, dense fused "
         "Adam on full replicas), scaled to the steps of one epoch (est.); a whole epoch would take up to an hour "
         "per configuration on these shared cores. RSS columns: after loading the edge arrays, after building Â "
-        "and propagating, and the peak (after training).", "",
+        "and propagating, and the peak (after training).",
+        "",
         "| edges | nodes | procs | rank | Â rows | Â nnz | Â block MiB (torch CSR) | halo rows received | "
         "prop. s/step | prop. MiB sent/step | train s/step | of which Adam s | train epoch s (est.) | train KiB sent/step | "
         "RSS after load MiB | RSS after propagation MiB | "
         "peak RSS MiB |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for name, runs in results.items():
+    for runs in results.values():
         for ranks in runs:
             for r in ranks:
                 lines.append(
@@ -196,7 +235,8 @@ def report(results: dict[str, list[list[dict]]], args: argparse.Namespace, cmdli
                     f"{r['halo_rows_recv']:,} | {r['prop_step_s']:.3f} | {mib(r['prop_bytes_sent'])} | "
                     f"{r['train_step_s']:.3f} | {r['adam_step_s']:.3f} | {r['train_step_s'] * r['train_steps_per_epoch']:.0f} | "
                     f"{r['train_bytes_sent_per_step'] / 1024:.0f} | {r['rss_after_load_mb']:,.0f} | "
-                    f"{r['rss_after_propagation_mb']:,.0f} | {r['peak_rss_mb']:,.0f} |")
+                    f"{r['rss_after_propagation_mb']:,.0f} | {r['peak_rss_mb']:,.0f} |"
+                )
     lines += ["", memory_note(results), "", *cost_model(results, args)]
     return "\n".join(lines) + "\n"
 
@@ -215,14 +255,16 @@ def cost_model(results: dict[str, list[list[dict]]], args: argparse.Namespace) -
     edges, nodes = 1e9, 1e8
     nnz = 2 * edges
     out = [
-        "## Cost model, extrapolated to 1B edges and 100M nodes", "",
+        "## Cost model, extrapolated to 1B edges and 100M nodes",
+        "",
         f"Constants measured above on the {one['edges']:,}-edge graph, one process: Â costs "
         f"{bytes_nnz:.1f} bytes per nonzero as a torch CSR block (int64 column indices, float32 values, "
         f"int64 row pointers); one product Â E costs c = {c_nnz * 1e9:.2f} ns per nonzero per column on one "
         f"core; with 2 processes each rank received on average f = {halo:.2f} x the node count as halo rows. "
         "The network is assumed at 100 Gbit/s (12.5 GB/s); it was not measured (both ranks ran on one machine).",
         "",
-        "Model for N machines, a graph with nnz = 2 x edges nonzeros in Â, n nodes, d = 64, float32:", "",
+        "Model for N machines, a graph with nnz = 2 x edges nonzeros in Â, n nodes, d = 64, float32:",
+        "",
         "- Â per machine: nnz/N x bytes-per-nonzero (+ n/N x 8 for row pointers)",
         "- E per machine for propagation: n/N x d x 4 bytes x 3 (E0, E, Â E) + halo rows x d x 4",
         "- bytes per propagation step per machine: its halo rows x d x 4; the halo of a contiguous block of a "
@@ -251,8 +293,10 @@ def cost_model(results: dict[str, list[list[dict]]], args: argparse.Namespace) -
         train_net = (n_mach - 1) * shard_bytes  # ring all-gather of the shards' row gradients
         t_train = adam_row * nodes + unif * batch * batch * DIM + train_net / NET_BYTES_PER_S
         epoch_h = edges / (batch * n_mach) * t_train / 3600
-        out.append(f"| {n_mach} | {a_gib:,.1f} | {e_gib:,.1f} | {net / 2**30:,.1f} | {t:,.2f} | {tables:,.0f} | "
-                   f"{train_net / 2**20:,.0f} | {t_train:,.1f} | {epoch_h:,.1f} |")
+        out.append(
+            f"| {n_mach} | {a_gib:,.1f} | {e_gib:,.1f} | {net / 2**30:,.1f} | {t:,.2f} | {tables:,.0f} | "
+            f"{train_net / 2**20:,.0f} | {t_train:,.1f} | {epoch_h:,.1f} |"
+        )
     out += [
         "",
         f"Training step, from the same run: the dense fused Adam update costs {adam_row * 1e9:.2f} ns per node "
@@ -283,14 +327,18 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=4096)
     p.add_argument("--timeout", type=int, default=600, help="seconds per torchrun job")
     p.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "docs" / "results" / "scaling.md"))
-    p.add_argument("--raw", default=str(Path(__file__).resolve().parents[1] / "docs" / "results" / "scaling.json"),
-                   help="where the per-rank measurements are kept")
+    p.add_argument(
+        "--raw",
+        default=str(Path(__file__).resolve().parents[1] / "docs" / "results" / "scaling.json"),
+        help="where the per-rank measurements are kept",
+    )
     p.add_argument("--report-only", action="store_true", help="rewrite --out from --raw without measuring")
     args = p.parse_args()
     if args.worker:
         worker(args)
         return
     from lightgode.atomic import write_json, write_text
+
     if args.report_only:
         raw = json.loads(Path(args.raw).read_text())
         results, cmdline = raw["results"], raw["command"]
@@ -302,8 +350,16 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             for name in args.sizes.split(","):
                 results[name] = run_size(name, args, Path(tmp))
-        write_json(args.raw, {"command": cmdline, "results": results, "prop_steps": args.prop_steps,
-                              "train_steps": args.train_steps, "batch_size": args.batch_size})
+        write_json(
+            args.raw,
+            {
+                "command": cmdline,
+                "results": results,
+                "prop_steps": args.prop_steps,
+                "train_steps": args.train_steps,
+                "batch_size": args.batch_size,
+            },
+        )
     text = report(results, args, cmdline)
     write_text(args.out, text)
     print(text)

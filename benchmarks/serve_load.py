@@ -34,10 +34,10 @@ from docs_section import replace_section  # noqa: E402
 
 def gowalla_random_run(out: Path, seed: int = 0) -> Path:
     """The real Gowalla graph with random E0 (no training), as a complete run directory; reused if present."""
-    from lightgode.runs import store as artifacts
     from lightgode.core.config import RunConfig, paper_overrides
     from lightgode.data.datasets import load_dataset
     from lightgode.data.split import split_given
+    from lightgode.runs import store as artifacts
     from lightgode.serving.recommender import write_embedding_run
 
     try:
@@ -50,13 +50,18 @@ def gowalla_random_run(out: Path, seed: int = 0) -> Path:
     gen = torch.Generator().manual_seed(seed)
     U = torch.randn(split.train.n_users, 64, generator=gen) * 0.1
     I = torch.randn(split.train.n_items, 64, generator=gen) * 0.1
-    cfg = RunConfig().override(paper_overrides("gowalla")).override(
-        {"data": {"data": "gowalla", "split": "given"}}).to_dict()
+    cfg = (
+        RunConfig()
+        .override(paper_overrides("gowalla"))
+        .override({"data": {"data": "gowalla", "split": "given"}})
+        .to_dict()
+    )
     return write_embedding_run(out, split, U, I, cfg)
 
 
-async def one_client(host: str, port: int, paths: list[str], lat: list[float], errors: list[int],
-                     stop_at: float) -> None:
+async def one_client(
+    host: str, port: int, paths: list[str], lat: list[float], errors: list[int], stop_at: float
+) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     try:
         for path in paths:
@@ -78,23 +83,31 @@ async def one_client(host: str, port: int, paths: list[str], lat: list[float], e
         writer.close()
 
 
-async def load(host: str, port: int, user_ids: np.ndarray, clients: int, requests: int, seconds: float,
-               seed: int) -> dict:
+async def load(
+    host: str, port: int, user_ids: np.ndarray, clients: int, requests: int, seconds: float, seed: int
+) -> dict:
     rng = np.random.default_rng(seed)
     per = requests // clients
     plans = [[f"/users/{u}/recommendations?k=20" for u in rng.choice(user_ids, per)] for _ in range(clients)]
     lat: list[float] = []
     errors: list[int] = []
     t0 = time.perf_counter()
-    results = await asyncio.gather(*(one_client(host, port, p, lat, errors, t0 + seconds) for p in plans),
-                                   return_exceptions=True)
+    results = await asyncio.gather(
+        *(one_client(host, port, p, lat, errors, t0 + seconds) for p in plans), return_exceptions=True
+    )
     wall = time.perf_counter() - t0
     failed = [r for r in results if isinstance(r, BaseException)]
     ms = np.array(lat) * 1000
-    return {"requests": len(lat), "seconds": wall, "req_per_s": len(lat) / wall,
-            "p50_ms": float(np.percentile(ms, 50)), "p90_ms": float(np.percentile(ms, 90)),
-            "p99_ms": float(np.percentile(ms, 99)), "max_ms": float(ms.max()),
-            "errors": len(errors) + len(failed)}
+    return {
+        "requests": len(lat),
+        "seconds": wall,
+        "req_per_s": len(lat) / wall,
+        "p50_ms": float(np.percentile(ms, 50)),
+        "p90_ms": float(np.percentile(ms, 90)),
+        "p99_ms": float(np.percentile(ms, 99)),
+        "max_ms": float(ms.max()),
+        "errors": len(errors) + len(failed),
+    }
 
 
 def process_tree_cpu(root: int) -> float:
@@ -123,8 +136,9 @@ def free_port() -> int:
 def serve_and_measure(run: Path, workers: int, args, user_ids: np.ndarray) -> dict:
     port = free_port()
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
-    proc = subprocess.Popen([sys.executable, "-m", "lightgode", "serve", str(run), "--port", str(port),
-                             "--workers", str(workers)], env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lightgode", "serve", str(run), "--port", str(port), "--workers", str(workers)], env=env
+    )
     try:
         deadline = time.time() + 120
         while True:
@@ -168,20 +182,24 @@ def main() -> None:
         rows[w] = serve_and_measure(run, w, args, user_ids)
         print(f"workers={w}: {json.dumps(rows[w])}", flush=True)
     (run.parent / "serve_load.json").write_text(json.dumps(rows, indent=2) + "\n")
-    lines = [f"Command: `python benchmarks/serve_load.py --workers {' '.join(map(str, args.workers))} "
-             f"--requests {args.requests}` (x86_64, 2 cores, {datetime.date.today()}; loopback; load "
-             f"average {load_avg[0]:.1f} when it started; the load generator shares the server's cores).",
-             "",
-             f"Model: real Gowalla graph, {len(user_ids):,} users x {n_items:,} items, random E0 (d = 64), "
-             f"exact scoring; {args.clients} concurrent keep-alive clients, `GET /users/{{id}}/recommendations?k=20`.",
-             "",
-             "| uvicorn workers | requests | req/s | p50 ms | p90 ms | p99 ms | max ms | errors "
-             "| server CPU ms / request | client CPU ms / request |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"Command: `python benchmarks/serve_load.py --workers {' '.join(map(str, args.workers))} "
+        f"--requests {args.requests}` (x86_64, 2 cores, {datetime.date.today()}; loopback; load "
+        f"average {load_avg[0]:.1f} when it started; the load generator shares the server's cores).",
+        "",
+        f"Model: real Gowalla graph, {len(user_ids):,} users x {n_items:,} items, random E0 (d = 64), "
+        f"exact scoring; {args.clients} concurrent keep-alive clients, `GET /users/{{id}}/recommendations?k=20`.",
+        "",
+        "| uvicorn workers | requests | req/s | p50 ms | p90 ms | p99 ms | max ms | errors "
+        "| server CPU ms / request | client CPU ms / request |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for w, r in rows.items():
-        lines.append(f"| {w} | {r['requests']} | {r['req_per_s']:.0f} | {r['p50_ms']:.2f} | {r['p90_ms']:.2f} | "
-                     f"{r['p99_ms']:.2f} | {r['max_ms']:.1f} | {r['errors']} | {r['server_cpu_ms_per_request']:.2f} | "
-                     f"{r['client_cpu_ms_per_request']:.2f} |")
+        lines.append(
+            f"| {w} | {r['requests']} | {r['req_per_s']:.0f} | {r['p50_ms']:.2f} | {r['p90_ms']:.2f} | "
+            f"{r['p99_ms']:.2f} | {r['max_ms']:.1f} | {r['errors']} | {r['server_cpu_ms_per_request']:.2f} | "
+            f"{r['client_cpu_ms_per_request']:.2f} |"
+        )
     replace_section(ROOT / args.doc, "serve_load", "\n".join(lines))
 
 

@@ -26,23 +26,42 @@ SERVING = "docs/serving.md"
 BEAUTY = "runs/bench/amazon-beauty-2020"
 PAPER_RUNS = "bash benchmarks/studies/paper_protocol.sh amazon-beauty gowalla"
 PARTS = [
-    Part("serve_load", ("benchmarks/serve_load.py", "--workers", "1", "2", "4", "--requests", "20000"),
-         f"{SERVING}, section serve_load"),
+    Part(
+        "serve_load",
+        ("benchmarks/serve_load.py", "--workers", "1", "2", "4", "--requests", "20000"),
+        f"{SERVING}, section serve_load",
+    ),
     Part("update_speed", ("benchmarks/update_speed.py",), f"{SERVING}, section update_speed"),
-    Part("foldin", ("benchmarks/foldin.py", "--full", BEAUTY), f"{SERVING}, section foldin",
-         needs=(f"{BEAUTY}/COMPLETE",), made_by=PAPER_RUNS),
-    Part("foldin_proxy", ("benchmarks/foldin.py", "--full", BEAUTY, "--proxy"), f"{SERVING}, section foldin_proxy",
-         needs=(f"{BEAUTY}/COMPLETE",), made_by=PAPER_RUNS),
-    Part("index_recall", ("benchmarks/index_recall.py", "--runs", BEAUTY, "runs/bench/gowalla-2020"),
-         f"{SERVING}, section index_recall", needs=(f"{BEAUTY}/COMPLETE", "runs/bench/gowalla-2020/COMPLETE"),
-         made_by=PAPER_RUNS),
+    Part(
+        "foldin",
+        ("benchmarks/foldin.py", "--full", BEAUTY),
+        f"{SERVING}, section foldin",
+        needs=(f"{BEAUTY}/COMPLETE",),
+        made_by=PAPER_RUNS,
+    ),
+    Part(
+        "foldin_proxy",
+        ("benchmarks/foldin.py", "--full", BEAUTY, "--proxy"),
+        f"{SERVING}, section foldin_proxy",
+        needs=(f"{BEAUTY}/COMPLETE",),
+        made_by=PAPER_RUNS,
+    ),
+    Part(
+        "index_recall",
+        ("benchmarks/index_recall.py", "--runs", BEAUTY, "runs/bench/gowalla-2020"),
+        f"{SERVING}, section index_recall",
+        needs=(f"{BEAUTY}/COMPLETE", "runs/bench/gowalla-2020/COMPLETE"),
+        made_by=PAPER_RUNS,
+    ),
 ]
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter,
-                                 epilog="\n".join(__doc__.splitlines()[2:]))
+    ap = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n".join(__doc__.splitlines()[2:]),
+    )
     add_arguments(ap, PARTS)
     args = ap.parse_args(argv)
     return run_parts(PARTS, only=args.only, dry_run=args.dry_run, keep_going=True, root=ROOT)

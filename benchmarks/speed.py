@@ -28,9 +28,11 @@ PARTS = [
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter,
-                                 epilog="\n".join(__doc__.splitlines()[2:]))
+    ap = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n".join(__doc__.splitlines()[2:]),
+    )
     add_arguments(ap, PARTS)
     args = ap.parse_args(argv)
     return run_parts(PARTS, only=args.only, dry_run=args.dry_run, keep_going=True, root=ROOT)

@@ -21,8 +21,8 @@ import statistics
 from pathlib import Path
 
 import torch
-
 from epoch_cost import short_run
+
 from lightgode.atomic import write_text
 from lightgode.bench import read_recorded
 
@@ -35,8 +35,11 @@ class Reached(Exception):
 
 def lightgcn_marks(csv_path: Path, dataset: str) -> dict[int, tuple[float, int]]:
     """{seed: (best validation NDCG@20, best epoch)} of the benchmark's LightGCN runs on ``dataset``."""
-    return {r["seed"]: (r["valid_ndcg@20"], r["best_epoch"]) for r in read_recorded(csv_path)
-            if (r["protocol"], r["dataset"], r["model"], r["variant"]) == ("paper", dataset, "lightgcn", "")}
+    return {
+        r["seed"]: (r["valid_ndcg@20"], r["best_epoch"])
+        for r in read_recorded(csv_path)
+        if (r["protocol"], r["dataset"], r["model"], r["variant"]) == ("paper", dataset, "lightgcn", "")
+    }
 
 
 def lightgode_until(dataset: str, seed: int, mark: float, max_epochs: int, threads: int) -> tuple[int | None, float]:
@@ -79,22 +82,32 @@ def main() -> None:
             mark, gcn_best = marks[seed]
             epoch, seconds = lightgode_until(dataset, seed, mark, args.max_epochs, args.threads)
             gcn_seconds = gcn_best * gcn_epoch
-            reached = (f"{epoch} | {seconds:.0f} | {seconds / gcn_seconds:.3f} (1/{gcn_seconds / seconds:.0f})"
-                       if epoch else f"not in {args.max_epochs} | - | -")
+            reached = (
+                f"{epoch} | {seconds:.0f} | {seconds / gcn_seconds:.3f} (1/{gcn_seconds / seconds:.0f})"
+                if epoch
+                else f"not in {args.max_epochs} | - | -"
+            )
             rows.append(f"| {dataset} | {seed} | {mark:.4f} | {gcn_best} | {gcn_seconds:.0f} | {reached} |")
             print(rows[-1], flush=True)
-    md = ["# Time to LightGCN's accuracy", "",
-          f"Machine: {platform.machine()}, torch threads {args.threads}; date {datetime.date.today()}. Command: "
-          f"`.venv/bin/python benchmarks/time_to_accuracy.py --datasets {' '.join(args.datasets)} --seeds "
-          f"{args.seeds}`.", "",
-          "The mark is the best validation NDCG@20 of the benchmark's LightGCN run of that seed (docs/results/benchmark.csv; "
-          "paper protocol, early stopping). LightGCN's seconds to it are its best epoch times its seconds per epoch "
-          f"(training and validation, median of {args.lightgcn_epochs} epochs measured in this process); "
-          "LightGODE's are the seconds of its first epochs, trained here with the benchmark's settings, up to the "
-          "first whose validation NDCG@20 (ODE applied) reaches the mark. Validation only: test plays no part.", "",
-          "| dataset | seed | LightGCN's best valid NDCG@20 | its best epoch | LightGCN s to it | LightGODE epochs "
-          "to it | LightGODE s to it | LightGODE / LightGCN |",
-          "|---|---|---|---|---|---|---|---|", *rows, ""]
+    md = [
+        "# Time to LightGCN's accuracy",
+        "",
+        f"Machine: {platform.machine()}, torch threads {args.threads}; date {datetime.date.today()}. Command: "
+        f"`.venv/bin/python benchmarks/time_to_accuracy.py --datasets {' '.join(args.datasets)} --seeds "
+        f"{args.seeds}`.",
+        "",
+        "The mark is the best validation NDCG@20 of the benchmark's LightGCN run of that seed (docs/results/benchmark.csv; "
+        "paper protocol, early stopping). LightGCN's seconds to it are its best epoch times its seconds per epoch "
+        f"(training and validation, median of {args.lightgcn_epochs} epochs measured in this process); "
+        "LightGODE's are the seconds of its first epochs, trained here with the benchmark's settings, up to the "
+        "first whose validation NDCG@20 (ODE applied) reaches the mark. Validation only: test plays no part.",
+        "",
+        "| dataset | seed | LightGCN's best valid NDCG@20 | its best epoch | LightGCN s to it | LightGODE epochs "
+        "to it | LightGODE s to it | LightGODE / LightGCN |",
+        "|---|---|---|---|---|---|---|---|",
+        *rows,
+        "",
+    ]
     out = args.docs_dir / "time_to_accuracy.md"
     write_text(out, "\n".join(md))
     print(f"wrote {out}")

@@ -50,7 +50,7 @@ def main() -> None:
     rows = []
     for label, n, n_new in cases:
         t_graph, t_api, stats = [], [], None
-        for rep in range(args.repeat):
+        for _ in range(args.repeat):
             u = rng.integers(0, g.n_users, n)
             i = rng.integers(0, g.n_items, n)
             if n_new:
@@ -73,12 +73,14 @@ def main() -> None:
         t_full.append(time.perf_counter() - t0)
     full = float(np.median(t_full))
     print(f"full re-propagation (degrees, Â, E(T)): {full:.3f} s")
-    lines = [f"Command: `python benchmarks/update_speed.py` (x86_64, 2 cores, {datetime.date.today()}, "
-             f"torch threads {args.threads}; load average {load_avg[0]:.1f} at the start). Real Gowalla graph ({g.n_users:,} users x {g.n_items:,} items, {g.R.nnz:,} edges) with random "
-             f"E0, T = {g.ode.t}, one Euler step; median of {args.repeat}.",
-             "",
-             "| update | new edges | rows of E(T) recomputed | mode | add_edges s | add_interactions s |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        f"Command: `python benchmarks/update_speed.py` (x86_64, 2 cores, {datetime.date.today()}, "
+        f"torch threads {args.threads}; load average {load_avg[0]:.1f} at the start). Real Gowalla graph ({g.n_users:,} users x {g.n_items:,} items, {g.R.nnz:,} edges) with random "
+        f"E0, T = {g.ode.t}, one Euler step; median of {args.repeat}.",
+        "",
+        "| update | new edges | rows of E(T) recomputed | mode | add_edges s | add_interactions s |",
+        "|---|---|---|---|---|---|",
+    ]
     for label, s, tg, ta in rows:
         lines.append(f"| {label} | {s.new_edges:,} | {s.recomputed_rows:,} | {s.mode} | {tg:.4f} | {ta:.4f} |")
     lines += ["", f"For reference, a full rebuild of degrees and Â and re-propagation of every row: {full:.3f} s."]

@@ -11,8 +11,11 @@ from lightgode.data.datasets import BUNDLED, bundled_dir
 # benchmarks/long_runs/device_long_runs.sh), else ../shared/datasets beside the checkout. Only the few tests that check the
 # real files themselves need them; every other test reads the Beauty copy bundled with the package or small
 # files made here, so that a clean clone runs them.
-SHARED = (Path(os.environ["LIGHTGODE_DATA"]) if os.environ.get("LIGHTGODE_DATA")
-          else Path(__file__).resolve().parents[2] / "shared" / "datasets")
+SHARED = (
+    Path(os.environ["LIGHTGODE_DATA"])
+    if os.environ.get("LIGHTGODE_DATA")
+    else Path(__file__).resolve().parents[2] / "shared" / "datasets"
+)
 
 # Every skip for lack of data says this; under CI (env CI=true) such a skip is a failure (pytest_runtest_makereport).
 MISSING_DATA = "real datasets not present"
@@ -93,8 +96,7 @@ def write_lightgcn_pair(folder: Path, n_users: int, n_items: int, n_train: int, 
         order = np.argsort(u, kind="stable")
         u, i = u[order], i[order]
         cuts = np.flatnonzero(np.diff(u)) + 1
-        lines = [" ".join(map(str, [int(g[0]), *row.tolist()]))
-                 for g, row in zip(np.split(u, cuts), np.split(i, cuts))]
+        lines = [" ".join(map(str, [int(g[0]), *row.tolist()])) for g, row in zip(np.split(u, cuts), np.split(i, cuts))]
         (folder / name).write_text("\n".join(lines) + "\n")
 
 
@@ -109,9 +111,11 @@ def gowalla_like(tmp_path_factory) -> Path:
 
 def stop_at(epoch: int):
     """An ``on_epoch`` callback that interrupts training as ``epoch`` ends (before that epoch's checkpoint)."""
+
     def stop(row):
         if row["epoch"] == epoch:
             raise KeyboardInterrupt
+
     return stop
 
 

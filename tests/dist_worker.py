@@ -11,12 +11,12 @@ import numpy as np
 import torch
 
 from lightgode.core.config import TrainConfig
+from lightgode.core.evaluate import EvalConfig, embedding_scorer
+from lightgode.core.ode import ODEConfig
 from lightgode.data.readers import read_lightgcn
 from lightgode.data.split import split_random
-from lightgode.parallel.distributed import fit_distributed, init_from_env, shutdown
-from lightgode.core.evaluate import EvalConfig, embedding_scorer
 from lightgode.models.mf import DirectAUMF
-from lightgode.core.ode import ODEConfig
+from lightgode.parallel.distributed import fit_distributed, init_from_env, shutdown
 from lightgode.parallel.sharded import full_ranking_sharded, gather_rows, propagate_sharded, sharded_graph, topk_sharded
 
 ODES = {"euler1": ODEConfig(t=1.8), "rk4": ODEConfig(t=1.0, solver="rk4", steps=2)}
@@ -39,10 +39,16 @@ def main() -> None:
     for name, ode in ODES.items():
         out[f"E_{name}"] = gather_rows(propagate_sharded(A, E0[r0:r1], ode), A.offsets, ctx).numpy()
     E = torch.from_numpy(out["E_euler1"])
-    metrics = full_ranking_sharded(embedding_scorer(E[:tr.n_users], E[tr.n_users:]), split.test.to_csr(),
-                                   tr.to_csr() + split.valid.to_csr(), EvalConfig(batch_size=300), ctx)
-    top_scores, top_items = topk_sharded(embedding_scorer(E[:tr.n_users], E[tr.n_users:]), np.arange(tr.n_users),
-                                         tr.to_csr(), 20, ctx)
+    metrics = full_ranking_sharded(
+        embedding_scorer(E[: tr.n_users], E[tr.n_users :]),
+        split.test.to_csr(),
+        tr.to_csr() + split.valid.to_csr(),
+        EvalConfig(batch_size=300),
+        ctx,
+    )
+    top_scores, top_items = topk_sharded(
+        embedding_scorer(E[: tr.n_users], E[tr.n_users :]), np.arange(tr.n_users), tr.to_csr(), 20, ctx
+    )
     out["top_scores"], out["top_items"] = top_scores.numpy(), top_items.numpy()
     res = {}
     for mode in ("global", "rank"):
@@ -51,8 +57,15 @@ def main() -> None:
         res[mode] = [row["loss"] for row in hist]
         out[f"user_{mode}"] = module.user.detach().numpy()
     np.savez(Path(args.out) / f"rank{ctx.rank}.npz", **out)
-    info = {"metrics": metrics, "loss": res, "rows": [r0, r1], "offsets": A.offsets.tolist(),
-            "block_bytes": A.block_bytes, "bytes_per_product": A.bytes_per_product(16), "backend": ctx.backend}
+    info = {
+        "metrics": metrics,
+        "loss": res,
+        "rows": [r0, r1],
+        "offsets": A.offsets.tolist(),
+        "block_bytes": A.block_bytes,
+        "bytes_per_product": A.bytes_per_product(16),
+        "backend": ctx.backend,
+    }
     (Path(args.out) / f"rank{ctx.rank}.json").write_text(json.dumps(info))
     shutdown(ctx)
 

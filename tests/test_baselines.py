@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 import torch
 
-from lightgode.runs import store as artifacts
 from lightgode.atomic import write_json
 from lightgode.bench.collect import aggregate, collect, in_progress, select_variants, training_seconds
 from lightgode.bench.ledger import CSV_COLUMNS, changed_settings
@@ -24,22 +23,23 @@ from lightgode.bench.report import table
 from lightgode.bench.runner import _refit_is_current, refit_config, run_benchmark
 from lightgode.bench.settings import BenchmarkConfig, run_config, run_dir, variants
 from lightgode.core.config import BaselineConfig, RunConfig, TrainConfig
+from lightgode.core.evaluate import EvalConfig, full_ranking
+from lightgode.core.graph import normalized_adjacency, to_torch
+from lightgode.core.losses import bpr
 from lightgode.data.filters import filter_kcore
 from lightgode.data.interactions import Interactions
 from lightgode.data.readers import read_lightgcn
 from lightgode.data.split import split_random
 from lightgode.errors import ConfigError
-from lightgode.core.evaluate import EvalConfig, full_ranking
-from lightgode.core.graph import normalized_adjacency, to_torch
-from lightgode.core.losses import bpr
 from lightgode.models import build_model
 from lightgode.models.bpr import MFBPR, NegativeSampler
 from lightgode.models.conv import MFConv
 from lightgode.models.filters import BSPM, GFCF
 from lightgode.models.lightgcn import LightGCNModule, layer_mean
 from lightgode.models.mf import MFEmbeddings
-from lightgode.runs.workflow import evaluate_model, train_run
+from lightgode.runs import store as artifacts
 from lightgode.runs.store import load_model
+from lightgode.runs.workflow import evaluate_model, train_run
 
 from conftest import beauty_slice_file, stop_at
 
@@ -47,8 +47,12 @@ EVAL = EvalConfig(ks=(20,), batch_size=512, valid_metric="ndcg@20")
 
 
 def _inter(users, items, n_users, n_items) -> Interactions:
-    return Interactions(np.array([f"u{i}" for i in range(n_users)]), np.array([f"i{i}" for i in range(n_items)]),
-                        np.asarray(users, dtype=np.int32), np.asarray(items, dtype=np.int32))
+    return Interactions(
+        np.array([f"u{i}" for i in range(n_users)]),
+        np.array([f"i{i}" for i in range(n_items)]),
+        np.asarray(users, dtype=np.int32),
+        np.asarray(items, dtype=np.int32),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +67,7 @@ def split(beauty_slice):
 
 # --- hand-worked examples -------------------------------------------------------------------------------------
 
+
 def test_bpr_loss_by_hand():
     pos, neg = torch.tensor([2.0, 0.0]), torch.tensor([1.0, 1.0])
     expected = (np.log(1 + np.exp(-1.0)) + np.log(1 + np.exp(1.0))) / 2
@@ -73,7 +78,7 @@ def test_layer_mean_by_hand():
     # One user connected to two items: Â has 1/sqrt(2) between the user and each item.
     A = to_torch(normalized_adjacency(1, 2, np.array([0, 0]), np.array([0, 1])))
     E0 = torch.tensor([[1.0], [2.0], [4.0]])  # user, item0, item1
-    c = 2 ** -0.5
+    c = 2**-0.5
     E1 = torch.tensor([[c * 6.0], [c * 1.0], [c * 1.0]])
     E2 = torch.tensor([[c * c * 2.0], [c * c * 6.0], [c * c * 6.0]])
     assert torch.allclose(layer_mean(A, E0, 2), (E0 + E1 + E2) / 3, atol=1e-6)
@@ -97,8 +102,7 @@ def test_lightgcn_hand_gradient_equals_autograd(layers):
     A = to_torch(normalized_adjacency(7, 9, users, items))
     grads = []
     for hand in (True, False):
-        m = LightGCNModule(7, 9, 4, 0.1, NegativeSampler(train), A, layers,
-                           generator=torch.Generator().manual_seed(1))
+        m = LightGCNModule(7, 9, 4, 0.1, NegativeSampler(train), A, layers, generator=torch.Generator().manual_seed(1))
         u, i = torch.from_numpy(users[:12]).long(), torch.from_numpy(items[:12]).long()
         loss = m.compute_grads(u, i) if hand else MFEmbeddings.compute_grads(m, u, i)
         grads.append((float(loss), m.user.grad.clone(), m.item.grad.clone()))
@@ -119,12 +123,13 @@ def test_gf_cf_and_bspm_equal_dense_computation():
     P = Rn.T @ Rn
     k = 4
     vt = np.linalg.svd(Rn)[2][:k]
-    P_idl = np.diag(di ** -0.5) @ vt.T @ vt @ np.diag(di ** 0.5)
+    P_idl = np.diag(di**-0.5) @ vt.T @ vt @ np.diag(di**0.5)
     users = torch.arange(12)
     gf = GFCF(BaselineConfig(alpha=(0.3,), rank=k), EVAL).fit(train)
     assert np.allclose(gf.score_fn()(users).numpy(), R @ P + 0.3 * R @ P_idl, atol=1e-4)
-    b = BSPM(BaselineConfig(idl_beta=(0.2,), t_sharp=(0.5,), rank=k, steps_sharp=2, sharp_solver="euler"),
-             EVAL).fit(train)
+    b = BSPM(BaselineConfig(idl_beta=(0.2,), t_sharp=(0.5,), rank=k, steps_sharp=2, sharp_solver="euler"), EVAL).fit(
+        train
+    )
     x = R @ P + 0.2 * R @ P_idl  # one Euler step of length 1 of the blurring ODE, plus the ideal term
     for _ in range(2):
         x = x - 0.25 * x @ P
@@ -154,7 +159,8 @@ def test_bad_baseline_settings_raise():
 # --- every model on real data ---------------------------------------------------------------------------------
 
 MODEL_SETTINGS = {
-    "pop": {}, "gf-cf": {"baseline": {"alpha": [0.0, 0.3], "rank": 32}},
+    "pop": {},
+    "gf-cf": {"baseline": {"alpha": [0.0, 0.3], "rank": 32}},
     "bspm": {"baseline": {"idl_beta": [0.2], "t_sharp": [0.5, 1.0], "rank": 32}},
     "mf-bpr": {"train": {"epochs": 8, "batch_size": 512, "lr": 5e-3}},
     "lightgcn": {"train": {"epochs": 8, "batch_size": 512, "lr": 5e-3}, "baseline": {"layers": [2]}},
@@ -168,8 +174,9 @@ def test_every_model_beats_random_and_round_trips(split, tmp_path):
     torch.set_num_threads(1)
     train_csr, valid_csr = split.train.to_csr(), split.valid.to_csr()
     gen = torch.Generator().manual_seed(0)
-    random_ndcg = full_ranking(lambda u: torch.rand(len(u), split.train.n_items, generator=gen), valid_csr,
-                               train_csr, EVAL)["ndcg@20"]
+    random_ndcg = full_ranking(
+        lambda u: torch.rand(len(u), split.train.n_items, generator=gen), valid_csr, train_csr, EVAL
+    )["ndcg@20"]
     for name, over in MODEL_SETTINGS.items():
         cfg = RunConfig(eval=EVAL, seed=3).override({"model": name, **over})
         model = build_model(cfg).fit(split.train, split.valid)
@@ -191,10 +198,17 @@ def test_gf_cf_beats_popularity_on_a_slice(split):
 
 # --- the benchmark --------------------------------------------------------------------------------------------
 
+
 def test_benchmark_runs_resumes_and_round_trips(beauty_slice, tmp_path):
     torch.set_num_threads(1)
-    bench = BenchmarkConfig(datasets=(str(beauty_slice),), models=("pop", "gf-cf", "mf-bpr", "mf-conv"), seeds=(2020,),
-                            out_dir=tmp_path / "runs", quick=True, isolate=False)
+    bench = BenchmarkConfig(
+        datasets=(str(beauty_slice),),
+        models=("pop", "gf-cf", "mf-bpr", "mf-conv"),
+        seeds=(2020,),
+        out_dir=tmp_path / "runs",
+        quick=True,
+        isolate=False,
+    )
     # An interrupted mf-bpr run: killed after its second epoch, its checkpoint left behind.
     cfg = run_config(bench, str(beauty_slice), "mf-bpr", 2020)
     killed = run_dir(bench, str(beauty_slice), "mf-bpr", 2020)
@@ -245,9 +259,11 @@ def test_benchmark_runs_resumes_and_round_trips(beauty_slice, tmp_path):
         assert metrics["test"]["ndcg@20"] == pytest.approx(run.metrics["test"]["ndcg@20"], abs=1e-6), r["model"]
 
 
-HOLD_LOCK = ("import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
-             "fcntl.flock(fd, fcntl.LOCK_EX); os.write(fd, str(os.getpid()).encode()); print('held', flush=True); "
-             "time.sleep(120)")
+HOLD_LOCK = (
+    "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
+    "fcntl.flock(fd, fcntl.LOCK_EX); os.write(fd, str(os.getpid()).encode()); print('held', flush=True); "
+    "time.sleep(120)"
+)
 """A process that holds a run's lock as a benchmark run process does, until it is killed."""
 
 
@@ -285,8 +301,9 @@ def test_a_run_process_that_finds_its_run_taken_leaves_it_and_is_not_counted(tmp
         assert run_isolated(spec) is False  # the spawned run process exits with LEFT_ALONE, not an error
         assert execute(spec) is False
         progress, said = BenchmarkProgress(), []
-        bench = BenchmarkConfig(datasets=("amazon-beauty",), models=("pop",), seeds=(2020,),
-                                out_dir=tmp_path / "runs", isolate=False)
+        bench = BenchmarkConfig(
+            datasets=("amazon-beauty",), models=("pop",), seeds=(2020,), out_dir=tmp_path / "runs", isolate=False
+        )
         _run_spec(bench, spec, progress, said.append)
         assert not progress.done and said and "left to it" in said[0]
     finally:
@@ -314,8 +331,15 @@ def _fake_run(path: Path) -> None:
     path.mkdir(parents=True)
     write_json(path / "config.json", {"seed": 2020, "train": {"epochs": 3}})
     write_json(path / "metrics.json", {"valid": {"ndcg@20": 0.1}, "test": {"ndcg@20": 0.1, "recall@20": 0.2}})
-    write_json(path / "train.json", {"best_epoch": 1, "epochs_run": 3, "stopped_early": True,
-                                     "seconds": {"fit": 5.0, "train_epochs": 3.0, "validation": 1.0}})
+    write_json(
+        path / "train.json",
+        {
+            "best_epoch": 1,
+            "epochs_run": 3,
+            "stopped_early": True,
+            "seconds": {"fit": 5.0, "train_epochs": 3.0, "validation": 1.0},
+        },
+    )
     for name in artifacts.REQUIRED:
         if not (path / name).exists():
             (path / name).write_text("")
@@ -346,8 +370,14 @@ def test_changed_settings_names_the_first_difference_and_ignores_what_does_not_c
 
 def test_benchmark_retrains_runs_and_checkpoints_made_with_other_settings(beauty_slice, tmp_path):
     torch.set_num_threads(1)
-    bench = BenchmarkConfig(datasets=(str(beauty_slice),), models=("mf-bpr",), seeds=(2020,),
-                            out_dir=tmp_path / "runs", quick=True, isolate=False)
+    bench = BenchmarkConfig(
+        datasets=(str(beauty_slice),),
+        models=("mf-bpr",),
+        seeds=(2020,),
+        out_dir=tmp_path / "runs",
+        quick=True,
+        isolate=False,
+    )
     cfg = run_config(bench, str(beauty_slice), "mf-bpr", 2020)
     old = cfg.override({"train": {"sampling": "users"}})
     out = run_dir(bench, str(beauty_slice), "mf-bpr", 2020)
@@ -372,8 +402,23 @@ def test_benchmark_command_writes_report(beauty_slice, tmp_path):
     from lightgode.cli import main
 
     out, docs = tmp_path / "runs", tmp_path / "docs"
-    rc = main(["benchmark", "--datasets", str(beauty_slice), "--models", "pop", "gf-cf", "--seeds", "1", "--quick",
-               "--out-dir", str(out), "--docs-dir", str(docs)])
+    rc = main(
+        [
+            "benchmark",
+            "--datasets",
+            str(beauty_slice),
+            "--models",
+            "pop",
+            "gf-cf",
+            "--seeds",
+            "1",
+            "--quick",
+            "--out-dir",
+            str(out),
+            "--docs-dir",
+            str(docs),
+        ]
+    )
     assert rc == 0
     text = (docs / "benchmark.md").read_text()
     assert "| beauty_slice | gf-cf | 1 |" in text and "| beauty_slice | pop | 1 |" in text
@@ -391,8 +436,25 @@ def test_benchmark_command_writes_report(beauty_slice, tmp_path):
     (docs / "benchmark.csv").write_text("protocol,dataset\npaper,x\n")
     assert main(["benchmark", "--report-only", "--out-dir", str(out), "--docs-dir", str(docs)]) == 2
     fresh = tmp_path / "fresh"  # ... and a training invocation stops before it trains anything
-    assert main(["benchmark", "--datasets", str(beauty_slice), "--models", "pop", "--seeds", "1", "--quick",
-                 "--out-dir", str(fresh), "--docs-dir", str(docs)]) == 2
+    assert (
+        main(
+            [
+                "benchmark",
+                "--datasets",
+                str(beauty_slice),
+                "--models",
+                "pop",
+                "--seeds",
+                "1",
+                "--quick",
+                "--out-dir",
+                str(fresh),
+                "--docs-dir",
+                str(docs),
+            ]
+        )
+        == 2
+    )
     assert not fresh.exists()
     rc = main(["benchmark", "--datasets", "x", "--models", "nope", "--out-dir", str(out), "--docs-dir", str(docs)])
     assert rc == 2
@@ -402,15 +464,25 @@ def test_analyses_write_tables_and_plots(beauty_slice, tmp_path):
     from lightgode.cli import main
 
     torch.set_num_threads(1)
-    bench = BenchmarkConfig(datasets=(str(beauty_slice),), models=("mf-bpr", "lightgcn", "lightgode"),
-                            seeds=(2020,), out_dir=tmp_path / "runs", quick=True, isolate=False)
+    bench = BenchmarkConfig(
+        datasets=(str(beauty_slice),),
+        models=("mf-bpr", "lightgcn", "lightgode"),
+        seeds=(2020,),
+        out_dir=tmp_path / "runs",
+        quick=True,
+        isolate=False,
+    )
     run_benchmark(bench)
     runs, docs = tmp_path / "runs" / "paper" / "beauty_slice", tmp_path / "docs"
     assert main(["analyze", "conv", "--runs-dir", str(runs), "--docs-dir", str(docs)]) == 0
     text = (docs / "analysis_conv_beauty_slice.md").read_text()
     rows = [line for line in text.splitlines() if line.startswith("| ") and "%" in line and "model" not in line]
-    assert [r.split(" | ")[0] for r in rows] == ["| MF (BPR)", "| MF + 3 layers at test",
-                                                 "| LightGCN without conv at test", "| LightGCN"]
+    assert [r.split(" | ")[0] for r in rows] == [
+        "| MF (BPR)",
+        "| MF + 3 layers at test",
+        "| LightGCN without conv at test",
+        "| LightGCN",
+    ]
     assert rows[-1].endswith("| 100.0% |")
     assert "- lightgcn: best epoch " in text and "of 3, reached the epoch limit" in text  # --quick: 3 epochs
     assert main(["analyze", "discrepancy", "--runs-dir", str(runs), "--docs-dir", str(docs)]) == 0
@@ -419,8 +491,11 @@ def test_analyses_write_tables_and_plots(beauty_slice, tmp_path):
 
     write_report(tmp_path / "runs", docs, "cmd")
     agg = {r["model"]: r for r in aggregate(collect(tmp_path / "runs", "paper"))}
-    claim = next(line for line in (docs / "benchmark.md").read_text().splitlines()
-                 if line.startswith("- beauty_slice: LightGODE"))
+    claim = next(
+        line
+        for line in (docs / "benchmark.md").read_text().splitlines()
+        if line.startswith("- beauty_slice: LightGODE")
+    )
     ratio = agg["lightgode"]["fit_seconds"][0] / agg["lightgcn"]["fit_seconds"][0]
     assert f"{agg['lightgcn']['test_ndcg@20'][0]:.4f}" in claim and f"(ratio {ratio:.3f}" in claim
     text = (docs / "analysis_discrepancy_beauty_slice.md").read_text()
@@ -433,6 +508,7 @@ def test_analyses_write_tables_and_plots(beauty_slice, tmp_path):
 
 def test_filter_runs_are_refused_by_recommend_in_one_line(beauty_slice, tmp_path, capsys):
     from lightgode.cli import main
+
     out = tmp_path / "gf"
     rc = main(["train", "--data", str(beauty_slice), "--model", "gf-cf", "--rank", "16", "--out", str(out), "--quiet"])
     assert rc == 0
@@ -444,9 +520,15 @@ def test_filter_runs_are_refused_by_recommend_in_one_line(beauty_slice, tmp_path
 
 def test_benchmark_grid_trains_each_point_and_keeps_the_best_on_validation(beauty_slice, tmp_path):
     torch.set_num_threads(1)
-    bench = BenchmarkConfig(datasets=(str(beauty_slice),), models=("mf-bpr", "mf-conv", "pop"), seeds=(2020,),
-                            out_dir=tmp_path / "runs", quick=True, isolate=False,
-                            grid=(("lr", (1e-3, 5e-2)), ("reg", (1e-4,)), ("gamma", (2.0,))))
+    bench = BenchmarkConfig(
+        datasets=(str(beauty_slice),),
+        models=("mf-bpr", "mf-conv", "pop"),
+        seeds=(2020,),
+        out_dir=tmp_path / "runs",
+        quick=True,
+        isolate=False,
+        grid=(("lr", (1e-3, 5e-2)), ("reg", (1e-4,)), ("gamma", (2.0,))),
+    )
     # the model's own lr (1e-3) and reg (1e-4) are the unnamed point; gamma does not apply to BPR models
     assert variants(bench, str(beauty_slice), "mf-bpr") == [{}, {"lr": 5e-2}]
     assert variants(bench, str(beauty_slice), "pop") == [{}]
@@ -473,8 +555,14 @@ def test_recorded_rows_count_as_complete_grid_points(beauty_slice, tmp_path):
 
     torch.set_num_threads(1)
     out, docs = tmp_path / "runs", tmp_path / "docs"
-    bench = BenchmarkConfig(datasets=(str(beauty_slice),), models=("mf-bpr", "mf-conv", "pop"), seeds=(2020,),
-                            out_dir=out, quick=True, isolate=False)
+    bench = BenchmarkConfig(
+        datasets=(str(beauty_slice),),
+        models=("mf-bpr", "mf-conv", "pop"),
+        seeds=(2020,),
+        out_dir=out,
+        quick=True,
+        isolate=False,
+    )
     assert len(run_benchmark(bench).done) == 3
     write_report(out, docs, "test")
     shutil.rmtree(out)
@@ -482,14 +570,15 @@ def test_recorded_rows_count_as_complete_grid_points(beauty_slice, tmp_path):
     progress = run_benchmark(bench, recorded=recorded)
     assert not progress.done and len(progress.recorded) == 3 and not out.exists()
     # a recorded row made with other settings (here lr) is trained again
-    changed = [r | {"settings": r["settings"].replace("lr 0.001", "lr 0.003")} if r["model"] == "mf-bpr" else r
-               for r in recorded]
+    changed = [
+        r | {"settings": r["settings"].replace("lr 0.001", "lr 0.003")} if r["model"] == "mf-bpr" else r
+        for r in recorded
+    ]
     assert [p.parent.name for p in run_benchmark(bench, recorded=changed).done] == ["mf-bpr", "mf-conv"]
     shutil.rmtree(out)
     grid = replace(bench, grid=(("lr", (5e-2,)),))
     for recorded_wins in (True, False):  # the recorded mf-bpr point wins on validation, then loses
-        rows = [r | {"valid_ndcg@20": 1.0 if recorded_wins else 0.0} if r["model"] == "mf-bpr" else r
-                for r in recorded]
+        rows = [r | {"valid_ndcg@20": 1.0 if recorded_wins else 0.0} if r["model"] == "mf-bpr" else r for r in recorded]
         done = run_benchmark(grid, recorded=rows).done
         if recorded_wins:
             assert [p.name for p in done] == ["seed2020-lr0.05"]  # mf-conv's recorded row stands
@@ -500,6 +589,7 @@ def test_recorded_rows_count_as_complete_grid_points(beauty_slice, tmp_path):
     assert len(run_benchmark(grid, recorded=[]).done) == 2  # nothing recorded: the missing runs are trained
     # the loop weighs the points the report weighs: a point on disk from an earlier grid counts without --grid
     from lightgode.bench.ledger import chosen_point, recorded_index, recorded_row
+
     known = recorded_index(rows, "paper")
     point = chosen_point(bench, str(beauty_slice), "mf-bpr", 2020, known)
     best = max(collect(out, "paper"), key=lambda r: r["valid_ndcg@20"] if r["model"] == "mf-bpr" else -1)
@@ -536,9 +626,17 @@ def test_recorded_settings_leave_out_only_the_values_chosen_on_validation():
 
 def test_benchmark_refit_retrains_the_chosen_run_on_the_whole_training_file(gowalla_like, tmp_path):
     torch.set_num_threads(1)
-    bench = BenchmarkConfig(datasets=("gowalla",), models=("gf-cf", "mf-bpr"), seeds=(2020,),
-                            protocol="lightgcn-gowalla", data_dir=str(gowalla_like), out_dir=tmp_path / "runs",
-                            quick=True, isolate=False, refit=True)
+    bench = BenchmarkConfig(
+        datasets=("gowalla",),
+        models=("gf-cf", "mf-bpr"),
+        seeds=(2020,),
+        protocol="lightgcn-gowalla",
+        data_dir=str(gowalla_like),
+        out_dir=tmp_path / "runs",
+        quick=True,
+        isolate=False,
+        refit=True,
+    )
     first = run_benchmark(bench)
     assert sorted(p.name for p in first.done) == ["seed2020", "seed2020", "seed2020.refit", "seed2020.refit"]
     for model in ("gf-cf", "mf-bpr"):
@@ -556,10 +654,13 @@ def test_benchmark_refit_retrains_the_chosen_run_on_the_whole_training_file(gowa
     assert {r["model"] for r in agg} == {"gf-cf", "mf-bpr", "gf-cf (refit)", "mf-bpr (refit)"}
     refit_ndcg = next(r["test_ndcg@20"][0] for r in agg if r["model"] == "gf-cf (refit)")
     assert f"- gf-cf (refit) NDCG@20 {refit_ndcg:.4f} against published gf-cf 0.1518" in "\n".join(
-        table(agg, "lightgcn-gowalla"))
+        table(agg, "lightgcn-gowalla")
+    )
     assert not run_benchmark(bench).done  # all current: nothing redone
-    refit, cfg = run_dir(bench, "gowalla", "mf-bpr", 2020).with_name("seed2020.refit"), refit_config(
-        run_dir(bench, "gowalla", "mf-bpr", 2020))
+    refit, cfg = (
+        run_dir(bench, "gowalla", "mf-bpr", 2020).with_name("seed2020.refit"),
+        refit_config(run_dir(bench, "gowalla", "mf-bpr", 2020)),
+    )
     assert _refit_is_current(refit, replace(cfg, train=replace(cfg.train, patience=1)))  # no part without validation
     assert not _refit_is_current(refit, replace(cfg, train=replace(cfg.train, lr=0.01)))  # other settings
     with pytest.raises(ConfigError, match="lightgcn-gowalla protocol only"):
@@ -568,9 +669,17 @@ def test_benchmark_refit_retrains_the_chosen_run_on_the_whole_training_file(gowa
 
 def test_benchmark_chooses_lightgode_t_on_validation_without_retraining(gowalla_like, tmp_path):
     torch.set_num_threads(1)
-    bench = BenchmarkConfig(datasets=("gowalla",), models=("lightgode",), seeds=(2020,),
-                            protocol="lightgcn-gowalla", data_dir=str(gowalla_like), out_dir=tmp_path / "runs",
-                            quick=True, isolate=False, refit=True)
+    bench = BenchmarkConfig(
+        datasets=("gowalla",),
+        models=("lightgode",),
+        seeds=(2020,),
+        protocol="lightgcn-gowalla",
+        data_dir=str(gowalla_like),
+        out_dir=tmp_path / "runs",
+        quick=True,
+        isolate=False,
+        refit=True,
+    )
     first = run_benchmark(bench)
     assert [p.name for p in first.done] == ["seed2020", "seed2020.tuned", "seed2020.refit", "seed2020.refit.tuned"]
     own = run_dir(bench, "gowalla", "lightgode", 2020)
@@ -590,11 +699,16 @@ def test_benchmark_chooses_lightgode_t_on_validation_without_retraining(gowalla_
     assert artifacts.read_json(refit_tuned / "config.json")["ode"]["t"] == t
     assert not (refit_tuned / "tune.json").exists() and "valid" not in artifacts.read_json(refit_tuned / "metrics.json")
     info = artifacts.read_json(tuned / "train.json")
-    assert info["seconds"]["fit"] == pytest.approx(artifacts.read_json(own / "train.json")["seconds"]["fit"]
-                                                   + info["seconds"]["post_training"])
+    assert info["seconds"]["fit"] == pytest.approx(
+        artifacts.read_json(own / "train.json")["seconds"]["fit"] + info["seconds"]["post_training"]
+    )
     rows = collect(tmp_path / "runs", "lightgcn-gowalla")
-    assert {r["model"] for r in rows} == {"lightgode", "lightgode (T on validation)", "lightgode (refit)",
-                                          "lightgode (refit, T on validation)"}
+    assert {r["model"] for r in rows} == {
+        "lightgode",
+        "lightgode (T on validation)",
+        "lightgode (refit)",
+        "lightgode (refit, T on validation)",
+    }
     assert f"T {t:.3g}" in next(r["settings"] for r in rows if r["model"] == "lightgode (T on validation)")
     text = "\n".join(table(aggregate(rows), "lightgcn-gowalla"))
     assert "- lightgode (refit, T on validation) NDCG@20 " in text
@@ -622,9 +736,21 @@ def test_bpr_embeddings_follow_init_std_or_xavier():
 def test_report_flags_a_refit_made_from_a_superseded_grid_point():
     def row(model, settings):
         stat = (0.1, 0.0)
-        return {"dataset": "gowalla", "model": model, "seeds": 1, "test_recall@20": stat, "test_ndcg@20": stat,
-                "best_epoch": stat, "epochs_run": stat, "seconds_per_epoch": stat, "fit_seconds": stat,
-                "inference_seconds": stat, "peak_rss_mb": stat, "capped": False, "settings": settings}
+        return {
+            "dataset": "gowalla",
+            "model": model,
+            "seeds": 1,
+            "test_recall@20": stat,
+            "test_ndcg@20": stat,
+            "best_epoch": stat,
+            "epochs_run": stat,
+            "seconds_per_epoch": stat,
+            "fit_seconds": stat,
+            "inference_seconds": stat,
+            "peak_rss_mb": stat,
+            "capped": False,
+            "settings": settings,
+        }
 
     current = table([row("lightgode", "gamma 5.0"), row("lightgode (refit)", "gamma 5.0")], "lightgcn-gowalla")
     stale = table([row("lightgode", "gamma 5.0"), row("lightgode (refit)", "gamma 10.0")], "lightgcn-gowalla")
@@ -639,13 +765,29 @@ def test_runs_in_progress_name_lightgodes_validation_of_the_same_seed_chosen_on_
         return {"dataset": "gowalla", "model": model, "seed": seed, "variant": variant, "valid_ndcg@20": valid}
 
     def pending(model, seed):
-        return {"dataset": "gowalla", "model": model, "seed": seed, "epoch": 7, "best_epoch": 6,
-                "best_valid_ndcg@20": 0.05, "seconds_per_epoch": 1.0}
+        return {
+            "dataset": "gowalla",
+            "model": model,
+            "seed": seed,
+            "epoch": 7,
+            "best_epoch": 6,
+            "best_valid_ndcg@20": 0.05,
+            "seconds_per_epoch": 1.0,
+        }
 
-    rows = [done("lightgode", 2020, 0.11), done("lightgode", 2020, 0.12, "gamma5"), done("lightgode", 2021, 0.13),
-            done("gf-cf", 2022, 0.14)]
-    lines = [line for line in running([pending("lightgcn", "2020"), pending("lightgcn", "2022"),
-                                       pending("lightgode", "2021-gamma5")], rows) if line.startswith("- ")]
+    rows = [
+        done("lightgode", 2020, 0.11),
+        done("lightgode", 2020, 0.12, "gamma5"),
+        done("lightgode", 2021, 0.13),
+        done("gf-cf", 2022, 0.14),
+    ]
+    lines = [
+        line
+        for line in running(
+            [pending("lightgcn", "2020"), pending("lightgcn", "2022"), pending("lightgode", "2021-gamma5")], rows
+        )
+        if line.startswith("- ")
+    ]
     assert lines[0].endswith("at epoch 6 (LightGODE, same seed: 0.1200)")  # the better grid point
     assert lines[1].endswith("at epoch 6")  # no LightGODE run of seed 2022; gf-cf's is not named
     assert lines[2].endswith("at epoch 6")  # a LightGODE run is not compared with itself
@@ -668,16 +810,38 @@ def test_conv_variants_script_reproduces_the_runs_mf_and_its_conv_layers(beauty_
     """benchmarks/studies/conv_variants.py: the 'no convolution' row is the MF-BPR run's own validation and test NDCG@20,
     and every form of convolution gets a row."""
     torch.set_num_threads(1)
-    bench = BenchmarkConfig(datasets=(str(beauty_slice),), models=("mf-bpr",), seeds=(2020,),
-                            out_dir=tmp_path / "runs", quick=True, isolate=False)
+    bench = BenchmarkConfig(
+        datasets=(str(beauty_slice),),
+        models=("mf-bpr",),
+        seeds=(2020,),
+        out_dir=tmp_path / "runs",
+        quick=True,
+        isolate=False,
+    )
     run_benchmark(bench)
     runs = tmp_path / "runs" / "paper" / "beauty_slice"
     script = Path(__file__).resolve().parents[1] / "benchmarks" / "studies" / "conv_variants.py"
-    subprocess.run([sys.executable, str(script), str(runs), "--layers", "2", "--lightgcn-ndcg", "0.05",
-                    "--docs-dir", str(tmp_path / "docs")], check=True, capture_output=True, timeout=300)
-    rows = {r.split(" | ")[0][2:]: r.split(" | ") for r in
-            (tmp_path / "docs" / "analysis_conv_variants_beauty_slice.md").read_text().splitlines()
-            if r.startswith("| ") and r[2] != "p"}
+    subprocess.run(
+        [
+            sys.executable,
+            str(script),
+            str(runs),
+            "--layers",
+            "2",
+            "--lightgcn-ndcg",
+            "0.05",
+            "--docs-dir",
+            str(tmp_path / "docs"),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    rows = {
+        r.split(" | ")[0][2:]: r.split(" | ")
+        for r in (tmp_path / "docs" / "analysis_conv_variants_beauty_slice.md").read_text().splitlines()
+        if r.startswith("| ") and r[2] != "p"
+    }
     metrics = json.loads((runs / "mf-bpr" / "seed2020" / "metrics.json").read_text())
     assert float(rows["MF (BPR), no convolution"][2]) == pytest.approx(metrics["test"]["ndcg@20"], abs=6e-5)
     assert float(rows["MF (BPR), no convolution"][1]) == pytest.approx(metrics["valid"]["ndcg@20"], abs=6e-5)
@@ -690,15 +854,28 @@ def test_recorded_rows_fill_in_only_for_runs_not_on_disk():
     from lightgode.bench.report import recorded_note
 
     def row(protocol, model, seed, ndcg, variant=""):
-        return {"protocol": protocol, "dataset": "d", "model": model, "seed": seed, "variant": variant,
-                "test_ndcg@20": ndcg}
+        return {
+            "protocol": protocol,
+            "dataset": "d",
+            "model": model,
+            "seed": seed,
+            "variant": variant,
+            "test_ndcg@20": ndcg,
+        }
 
     disk = [row("paper", "pop", 2020, 0.1)]
-    recorded = [row("paper", "pop", 2020, 0.9), row("paper", "pop", 2021, 0.2), row("paper", "pop", 2020, 0.3, "g5"),
-                row("lightgcn-gowalla", "pop", 2021, 0.4)]
+    recorded = [
+        row("paper", "pop", 2020, 0.9),
+        row("paper", "pop", 2021, 0.2),
+        row("paper", "pop", 2020, 0.3, "g5"),
+        row("lightgcn-gowalla", "pop", 2021, 0.4),
+    ]
     rows = with_recorded(disk, recorded, "paper")
     assert [(r["seed"], r["variant"], r["test_ndcg@20"], r.get("recorded", False)) for r in rows] == [
-        (2020, "", 0.1, False), (2021, "", 0.2, True), (2020, "g5", 0.3, True)]  # the run on disk wins
+        (2020, "", 0.1, False),
+        (2021, "", 0.2, True),
+        (2020, "g5", 0.3, True),
+    ]  # the run on disk wins
     note = recorded_note(rows)[1]
     assert note.startswith("2 of the 3 runs behind this table are not on this disk")
     assert note.endswith("leaves the rows out); the runs on disk: d / pop (1).")  # the smaller group is the one named
@@ -719,17 +896,28 @@ def test_gain_anatomy_script_splits_the_ode_into_direction_and_length(beauty_sli
     ET = torch.tensor([[0.0, 10.0], [2.0, 2.0], [0.0, 1.0]])
     p = ga.parts(E0, ET, n_users=1)
     assert torch.allclose(p["direction of E(0), length of E(T)"][0], torch.tensor([6.0, 8.0]))
-    assert torch.allclose(p["direction of E(T), length of E(0)"][1], torch.tensor([1.0, 1.0]) / 2 ** 0.5)
+    assert torch.allclose(p["direction of E(T), length of E(0)"][1], torch.tensor([1.0, 1.0]) / 2**0.5)
     assert torch.equal(p["E(T) for items, E(0) for users"], torch.cat([E0[:1], ET[1:]]))
     scaled = ga.degree_scaled(E0, 1, torch.tensor([3.0, 0.0]), 0.5)
     assert torch.allclose(scaled, torch.tensor([[3.0, 4.0], [2.0, 0.0], [0.0, 2.0]]))
 
-    bench = BenchmarkConfig(datasets=(str(beauty_slice),), models=("lightgode",), seeds=(2020,),
-                            out_dir=tmp_path / "runs", quick=True, isolate=False, tune_t=False)
+    bench = BenchmarkConfig(
+        datasets=(str(beauty_slice),),
+        models=("lightgode",),
+        seeds=(2020,),
+        out_dir=tmp_path / "runs",
+        quick=True,
+        isolate=False,
+        tune_t=False,
+    )
     run_benchmark(bench)
     run = tmp_path / "runs" / "paper" / "beauty_slice" / "lightgode" / "seed2020"
-    subprocess.run([sys.executable, str(script), str(run), "--exponents", "0,0.3", "--docs-dir", str(tmp_path / "d")],
-                   check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [sys.executable, str(script), str(run), "--exponents", "0,0.3", "--docs-dir", str(tmp_path / "d")],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     lines = (tmp_path / "d" / "analysis_gain_beauty_slice.md").read_text().splitlines()
     rows = {r.split(" | ")[0][2:]: r.split(" | ") for r in lines if r.startswith("| ") and r[2] not in "sa"}
     metrics = json.loads((run / "metrics.json").read_text())
@@ -740,8 +928,9 @@ def test_gain_anatomy_script_splits_the_ode_into_direction_and_length(beauty_sli
     assert sweep0[2:] == rows["E(T): LightGODE"][1:3]
     assert len(rows) == 8 + 2
     assert (tmp_path / "d" / "analysis_gain_beauty_slice.png").stat().st_size > 0
-    bad = subprocess.run([sys.executable, str(script), str(run), str(tmp_path / "missing")], capture_output=True,
-                         text=True, timeout=300)
+    bad = subprocess.run(
+        [sys.executable, str(script), str(run), str(tmp_path / "missing")], capture_output=True, text=True, timeout=300
+    )
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "missing" in bad.stderr
 
 
@@ -749,20 +938,31 @@ def test_learning_curves_script_reads_complete_and_running_runs(beauty_slice, tm
     """benchmarks/studies/learning_curves.py: a complete run's curve is its history.csv, a run still training is read
     from its checkpoint, and the race table says who reached whose best validation and when."""
     torch.set_num_threads(1)
-    bench = BenchmarkConfig(datasets=(str(beauty_slice),), models=("mf-bpr",), seeds=(2020,),
-                            out_dir=tmp_path / "runs", quick=True, isolate=False)
+    bench = BenchmarkConfig(
+        datasets=(str(beauty_slice),),
+        models=("mf-bpr",),
+        seeds=(2020,),
+        out_dir=tmp_path / "runs",
+        quick=True,
+        isolate=False,
+    )
     run_benchmark(bench)
     done = run_dir(bench, str(beauty_slice), "mf-bpr", 2020)
     running = run_dir(bench, str(beauty_slice), "directau", 2020)
     with pytest.raises(KeyboardInterrupt):  # interrupted as epoch 2 ends: its checkpoint holds epoch 1
         train_run(run_config(bench, str(beauty_slice), "directau", 2020), running, on_epoch=stop_at(2))
     script = Path(__file__).resolve().parents[1] / "benchmarks" / "studies" / "learning_curves.py"
-    subprocess.run([sys.executable, str(script), str(done), str(running), "--name", "slice", "--docs-dir",
-                    str(tmp_path / "d")], check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [sys.executable, str(script), str(done), str(running), "--name", "slice", "--docs-dir", str(tmp_path / "d")],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     lines = (tmp_path / "d" / "learning_curves_slice.md").read_text().splitlines()
     table = [r.split(" | ") for r in lines if r.startswith("| mf-bpr") or r.startswith("| directau")]
     history = [float(r["valid_ndcg@20"]) for r in csv.DictReader(open(done / "history.csv"))]
     from lightgode.bench.collect import budget_spent
+
     spent = budget_spent(artifacts.read_json(done / "train.json"), artifacts.read_json(done / "config.json"), True)
     assert table[0][1:3] == ["complete, capped (epoch budget spent)" if spent else "complete", str(len(history))]
     assert float(table[0][3]) == pytest.approx(max(history), abs=6e-5)
@@ -773,8 +973,12 @@ def test_learning_curves_script_reads_complete_and_running_runs(beauty_slice, tm
     assert all(v.startswith("epoch ") or v.startswith("not yet") for v in [race["mf-bpr / seed2020"]])
     assert all(v.startswith("epoch ") or v.startswith("never") for v in [race["directau / seed2020"]])
     assert (tmp_path / "d" / "learning_curves_slice.png").stat().st_size > 0
-    bad = subprocess.run([sys.executable, str(script), str(tmp_path / "missing"), "--name", "x"],
-                         capture_output=True, text=True, timeout=300)
+    bad = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "missing"), "--name", "x"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "missing" in bad.stderr
 
 
@@ -782,22 +986,51 @@ def test_rows_derived_from_a_grid_point_their_source_did_not_choose_are_flagged(
     from lightgode.bench.collect import from_other_point
 
     def row(model, seed, variant, valid, settings="-"):
-        return {"dataset": "d", "model": model, "seed": seed, "variant": variant, "valid_ndcg@20": valid,
-                "settings": settings}
+        return {
+            "dataset": "d",
+            "model": model,
+            "seed": seed,
+            "variant": variant,
+            "valid_ndcg@20": valid,
+            "settings": settings,
+        }
 
     bpr = "lr 0.001, batch 2048, reg 0.0001, pairs sampling"
     ode = "lr 0.001, batch 256, gamma 5.0, wd 0.0, T 3"
-    rows = [row("lightgode", 2020, "", 0.10, ode.replace("5.0", "10.0")), row("lightgode", 2020, "gamma5", 0.12, ode),
-            row("lightgode (T on validation)", 2020, "", 0.13, ode.replace("T 3", "T 3.5")),
-            row("mf-bpr", 2020, "", 0.05, bpr), row("mf-bpr", 2020, "lr0.002", 0.04, bpr.replace("0.001", "0.002")),
-            row("mf-conv", 2020, "", 0.06, bpr + ", L 2")]
+    rows = [
+        row("lightgode", 2020, "", 0.10, ode.replace("5.0", "10.0")),
+        row("lightgode", 2020, "gamma5", 0.12, ode),
+        row("lightgode (T on validation)", 2020, "", 0.13, ode.replace("T 3", "T 3.5")),
+        row("mf-bpr", 2020, "", 0.05, bpr),
+        row("mf-bpr", 2020, "lr0.002", 0.04, bpr.replace("0.001", "0.002")),
+        row("mf-conv", 2020, "", 0.06, bpr + ", L 2"),
+    ]
     assert from_other_point(select_variants(rows)) == set()
     rows[2]["settings"] = rows[0]["settings"].replace("T 3", "T 3.5")  # the copy of the point not chosen
     rows[5]["settings"] = bpr.replace("0.001", "0.002") + ", L 2"
     assert from_other_point(select_variants(rows)) == {("d", "lightgode (T on validation)"), ("d", "mf-conv")}
-    agg = {r["model"]: r for r in aggregate([r | {k: 0.1 for k in ("test_recall@20", "test_ndcg@20", "best_epoch",
-                                                                     "epochs_run", "seconds_per_epoch", "fit_seconds",
-                                                                     "inference_seconds", "peak_rss_mb")}
-                                             | {"capped": False} for r in rows])}
+    agg = {
+        r["model"]: r
+        for r in aggregate(
+            [
+                r
+                | {
+                    k: 0.1
+                    for k in (
+                        "test_recall@20",
+                        "test_ndcg@20",
+                        "best_epoch",
+                        "epochs_run",
+                        "seconds_per_epoch",
+                        "fit_seconds",
+                        "inference_seconds",
+                        "peak_rss_mb",
+                    )
+                }
+                | {"capped": False}
+                for r in rows
+            ]
+        )
+    }
     assert agg["mf-conv"]["stale"] and not agg["mf-bpr"]["stale"]
     assert sum("stale: made from a grid point" in line for line in table(list(agg.values()), "paper")) == 2

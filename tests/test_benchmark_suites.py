@@ -25,8 +25,7 @@ def _suite_module():
 
 
 def _dry_run(*args: str) -> list[str]:
-    done = subprocess.run([sys.executable, *args, "--dry-run"], cwd=ROOT, capture_output=True, text=True,
-                          check=False)
+    done = subprocess.run([sys.executable, *args, "--dry-run"], cwd=ROOT, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     return [line for line in done.stdout.splitlines() if line.startswith("== ")]
 
@@ -60,8 +59,10 @@ def test_quick_quality_writes_nothing_under_docs_or_the_readme():
 def test_a_part_whose_inputs_are_missing_is_skipped_and_the_suite_fails(tmp_path, capsys):
     s = _suite_module()
     (tmp_path / "made").write_text("")
-    parts = [s.Part("missing", ("-c", "open('ran-missing', 'w')"), "p", needs=("absent",), made_by="make absent"),
-             s.Part("present", ("-c", "open('ran-present', 'w')"), "p", needs=("made",))]
+    parts = [
+        s.Part("missing", ("-c", "open('ran-missing', 'w')"), "p", needs=("absent",), made_by="make absent"),
+        s.Part("present", ("-c", "open('ran-present', 'w')"), "p", needs=("made",)),
+    ]
     assert s.run_parts(parts, root=tmp_path) == 1
     assert not (tmp_path / "ran-missing").exists() and (tmp_path / "ran-present").exists()
     assert "make absent" in capsys.readouterr().out
@@ -81,8 +82,11 @@ def test_every_benchmark_script_is_listed_in_the_benchmarks_readme():
     readme = (BENCH / "README.md").read_text()
     scripts = [p for p in BENCH.rglob("*") if p.suffix in (".py", ".sh")]
     assert scripts
-    missing = [str(p.relative_to(BENCH)) for p in scripts if f"`{p.name}`" not in readme
-               and f"benchmarks/{p.relative_to(BENCH).as_posix()}" not in readme]
+    missing = [
+        str(p.relative_to(BENCH))
+        for p in scripts
+        if f"`{p.name}`" not in readme and f"benchmarks/{p.relative_to(BENCH).as_posix()}" not in readme
+    ]
     assert not missing, f"not in benchmarks/README.md: {missing}"
 
 

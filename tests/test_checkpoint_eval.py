@@ -23,8 +23,31 @@ def runs(tmp_path_factory):
     data = beauty_slice_file(tmp_path_factory, 1500)
     root = tmp_path_factory.mktemp("runs")
     whole, cut = root / "whole", root / "cut"
-    assert main(["train", "--data", str(data), "--model", "mf-bpr", "--epochs", "2", "--patience", "5", "--lr", "0.01",
-                 "--batch-size", "256", "--threads", "1", "--quiet", "--out", str(whole)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(data),
+                "--model",
+                "mf-bpr",
+                "--epochs",
+                "2",
+                "--patience",
+                "5",
+                "--lr",
+                "0.01",
+                "--batch-size",
+                "256",
+                "--threads",
+                "1",
+                "--quiet",
+                "--out",
+                str(whole),
+            ]
+        )
+        == 0
+    )
     assert json.loads((whole / "train.json").read_text())["best_epoch"] == 2  # its weights are epoch 2's
     config = json.loads((whole / "config.json").read_text())
     cfg = RunConfig.from_stored(config).override({"train": {"epochs": 5}})
@@ -50,21 +73,24 @@ def test_evaluate_checkpoint_scores_a_running_run_as_the_run_at_that_epoch(runs,
 def test_checkpoint_eval_script_appends_one_row_per_reading(runs, tmp_path):
     whole, cut = runs
     table = tmp_path / "progress.md"
-    proc = subprocess.run([sys.executable, str(SCRIPT), str(cut), "--append", str(table)], capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), str(cut), "--append", str(table)], capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr
     row = table.read_text().splitlines()[-1].split("|")
     assert row[3].strip() == "2"
     test = json.loads((whole / "metrics.json").read_text())["test"]
     assert row[6].strip() == f"{test['recall@20']:.4f} / {test['ndcg@20']:.4f}"
     assert len(table.read_text().splitlines()) == 3  # header, rule, one row; a second reading adds a row
-    subprocess.run([sys.executable, str(SCRIPT), str(cut), "--append", str(table)], check=True, capture_output=True,
-                   timeout=300)
+    subprocess.run(
+        [sys.executable, str(SCRIPT), str(cut), "--append", str(table)], check=True, capture_output=True, timeout=300
+    )
     assert len(table.read_text().splitlines()) == 4
     intro = tmp_path / "intro.md"  # a page that so far has only its introduction gets the table header first
     intro.write_text("# Progress\n\nWhat the table shows.\n")
-    subprocess.run([sys.executable, str(SCRIPT), str(cut), "--append", str(intro)], check=True, capture_output=True,
-                   timeout=300)
+    subprocess.run(
+        [sys.executable, str(SCRIPT), str(cut), "--append", str(intro)], check=True, capture_output=True, timeout=300
+    )
     lines = intro.read_text().splitlines()
     assert lines[:3] == ["# Progress", "", "What the table shows."] and lines[3].startswith("| date |")
     assert lines[4].startswith("|---") and len(lines) == 6
@@ -78,8 +104,12 @@ def test_checkpoint_eval_watch_reads_each_multiple_of_every_until_the_run_comple
     run = tmp_path / "cut"
     shutil.copytree(cut.with_name(cut.name + ".ckpt"), run.with_name(run.name + ".ckpt"))
     table = tmp_path / "curve.md"
-    watcher = subprocess.Popen([sys.executable, str(SCRIPT), str(run), "--every", "2", "--append", str(table)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    watcher = subprocess.Popen(
+        [sys.executable, str(SCRIPT), str(run), "--every", "2", "--append", str(table)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 240
         while not table.is_file() and time.monotonic() < deadline and watcher.poll() is None:

@@ -17,9 +17,22 @@ def run_real_data_test(tmp_path: Path, ci: str | None) -> subprocess.CompletedPr
     env["LIGHTGODE_DATA"] = str(tmp_path / "absent")
     if ci is not None:
         env["CI"] = ci
-    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                           str(TESTS / "test_data_datasets.py") + "::test_real_files"],
-                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            str(TESTS / "test_data_datasets.py") + "::test_real_files",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
 
 
 def test_missing_data_skips_outside_ci(tmp_path):
@@ -34,8 +47,19 @@ def test_missing_data_fails_under_ci(tmp_path):
     assert "skipped" not in res.stdout and "real datasets not present" in res.stdout
 
 
-@pytest.mark.parametrize("value,ci", [("true", True), ("TRUE", True), ("1", True), ("yes", True), ("false", False),
-                                      ("", False), ("0", False), (None, False)])
+@pytest.mark.parametrize(
+    "value,ci",
+    [
+        ("true", True),
+        ("TRUE", True),
+        ("1", True),
+        ("yes", True),
+        ("false", False),
+        ("", False),
+        ("0", False),
+        (None, False),
+    ],
+)
 def test_what_counts_as_ci(monkeypatch, value, ci):
     if value is None:
         monkeypatch.delenv("CI", raising=False)

@@ -17,14 +17,41 @@ def slice_file(tmp_path_factory):
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory, slice_file):
     out = tmp_path_factory.mktemp("runs") / "r"
-    assert main(["train", "--data", str(slice_file), "--epochs", "20", "--patience", "20", "--lr", "0.01", "--t", "1.0",
-                 "--out", str(out), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(slice_file),
+                "--epochs",
+                "20",
+                "--patience",
+                "20",
+                "--lr",
+                "0.01",
+                "--t",
+                "1.0",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     return out
 
 
 def test_train_writes_complete_run(run_dir):
-    for name in ("config.json", "metrics.json", "history.csv", "weights.safetensors", "COMPLETE",
-                 "split/train.csv", "split/valid.csv", "split/test.csv"):
+    for name in (
+        "config.json",
+        "metrics.json",
+        "history.csv",
+        "weights.safetensors",
+        "COMPLETE",
+        "split/train.csv",
+        "split/valid.csv",
+        "split/test.csv",
+    ):
         assert (run_dir / name).is_file(), name
     m = json.loads((run_dir / "metrics.json").read_text())
     assert set(m) == {"valid", "test"} and "ndcg@20" in m["test"]
@@ -35,13 +62,14 @@ def test_training_beats_popularity_on_validation(run_dir):
     import numpy as np
     import torch
 
-    from lightgode.runs.store import load_run
     from lightgode.core.evaluate import EvalConfig, full_ranking
+    from lightgode.runs.store import load_run
 
     r = load_run(run_dir)
     pop = torch.from_numpy(np.bincount(r.split.train.items, minlength=r.split.train.n_items).astype(np.float32))
-    pop_metrics = full_ranking(lambda u: pop.expand(len(u), -1).clone(), r.split.valid.to_csr(),
-                               r.split.train.to_csr(), EvalConfig())
+    pop_metrics = full_ranking(
+        lambda u: pop.expand(len(u), -1).clone(), r.split.valid.to_csr(), r.split.train.to_csr(), EvalConfig()
+    )
     assert r.metrics["valid"]["ndcg@20"] > pop_metrics["ndcg@20"]
 
 
@@ -77,14 +105,17 @@ def test_a_runs_config_file_reproduces_the_run(run_dir, tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
-@pytest.mark.parametrize("argv", [
-    ["train", "--data", "/no/such/file.txt"],
-    ["train", "--t", "-1"],
-    ["train", "--solver", "magic"],
-    ["train", "--ks", "0"],
-    ["train", "--format", "xml"],
-    ["train", "--valid-every", "0"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["train", "--data", "/no/such/file.txt"],
+        ["train", "--t", "-1"],
+        ["train", "--solver", "magic"],
+        ["train", "--ks", "0"],
+        ["train", "--format", "xml"],
+        ["train", "--valid-every", "0"],
+    ],
+)
 def test_bad_train_input_exits_2_with_one_line(argv, capsys, tmp_path):
     with pytest.raises(SystemExit) as e:
         rc = main(argv + ["--out", str(tmp_path / "o")])
@@ -112,8 +143,21 @@ def test_train_without_a_terminal_logs_one_line_per_epoch(slice_file, tmp_path):
     import subprocess
     import sys
 
-    args = [sys.executable, "-m", "lightgode", "train", "--data", str(slice_file), "--epochs", "2", "--patience",
-            "2", "--threads", "1", "--out"]
+    args = [
+        sys.executable,
+        "-m",
+        "lightgode",
+        "train",
+        "--data",
+        str(slice_file),
+        "--epochs",
+        "2",
+        "--patience",
+        "2",
+        "--threads",
+        "1",
+        "--out",
+    ]
     shown = subprocess.run([*args, str(tmp_path / "a")], capture_output=True, text=True, timeout=300)
     assert shown.returncode == 0, shown.stderr[-2000:]
     lines = [ln for ln in shown.stderr.splitlines() if "lightgode.core.train: epoch" in ln]

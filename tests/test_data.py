@@ -67,8 +67,11 @@ def test_lightgcn_matches_from_pairs_on_random_lists(tmp_path):
     lines, us, its = [], [], []
     for _ in range(300):
         u = int(rng.integers(0, 60))
-        items = rng.integers(0, 10**12, int(rng.integers(0, 8))) if rng.random() < 0.1 else \
-            rng.integers(0, 40, int(rng.integers(0, 8)))
+        items = (
+            rng.integers(0, 10**12, int(rng.integers(0, 8)))
+            if rng.random() < 0.1
+            else rng.integers(0, 40, int(rng.integers(0, 8)))
+        )
         lines.append(" ".join(map(str, [u, *items.tolist()])))
         us += [str(u)] * len(items)
         its += [str(x) for x in items.tolist()]
@@ -78,20 +81,25 @@ def test_lightgcn_matches_from_pairs_on_random_lists(tmp_path):
     assert np.array_equal(got.users, want.users) and np.array_equal(got.items, want.items)
 
 
-@pytest.mark.parametrize("content,line,token", [
-    (b"1 2\n3 4\n5 x7 8\n", 3, "x7"),
-    (b"1 2\n-3 4\n", 2, "-3"),
-    (b"1 2.5\n", 1, "2.5"),
-    (b"1 2\r\n\r\n3 \xff\xfe\n", 3, "\\xff\\xfe"),
-    (b"1 1234567890123456789\n", 1, "1234567890123456789"),
-])
+@pytest.mark.parametrize(
+    "content,line,token",
+    [
+        (b"1 2\n3 4\n5 x7 8\n", 3, "x7"),
+        (b"1 2\n-3 4\n", 2, "-3"),
+        (b"1 2.5\n", 1, "2.5"),
+        (b"1 2\r\n\r\n3 \xff\xfe\n", 3, "\\xff\\xfe"),
+        (b"1 1234567890123456789\n", 1, "1234567890123456789"),
+    ],
+)
 def test_lightgcn_bad_token_names_file_and_line(tmp_path, content, line, token):
     f = write(tmp_path, "bad.txt", content)
     raises_one_line(DataError, read_lightgcn, f, match=[str(f), f"line {line}", token])
 
 
-@pytest.mark.parametrize("content", [b"", b"\n\n  \r\n", b"1\n2\n", b"\x00\x01\x02binary", gzip.compress(b"1 2\n")[:-6],
-                                     b"\x1f\x8bnot really gzip"])
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"\n\n  \r\n", b"1\n2\n", b"\x00\x01\x02binary", gzip.compress(b"1 2\n")[:-6], b"\x1f\x8bnot really gzip"],
+)
 def test_lightgcn_unusable_files(tmp_path, content):
     f = write(tmp_path, "u.txt", content)
     raises_one_line(DataError, read_lightgcn, f, match=str(f))
@@ -107,11 +115,11 @@ def test_missing_file_and_directory(tmp_path):
 
 
 def test_csv_extra_columns_duplicates_threshold_and_time_order(tmp_path, caplog):
-    f = write(tmp_path, "x.csv",
-              "u,i,r,ts,extra\r\na,x,5,3,z\r\na,y,1,1,z\r\nb,x,4,2,z\r\n\r\na,x,5,9,z\r\nc,x,oops,0,z\r\n")
+    f = write(
+        tmp_path, "x.csv", "u,i,r,ts,extra\r\na,x,5,3,z\r\na,y,1,1,z\r\nb,x,4,2,z\r\n\r\na,x,5,9,z\r\nc,x,oops,0,z\r\n"
+    )
     with caplog.at_level(logging.INFO, logger="lightgode.data.readers"):
-        inter = read_interactions(f, user_col="u", item_col="i", rating_col="r", rating_threshold=4,
-                                  timestamp_col="ts")
+        inter = read_interactions(f, user_col="u", item_col="i", rating_col="r", rating_threshold=4, timestamp_col="ts")
     assert pairs(inter) == [("b", "x"), ("a", "x")]  # sorted by time; the later (a, x) is a duplicate
     assert inter.timestamps.tolist() == [2.0, 3.0]
     assert "1 duplicate" in caplog.text and "without a numeric 'r'" in caplog.text
@@ -125,13 +133,16 @@ def test_csv_ids_stay_strings_quoted_stripped_and_missing_refused(tmp_path):
     assert pairs(read_table(f, skip_bad_rows=True)) == [("a,1", "007"), ("c", "d")]
 
 
-@pytest.mark.parametrize("name,text", [
-    ("x.tsv", "user\titem\tr\n1\t2\t3\n4\t5\t6\n"),
-    ("x.txt", "user\titem\n1\t2\n4\t5\n"),
-    ("x.dat", "user;item\n1;2\n4;5\n"),
-    ("x.dat", "user item\n1   2\n4 5\n"),
-    ("x.dat", "user|item\n1|2\n4|5\n"),
-])
+@pytest.mark.parametrize(
+    "name,text",
+    [
+        ("x.tsv", "user\titem\tr\n1\t2\t3\n4\t5\t6\n"),
+        ("x.txt", "user\titem\n1\t2\n4\t5\n"),
+        ("x.dat", "user;item\n1;2\n4;5\n"),
+        ("x.dat", "user item\n1   2\n4 5\n"),
+        ("x.dat", "user|item\n1|2\n4|5\n"),
+    ],
+)
 def test_table_separator_from_suffix_or_header(tmp_path, name, text):
     assert pairs(read_table(write(tmp_path, name, text))) == [("1", "2"), ("4", "5")]
 
@@ -151,15 +162,22 @@ def test_iso_dates_as_timestamps(tmp_path):
 
 def test_parquet_types(tmp_path):
     f = tmp_path / "x.parquet"
-    pd.DataFrame({"user": [1.0, 2.0, None, 1.0], "item": [10, 10, 11, 12], "r": [5, 1, 5, 5],
-                  "t": pd.to_datetime(["2021-01-03", "2021-01-01", "2021-01-02", "2021-01-04"])}).to_parquet(f)
+    pd.DataFrame(
+        {
+            "user": [1.0, 2.0, None, 1.0],
+            "item": [10, 10, 11, 12],
+            "r": [5, 1, 5, 5],
+            "t": pd.to_datetime(["2021-01-03", "2021-01-01", "2021-01-02", "2021-01-04"]),
+        }
+    ).to_parquet(f)
     raises_one_line(DataError, read_interactions, f, match=["x.parquet, row 3", "empty or null user id"])
     inter = read_interactions(f, rating_col="r", rating_threshold=2, timestamp_col="t", skip_bad_rows=True)
     assert pairs(inter) == [("1", "10"), ("1", "12")]
     g = write(tmp_path, "y.bin", f.read_bytes())  # recognised by content
     assert len(read_table(g, skip_bad_rows=True)) == 3
-    raises_one_line(DataError, read_interactions, write(tmp_path, "z.parquet", "user,item\n1,2\n"),
-                    match=["z.parquet", "Parquet"])
+    raises_one_line(
+        DataError, read_interactions, write(tmp_path, "z.parquet", "user,item\n1,2\n"), match=["z.parquet", "Parquet"]
+    )
     raises_one_line(DataError, read_interactions, write(tmp_path, "w.parquet", b"PAR1garbagePAR1"), match="w.parquet")
 
 
@@ -169,14 +187,17 @@ def test_missing_column_lists_the_columns(tmp_path):
     raises_one_line(DataError, read_table, f, user_col="uid", item_col="iid", timestamp_col="time", match="'time'")
 
 
-@pytest.mark.parametrize("content,match", [
-    (b"user,item\n", "no interactions"),
-    (b"user,item\n,\n", "line 2: empty or null user id"),
-    (b"user,item,t\n1,2,yesterday\n", "yesterday"),
-    (b"user,item\n1,2\n3,4,5,6\n", "line 3: 4 fields where the header has 2"),
-    (b"user,item\n\xff\xfe,1\n", "UTF-8"),
-    (b"user, user,item\n1,2,3\n", "twice"),
-])
+@pytest.mark.parametrize(
+    "content,match",
+    [
+        (b"user,item\n", "no interactions"),
+        (b"user,item\n,\n", "line 2: empty or null user id"),
+        (b"user,item,t\n1,2,yesterday\n", "yesterday"),
+        (b"user,item\n1,2\n3,4,5,6\n", "line 3: 4 fields where the header has 2"),
+        (b"user,item\n\xff\xfe,1\n", "UTF-8"),
+        (b"user, user,item\n1,2,3\n", "twice"),
+    ],
+)
 def test_bad_tables(tmp_path, content, match):
     f = write(tmp_path, "x.csv", content)
     raises_one_line(DataError, read_table, f, timestamp_col="t" if b",t\n" in content else None, match=[match, str(f)])
@@ -189,8 +210,12 @@ def test_rating_threshold_without_column_is_a_config_error(tmp_path):
 
 
 def test_recbole_typed_header(tmp_path):
-    f = write(tmp_path, "x.inter", 'user_id:token\titem_id:token\trating:float\ttimestamp:float\ttitle:token_seq\n'
-                                   'u1\ti1\t5\t20\t"a b\nu2\ti1\t2\t10\tc\nu2\ti2\t4\t30\td"\n')
+    f = write(
+        tmp_path,
+        "x.inter",
+        "user_id:token\titem_id:token\trating:float\ttimestamp:float\ttitle:token_seq\n"
+        'u1\ti1\t5\t20\t"a b\nu2\ti1\t2\t10\tc\nu2\ti2\t4\t30\td"\n',
+    )
     assert pairs(read_interactions(f)) == [("u2", "i1"), ("u1", "i1"), ("u2", "i2")]
     assert pairs(read_recbole(f, rating_threshold=4)) == [("u1", "i1"), ("u2", "i2")]
     g = write(tmp_path, "y.inter", "user_id:token\titem_id:token\nu1\ti1\nu1\ti1\n")
@@ -205,8 +230,14 @@ def test_recbole_typed_header(tmp_path):
 
 def test_auto_format_by_suffix(tmp_path):
     assert {detect_format(n) for n in ("a.inter", "a.parquet", "a.csv", "a.tsv", "a.txt", "a.TXT.gz")} == set(FORMATS)
-    assert [detect_format(n) for n in ("a.inter", "a.parquet", "a.csv", "a.tsv", "a.txt", "a.txt.gz")] == \
-        ["recbole", "parquet", "csv", "tsv", "lightgcn", "lightgcn"]
+    assert [detect_format(n) for n in ("a.inter", "a.parquet", "a.csv", "a.tsv", "a.txt", "a.txt.gz")] == [
+        "recbole",
+        "parquet",
+        "csv",
+        "tsv",
+        "lightgcn",
+        "lightgcn",
+    ]
     f = write(tmp_path, "a.tsv", "user\titem\n1\t2\n")
     assert pairs(read_interactions(f)) == pairs(read_interactions(f, fmt="tsv")) == [("1", "2")]
     raises_one_line(DataError, read_interactions, write(tmp_path, "a.xyz", "1 2\n"), match=["a.xyz", "lightgcn"])
@@ -218,8 +249,9 @@ def test_unknown_format_and_inapplicable_options(tmp_path):
     msg = raises_one_line(ConfigError, read_interactions, f, fmt="xml", match="'xml'")
     assert all(name in msg for name in FORMATS)
     raises_one_line(ConfigError, read_interactions, f, user_col="u", match="user_col")
-    raises_one_line(ConfigError, read_interactions, write(tmp_path, "a.inter", "user_id\titem_id\n1\t2\n"),
-                    sep=",", match="sep")
+    raises_one_line(
+        ConfigError, read_interactions, write(tmp_path, "a.inter", "user_id\titem_id\n1\t2\n"), sep=",", match="sep"
+    )
 
 
 # ---------------------------------------------------------------- real files and files in their formats

@@ -14,9 +14,37 @@ FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCh
 
 # Bytes near the formats (digits, separators, line ends, quotes, letters, a few odd bytes) reach deeper code
 # than uniform bytes, which fail at the first check.
-near_text = st.lists(st.sampled_from([b"0", b"1", b"7", b"42", b" ", b"\t", b"\n", b"\r\n", b"\r", b",", b";", b'"',
-                                      b"user", b"item", b"user_id:token", b"item_id:token", b"x", b"-", b".", b"\xff",
-                                      b"\x00", b"\x1f\x8b", b"PAR1", b"\xef\xbb\xbf"]), max_size=60).map(b"".join)
+near_text = st.lists(
+    st.sampled_from(
+        [
+            b"0",
+            b"1",
+            b"7",
+            b"42",
+            b" ",
+            b"\t",
+            b"\n",
+            b"\r\n",
+            b"\r",
+            b",",
+            b";",
+            b'"',
+            b"user",
+            b"item",
+            b"user_id:token",
+            b"item_id:token",
+            b"x",
+            b"-",
+            b".",
+            b"\xff",
+            b"\x00",
+            b"\x1f\x8b",
+            b"PAR1",
+            b"\xef\xbb\xbf",
+        ]
+    ),
+    max_size=60,
+).map(b"".join)
 any_bytes = st.one_of(st.binary(max_size=400), near_text)
 
 

@@ -1,14 +1,22 @@
 """k-core filtering, the four split protocols (with RecBole's exact counts) and split persistence."""
 
-
 import numpy as np
 import pytest
 
 from lightgode.data.datasets import load_dataset
 from lightgode.data.filters import filter_kcore
 from lightgode.data.interactions import Interactions, from_pairs
-from lightgode.data.split import (SPLITS, Split, load_split, ratio_counts, save_split, split_given,
-                                  split_leave_one_out, split_random, split_temporal)
+from lightgode.data.split import (
+    SPLITS,
+    Split,
+    load_split,
+    ratio_counts,
+    save_split,
+    split_given,
+    split_leave_one_out,
+    split_random,
+    split_temporal,
+)
 from lightgode.errors import ConfigError, DataError
 
 
@@ -77,8 +85,18 @@ def test_beauty_is_already_five_core(beauty_data_dir):
 # ---------------------------------------------------------------- ratio splits
 
 
-@pytest.mark.parametrize("ratios", [(0.8, 0.1, 0.1), (0.7, 0.2, 0.1), (0.6, 0.2, 0.2), (0.9, 0.1),
-                                    (0.5, 0.5, 0.0), (0.34, 0.33, 0.33), (0.98, 0.01, 0.01)])
+@pytest.mark.parametrize(
+    "ratios",
+    [
+        (0.8, 0.1, 0.1),
+        (0.7, 0.2, 0.1),
+        (0.6, 0.2, 0.2),
+        (0.9, 0.1),
+        (0.5, 0.5, 0.0),
+        (0.34, 0.33, 0.33),
+        (0.98, 0.01, 0.01),
+    ],
+)
 def test_counts_equal_recbole(ratios):
     n = np.arange(0, 301)
     got = ratio_counts(n, ratios)
@@ -185,9 +203,18 @@ def test_given_split_keeps_gowalla_test_untouched(gowalla_like):
     assert np.array_equal(t.valid.users, s.valid.users) and np.array_equal(t.valid.items, s.valid.items)
 
 
-@pytest.mark.parametrize("ratios,shown", [((0.5, 0.6, 0.1), "1.2"), ((0.9, -0.1, 0.2), "-0.1"), ((0.8, 0.2), "0.8"),
-                                          ((0.5, 0.2, 0.2, 0.1), "0.5"), (("a", 0.5, 0.5), "a"),
-                                          ((0.0, 0.5, 0.5), "0.0"), ((float("nan"), 0.5, 0.5), "nan")])
+@pytest.mark.parametrize(
+    "ratios,shown",
+    [
+        ((0.5, 0.6, 0.1), "1.2"),
+        ((0.9, -0.1, 0.2), "-0.1"),
+        ((0.8, 0.2), "0.8"),
+        ((0.5, 0.2, 0.2, 0.1), "0.5"),
+        (("a", 0.5, 0.5), "a"),
+        ((0.0, 0.5, 0.5), "0.0"),
+        ((float("nan"), 0.5, 0.5), "nan"),
+    ],
+)
 def test_bad_ratios_are_config_errors_naming_the_value(ratios, shown):
     inter = from_pairs(["a", "a"], ["x", "y"])
     for fn in (split_random, split_temporal):
@@ -217,7 +244,7 @@ def test_split_requires_shared_maps_and_registry():
 
 
 def test_split_round_trip_keeps_indices_exactly(tmp_path):
-    users = ["u,1", "NA", "", " sp ", "ü", "q\"t", "a", "a", "a", "b", "b", "b"]
+    users = ["u,1", "NA", "", " sp ", "ü", 'q"t', "a", "a", "a", "b", "b", "b"]
     items = ["x", "y", "z", "NA", "x", "y", "1.0", "01", "x", "y", "z", "w"]
     inter = from_pairs(users, items)
     s = split_random(inter, (0.34, 0.33, 0.33), seed=0)

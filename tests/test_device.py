@@ -17,12 +17,12 @@ from lightgode.bench.report import claims, table
 from lightgode.bench.settings import BenchmarkConfig, run_config
 from lightgode.cli import main
 from lightgode.core.config import TrainConfig
+from lightgode.core.graph import normalized_adjacency, to_torch
+from lightgode.core.train import resolve_device
 from lightgode.data.interactions import Interactions
 from lightgode.errors import ConfigError
-from lightgode.core.graph import normalized_adjacency, to_torch
 from lightgode.models.bpr import NegativeSampler
 from lightgode.models.lightgcn import LightGCNModule
-from lightgode.core.train import resolve_device
 
 from conftest import beauty_slice_file
 
@@ -54,15 +54,35 @@ def test_missing_gpu_is_a_one_line_error_before_anything_is_written(tmp_path, sl
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "sees no CUDA GPU" in err[0] and "Traceback" not in err[0]
     assert not list(tmp_path.iterdir())  # no run directory, no checkpoint folder
-    assert main(["benchmark", "--datasets", "amazon-beauty", "--models", "pop", "--seeds", "1", "--device", "cuda",
-                 "--out-dir", str(tmp_path / "b"), "--docs-dir", str(tmp_path / "d")]) == 2
+    assert (
+        main(
+            [
+                "benchmark",
+                "--datasets",
+                "amazon-beauty",
+                "--models",
+                "pop",
+                "--seeds",
+                "1",
+                "--device",
+                "cuda",
+                "--out-dir",
+                str(tmp_path / "b"),
+                "--docs-dir",
+                str(tmp_path / "d"),
+            ]
+        )
+        == 2
+    )
     assert not (tmp_path / "b").exists() and not (tmp_path / "d").exists()
 
 
 def test_training_free_models_compute_on_the_cpu_whatever_the_device(tmp_path, slice_file):
     out = tmp_path / "pop"
-    assert main(["train", "--data", str(slice_file), "--model", "pop", "--device", "cuda", "--out", str(out),
-                 "--quiet"]) == 0
+    assert (
+        main(["train", "--data", str(slice_file), "--model", "pop", "--device", "cuda", "--out", str(out), "--quiet"])
+        == 0
+    )
     assert json.loads((out / "train.json").read_text())["device"] == "cpu"
 
 
@@ -81,8 +101,14 @@ def test_a_run_started_on_a_gpu_resumes_on_the_cpu_when_told(tmp_path, slice_fil
 
     from conftest import stop_at
 
-    cfg = RunConfig().override({"data": {"data": str(slice_file)}, "model": "mf-bpr", "threads": 1,
-                                "train": {"epochs": 4, "patience": 4, "batch_size": 512}})
+    cfg = RunConfig().override(
+        {
+            "data": {"data": str(slice_file)},
+            "model": "mf-bpr",
+            "threads": 1,
+            "train": {"epochs": 4, "patience": 4, "batch_size": 512},
+        }
+    )
     first_epoch = {}
     for name in ("cli", "bench"):
         out = tmp_path / name
@@ -103,16 +129,38 @@ def test_a_run_started_on_a_gpu_resumes_on_the_cpu_when_told(tmp_path, slice_fil
     assert main(["train", "--resume", str(out), "--device", "cpu", "--quiet"]) == 0
     info = json.loads((out / "train.json").read_text())
     assert info["device"] == "cpu" and info["epochs_run"] == 4 and resumed(out)
-    _execute_unlocked({"config": replace(cfg, train=replace(cfg.train, device="cpu")).to_dict(),
-                       "out": str(tmp_path / "bench")})
+    _execute_unlocked(
+        {"config": replace(cfg, train=replace(cfg.train, device="cpu")).to_dict(), "out": str(tmp_path / "bench")}
+    )
     info = json.loads((tmp_path / "bench" / "train.json").read_text())
     assert info["device"] == "cpu" and info["epochs_run"] == 4 and resumed(tmp_path / "bench")
 
 
 def test_auto_device_trains_and_records_where(tmp_path, slice_file):
     out = tmp_path / "run"
-    assert main(["train", "--data", str(slice_file), "--model", "lightgcn", "--device", "auto", "--epochs", "2",
-                 "--batch-size", "512", "--threads", "1", "--out", str(out), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(slice_file),
+                "--model",
+                "lightgcn",
+                "--device",
+                "auto",
+                "--epochs",
+                "2",
+                "--batch-size",
+                "512",
+                "--threads",
+                "1",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     info = json.loads((out / "train.json").read_text())
     assert info["device"].split(":")[0] == ("cuda" if torch.cuda.is_available() else "cpu")
     assert json.loads((out / "config.json").read_text())["train"]["device"] == "auto"
@@ -123,13 +171,18 @@ def test_lightgcn_step_without_scipy_gives_the_scipy_step(layers):
     """On a GPU the step is autograd over full products (no scipy); on the CPU both paths must agree."""
     rng = np.random.default_rng(4)
     users, items = rng.integers(0, 11, 60), rng.integers(0, 13, 60)
-    train = Interactions(np.array([f"u{i}" for i in range(11)]), np.array([f"i{i}" for i in range(13)]),
-                         users.astype(np.int32), items.astype(np.int32))
+    train = Interactions(
+        np.array([f"u{i}" for i in range(11)]),
+        np.array([f"i{i}" for i in range(13)]),
+        users.astype(np.int32),
+        items.astype(np.int32),
+    )
     A = to_torch(normalized_adjacency(11, 13, users, items))
     out = []
     for scipy_path in (True, False):
-        m = LightGCNModule(11, 13, 8, 1e-3, NegativeSampler(train), A, layers,
-                           generator=torch.Generator().manual_seed(2))
+        m = LightGCNModule(
+            11, 13, 8, 1e-3, NegativeSampler(train), A, layers, generator=torch.Generator().manual_seed(2)
+        )
         if not scipy_path:
             m._A_sp = None  # what a module on a GPU has
         u, i = torch.from_numpy(users[:20]).long(), torch.from_numpy(items[:20]).long()
@@ -152,10 +205,25 @@ def test_benchmark_device_moves_trained_models_only_and_never_makes_a_run_stale(
 
 
 def _row(model: str, seed: int, ndcg: float, seconds: float, device: str = "cpu") -> dict:
-    return {"protocol": "paper", "dataset": "gowalla", "model": model, "seed": seed, "variant": "",
-            "test_recall@20": 2 * ndcg, "test_ndcg@20": ndcg, "valid_ndcg@20": ndcg, "best_epoch": 10,
-            "epochs_run": 20, "seconds_per_epoch": seconds / 20, "fit_seconds": seconds, "inference_seconds": 1.0,
-            "peak_rss_mb": 100.0, "capped": False, "settings": "lr 0.001", "device": device}
+    return {
+        "protocol": "paper",
+        "dataset": "gowalla",
+        "model": model,
+        "seed": seed,
+        "variant": "",
+        "test_recall@20": 2 * ndcg,
+        "test_ndcg@20": ndcg,
+        "valid_ndcg@20": ndcg,
+        "best_epoch": 10,
+        "epochs_run": 20,
+        "seconds_per_epoch": seconds / 20,
+        "fit_seconds": seconds,
+        "inference_seconds": 1.0,
+        "peak_rss_mb": 100.0,
+        "capped": False,
+        "settings": "lr 0.001",
+        "device": device,
+    }
 
 
 def test_report_marks_gpu_rows_and_compares_no_times_across_devices():
@@ -189,6 +257,7 @@ def test_a_csv_written_before_the_device_column_reads_as_cpu(tmp_path):
 
 # --- on a GPU only ------------------------------------------------------------------------------------------------
 
+
 @cuda
 @pytest.mark.parametrize("model", ["lightgcn", "mf-bpr", "lightgode"])
 def test_gpu_training_matches_cpu_training(tmp_path, slice_file, model):
@@ -196,8 +265,31 @@ def test_gpu_training_matches_cpu_training(tmp_path, slice_file, model):
     metrics = {}
     for device in ("cpu", "cuda"):
         out = tmp_path / device
-        assert main(["train", "--data", str(slice_file), "--model", model, "--device", device, "--epochs", "5",
-                     "--patience", "5", "--lr", "0.005", "--threads", "1", "--out", str(out), "--quiet"]) == 0
+        assert (
+            main(
+                [
+                    "train",
+                    "--data",
+                    str(slice_file),
+                    "--model",
+                    model,
+                    "--device",
+                    device,
+                    "--epochs",
+                    "5",
+                    "--patience",
+                    "5",
+                    "--lr",
+                    "0.005",
+                    "--threads",
+                    "1",
+                    "--out",
+                    str(out),
+                    "--quiet",
+                ]
+            )
+            == 0
+        )
         metrics[device] = json.loads((out / "metrics.json").read_text())["test"]
         info = json.loads((out / "train.json").read_text())
         assert info["device"].startswith(device)
@@ -213,13 +305,18 @@ def test_gpu_training_resumes_from_its_checkpoint(tmp_path):
 
     rng = np.random.default_rng(5)
     users, items = rng.integers(0, 40, 400), rng.integers(0, 30, 400)
-    train = Interactions(np.array([f"u{i}" for i in range(40)]), np.array([f"i{i}" for i in range(30)]),
-                         users.astype(np.int32), items.astype(np.int32))
+    train = Interactions(
+        np.array([f"u{i}" for i in range(40)]),
+        np.array([f"i{i}" for i in range(30)]),
+        users.astype(np.int32),
+        items.astype(np.int32),
+    )
     A = to_torch(normalized_adjacency(40, 30, users, items)).to("cuda")
 
     def make():
-        return LightGCNModule(40, 30, 8, 1e-4, NegativeSampler(train), A, 3,
-                              generator=torch.Generator().manual_seed(6)).to("cuda")
+        return LightGCNModule(
+            40, 30, 8, 1e-4, NegativeSampler(train), A, 3, generator=torch.Generator().manual_seed(6)
+        ).to("cuda")
 
     config = TrainConfig(epochs=4, batch_size=64, lr=0.01, device="cuda")
     whole, resumed, result = fit_whole_and_resumed(make, users, items, config, 7, tmp_path)

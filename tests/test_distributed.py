@@ -13,18 +13,24 @@ import torch
 
 from lightgode.cli import main
 from lightgode.commands.launch import launch_command
+from lightgode.core.evaluate import EvalConfig, embedding_scorer, full_ranking, topk_masked
+from lightgode.core.graph import normalized_adjacency
+from lightgode.core.ode import ODEConfig, propagate
+from lightgode.core.train import fit
 from lightgode.data.readers import read_lightgcn
 from lightgode.data.split import split_random
 from lightgode.data.synth import SynthConfig, synth_edges
-from lightgode.parallel.distributed import DataParallelDirectAU, DistContext, backend_for, init_from_env, shard_bounds
 from lightgode.errors import ConfigError
-from lightgode.core.evaluate import EvalConfig, embedding_scorer, full_ranking, topk_masked
-from lightgode.core.graph import normalized_adjacency
 from lightgode.models.mf import DirectAUMF
-from lightgode.core.ode import ODEConfig, propagate
-from lightgode.parallel.sharded import (adjacency_block, edge_degrees, full_ranking_sharded, partition_rows,
-                               propagate_sharded, sharded_graph)
-from lightgode.core.train import fit
+from lightgode.parallel.distributed import DataParallelDirectAU, DistContext, backend_for, init_from_env, shard_bounds
+from lightgode.parallel.sharded import (
+    adjacency_block,
+    edge_degrees,
+    full_ranking_sharded,
+    partition_rows,
+    propagate_sharded,
+    sharded_graph,
+)
 
 from conftest import beauty_slice_file
 
@@ -48,11 +54,14 @@ def beauty_slice(tmp_path_factory):
 def two_ranks(beauty_slice, tmp_path_factory):
     """Run the worker in two gloo processes once; each rank's arrays and JSON."""
     out = tmp_path_factory.mktemp("ranks")
-    proc = subprocess.run([*TORCHRUN, str(WORKER), "--data", str(beauty_slice), "--out", str(out)],
-                          capture_output=True, text=True, timeout=600)  # loaded 2-core machines
+    proc = subprocess.run(
+        [*TORCHRUN, str(WORKER), "--data", str(beauty_slice), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )  # loaded 2-core machines
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return [(dict(np.load(out / f"rank{r}.npz")), json.loads((out / f"rank{r}.json").read_text()))
-            for r in range(2)]
+    return [(dict(np.load(out / f"rank{r}.npz")), json.loads((out / f"rank{r}.json").read_text())) for r in range(2)]
 
 
 @pytest.fixture(scope="module")
@@ -87,8 +96,12 @@ def test_sharded_propagation_equals_single_process(two_ranks, split):
 def test_sharded_evaluation_equals_single_process(two_ranks, split):
     tr = split.train
     E = torch.from_numpy(two_ranks[0][0]["E_euler1"])
-    ref = full_ranking(embedding_scorer(E[:tr.n_users], E[tr.n_users:]), split.test.to_csr(),
-                       tr.to_csr() + split.valid.to_csr(), EvalConfig(batch_size=300))
+    ref = full_ranking(
+        embedding_scorer(E[: tr.n_users], E[tr.n_users :]),
+        split.test.to_csr(),
+        tr.to_csr() + split.valid.to_csr(),
+        EvalConfig(batch_size=300),
+    )
     assert ref["recall@50"] > 0
     for _, info in two_ranks:
         assert info["metrics"].keys() == ref.keys()
@@ -99,8 +112,9 @@ def test_sharded_evaluation_equals_single_process(two_ranks, split):
 def test_sharded_recommendation_equals_single_process(two_ranks, split):
     tr = split.train
     E = torch.from_numpy(two_ranks[0][0]["E_euler1"])
-    scores, items = topk_masked(embedding_scorer(E[:tr.n_users], E[tr.n_users:]), np.arange(tr.n_users),
-                                tr.to_csr(), 20)
+    scores, items = topk_masked(
+        embedding_scorer(E[: tr.n_users], E[tr.n_users :]), np.arange(tr.n_users), tr.to_csr(), 20
+    )
     for arrays, _ in two_ranks:
         np.testing.assert_array_equal(arrays["top_items"], items.numpy())
         # each rank scores half the users: BLAS may block a product of other row count differently, so scores
@@ -130,11 +144,28 @@ def test_training_with_per_rank_uniformity_keeps_replicas_equal_and_learns(two_r
 
 
 def test_torchrun_train_writes_one_run_equal_to_single_process(beauty_slice, tmp_path):
-    flags = ["--data", str(beauty_slice), "--epochs", "2", "--dim", "16", "--lr", "0.01", "--batch-size", "512",
-             "--threads", "1", "--quiet"]  # checkpoints on: rank 0 writes them, the finished run removes them
+    flags = [
+        "--data",
+        str(beauty_slice),
+        "--epochs",
+        "2",
+        "--dim",
+        "16",
+        "--lr",
+        "0.01",
+        "--batch-size",
+        "512",
+        "--threads",
+        "1",
+        "--quiet",
+    ]  # checkpoints on: rank 0 writes them, the finished run removes them
     multi, single = tmp_path / "multi", tmp_path / "single"
-    proc = subprocess.run([*TORCHRUN, "-m", "lightgode", "train", *flags, "--uniformity", "global",
-                           "--out", str(multi)], capture_output=True, text=True, timeout=600)  # loaded 2-core machines
+    proc = subprocess.run(
+        [*TORCHRUN, "-m", "lightgode", "train", *flags, "--uniformity", "global", "--out", str(multi)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )  # loaded 2-core machines
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.count("run written to") == 1  # rank 0 alone prints and writes
     assert sorted(p.name for p in tmp_path.iterdir()) == ["multi"]
@@ -183,14 +214,17 @@ def test_blocks_equal_rows_of_the_full_adjacency_and_balance_nonzeros():
         assert (block != A[a:b]).nnz == 0 and np.array_equal(block.data, A[a:b].data)
     one = sharded_graph(nu, ni, users, items, DistContext())  # a single rank is the whole graph
     E0 = torch.randn(nu + ni, 4)
-    torch.testing.assert_close(propagate_sharded(one, E0, ODEConfig(t=1.2, solver="midpoint", steps=2)),
-                               propagate(A, E0, ODEConfig(t=1.2, solver="midpoint", steps=2)))
+    torch.testing.assert_close(
+        propagate_sharded(one, E0, ODEConfig(t=1.2, solver="midpoint", steps=2)),
+        propagate(A, E0, ODEConfig(t=1.2, solver="midpoint", steps=2)),
+    )
     with pytest.raises(ConfigError, match="fixed-step"):
         propagate_sharded(one, E0, ODEConfig(solver="dopri5"))
     rel = sp.random(nu, ni, density=0.02, format="csr", random_state=1)
     score = embedding_scorer(torch.randn(nu, 4), torch.randn(ni, 4))
     assert full_ranking_sharded(score, rel, None, EvalConfig(), DistContext()) == pytest.approx(
-        full_ranking(score, rel, None, EvalConfig()))
+        full_ranking(score, rel, None, EvalConfig())
+    )
 
 
 def test_shard_bounds_cover_every_item_once():
@@ -212,8 +246,7 @@ def test_synth_is_seeded_distinct_and_power_law():
 
 def test_synth_cli_writes_a_readable_file_and_refuses_bad_sizes(tmp_path, capsys):
     out = tmp_path / "g.txt"
-    assert main(["synth", "--users", "300", "--items", "100", "--edges", "2000", "--seed", "1",
-                 "--out", str(out)]) == 0
+    assert main(["synth", "--users", "300", "--items", "100", "--edges", "2000", "--seed", "1", "--out", str(out)]) == 0
     inter = read_lightgcn(out)
     assert len(inter) == 2000
     bad = tmp_path / "bad.csv"

@@ -5,8 +5,8 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from lightgode.errors import ConfigError
 from lightgode.core.evaluate import EvalConfig, embedding_scorer, full_ranking, ranking_metrics
+from lightgode.errors import ConfigError
 
 
 def csr(rows, n_users, n_items):
@@ -57,8 +57,9 @@ def test_batched_equals_single_batch():
         assert a[k] == pytest.approx(b[k], rel=1e-9)
 
 
-@pytest.mark.parametrize("bad", [{"ks": (0,)}, {"ks": (-5, 20)}, {"batch_size": 0}, {"valid_metric": "auc@20"},
-                                 {"valid_metric": "ndcg@7"}])
+@pytest.mark.parametrize(
+    "bad", [{"ks": (0,)}, {"ks": (-5, 20)}, {"batch_size": 0}, {"valid_metric": "auc@20"}, {"valid_metric": "ndcg@7"}]
+)
 def test_bad_eval_config(bad):
     with pytest.raises(ConfigError):
         EvalConfig(**bad)

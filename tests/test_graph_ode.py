@@ -3,9 +3,9 @@ import pytest
 import scipy.linalg
 import torch
 
-from lightgode.errors import ConfigError
 from lightgode.core.graph import normalized_adjacency
 from lightgode.core.ode import ODEConfig, euler_one_step, propagate
+from lightgode.errors import ConfigError
 
 
 def small_graph(seed=0, n_users=12, n_items=9, n_edges=40):
@@ -55,8 +55,9 @@ def exact_dense(A, E0, T):
     return (scipy.linalg.expm(T * M) @ np.vstack([E0, E0]))[:n]
 
 
-@pytest.mark.parametrize("solver,steps,tol", [("rk4", 64, 1e-5), ("dopri5", 1, 1e-5), ("exact", 1, 1e-5),
-                                              ("euler", 4000, 1e-3)])
+@pytest.mark.parametrize(
+    "solver,steps,tol", [("rk4", 64, 1e-5), ("dopri5", 1, 1e-5), ("exact", 1, 1e-5), ("euler", 4000, 1e-3)]
+)
 def test_solvers_agree_with_dense_expm(solver, steps, tol):
     A, _, _ = small_graph(2)
     E0 = torch.randn(A.shape[0], 3, generator=torch.Generator().manual_seed(1))

@@ -11,8 +11,14 @@ from hypothesis import strategies as st
 
 from lightgode.cli import main
 from lightgode.data.interactions import Interactions, as_ids, from_pairs
-from lightgode.data.readers import (DEFAULT_MAX_ID_LENGTH, MISSING_MARKERS, read_interactions, read_lightgcn,
-                                    read_recbole, read_table)
+from lightgode.data.readers import (
+    DEFAULT_MAX_ID_LENGTH,
+    MISSING_MARKERS,
+    read_interactions,
+    read_lightgcn,
+    read_recbole,
+    read_table,
+)
 from lightgode.data.split import load_split, save_split, split_random
 from lightgode.errors import ConfigError, DataError, UnknownIdError
 
@@ -96,8 +102,10 @@ def test_max_id_length_must_be_a_positive_integer(tmp_path, bad):
 
 
 @FAST
-@given(ids=st.lists(st.text(alphabet="abcXYZ019_-", min_size=1, max_size=30), min_size=1, max_size=20),
-       limit=st.integers(1, 30))
+@given(
+    ids=st.lists(st.text(alphabet="abcXYZ019_-", min_size=1, max_size=30), min_size=1, max_size=20),
+    limit=st.integers(1, 30),
+)
 def test_limit_refuses_exactly_the_ids_longer_than_it(tmp_path_factory, ids, limit):
     f = write(tmp_path_factory.mktemp("h"), "x.csv", "user,item\n" + "".join(f"{u},i\n" for u in ids))
     too_long = [k for k, u in enumerate(ids) if len(u) > limit]
@@ -134,14 +142,17 @@ def test_split_round_trip_keeps_long_ids_as_objects(tmp_path):
 # ---------------------------------------------------------------- ragged rows
 
 
-@pytest.mark.parametrize("text,line,fields", [
-    ("user,item\n1,2,3,4\n5,6\n", 2, 4),  # the first data row: once read silently as the pair (3, 4)
-    ("user,item\n5,6\n1,2,3,4\n", 3, 4),
-    ("user,item\n5,6\n\n7\n", 4, 1),  # too few fields; the blank line still counts
-    ("user,item\r\n5,6\r\n7,8,\r\n", 3, 3),
-    ('user,item\n5,"a\nb"\n1,2,3\n', 4, 3),  # a quoted line break: the physical line is named
-    ("user item\n5 6\n1 2 3\n", 3, 3),  # whitespace separated (sniffed from a non-.csv name)
-])
+@pytest.mark.parametrize(
+    "text,line,fields",
+    [
+        ("user,item\n1,2,3,4\n5,6\n", 2, 4),  # the first data row: once read silently as the pair (3, 4)
+        ("user,item\n5,6\n1,2,3,4\n", 3, 4),
+        ("user,item\n5,6\n\n7\n", 4, 1),  # too few fields; the blank line still counts
+        ("user,item\r\n5,6\r\n7,8,\r\n", 3, 3),
+        ('user,item\n5,"a\nb"\n1,2,3\n', 4, 3),  # a quoted line break: the physical line is named
+        ("user item\n5 6\n1 2 3\n", 3, 3),  # whitespace separated (sniffed from a non-.csv name)
+    ],
+)
 def test_ragged_rows_name_their_line(tmp_path, text, line, fields):
     f = write(tmp_path, "x.csv" if "," in text else "x.dat", text)
     msg = one_line(DataError, read_table, f)
@@ -149,9 +160,12 @@ def test_ragged_rows_name_their_line(tmp_path, text, line, fields):
 
 
 @FAST
-@given(rows=st.lists(st.lists(st.sampled_from(["1", "2", "ab", '"q,r"', '"s\nt"']), min_size=1, max_size=3),
-                     min_size=1, max_size=12),
-       blank=st.sets(st.integers(0, 12), max_size=3))
+@given(
+    rows=st.lists(
+        st.lists(st.sampled_from(["1", "2", "ab", '"q,r"', '"s\nt"']), min_size=1, max_size=3), min_size=1, max_size=12
+    ),
+    blank=st.sets(st.integers(0, 12), max_size=3),
+)
 def test_ragged_rows_found_on_any_table(tmp_path_factory, rows, blank):
     lines, line_of, n = ["user,item"], [], 1
     for k, row in enumerate(rows):
@@ -224,8 +238,9 @@ def test_propagate_messages_print_plain_strings(tmp_path):
     assert "(e.g. '22363')" in msg
     np.save(tmp_path / "e.npy", np.ones((2, 2), np.float32))
     (tmp_path / "ids.txt").write_text("7\n7\n")
-    assert "id '7' appears twice" in one_line(DataError, read_vectors, str(tmp_path / "e.npy"),
-                                              str(tmp_path / "ids.txt"))
+    assert "id '7' appears twice" in one_line(
+        DataError, read_vectors, str(tmp_path / "e.npy"), str(tmp_path / "ids.txt")
+    )
 
 
 def test_a_long_unknown_id_is_shortened_in_the_message():

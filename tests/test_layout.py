@@ -13,7 +13,11 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "lightgode"
 
 # Each floor may import its own floor and the floors below it, never one above.
 FLOORS = {
-    "errors": 0, "atomic": 0, "locks": 0, "names": 0, "fieldtypes": 0,
+    "errors": 0,
+    "atomic": 0,
+    "locks": 0,
+    "names": 0,
+    "fieldtypes": 0,
     "data": 1,
     "core": 2,
     "models": 3,
@@ -21,7 +25,10 @@ FLOORS = {
     "runs": 5,
     "serving": 6,
     "bench": 7,
-    "commands": 8, "cli": 8, "__main__": 8, "__init__": 8,
+    "commands": 8,
+    "cli": 8,
+    "__main__": 8,
+    "__init__": 8,
 }
 
 
@@ -70,16 +77,21 @@ def test_every_module_has_a_floor() -> None:
 
 def test_serving_never_imports_the_training_workflow() -> None:
     for path in (SRC / "serving").rglob("*.py"):
-        bad = [m for m in imports_of(path) if m.startswith(("lightgode.runs.workflow", "lightgode.core.train",
-                                                             "lightgode.runs.distributed"))]
+        bad = [
+            m
+            for m in imports_of(path)
+            if m.startswith(("lightgode.runs.workflow", "lightgode.core.train", "lightgode.runs.distributed"))
+        ]
         assert not bad, f"{path.name} imports {bad}"
 
 
 def test_help_loads_no_numerical_library() -> None:
     """``lightgode --help`` and every ``COMMAND --help`` build the parser without torch, scipy or pandas."""
-    code = ("import sys; from lightgode.cli import build_parser; build_parser(); "
-            "heavy = [m for m in ('torch', 'scipy', 'pandas', 'numpy', 'matplotlib') if m in sys.modules]; "
-            "print(','.join(heavy))")
+    code = (
+        "import sys; from lightgode.cli import build_parser; build_parser(); "
+        "heavy = [m for m in ('torch', 'scipy', 'pandas', 'numpy', 'matplotlib') if m in sys.modules]; "
+        "print(','.join(heavy))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "", f"parsing imported {out.stdout.strip()}"
 

@@ -65,17 +65,17 @@ def test_gowalla_memory_within_documented_bounds(source, request, tmp_path):
         skip_for_missing_data(str(data_dir / "gowalla"))
     script = tmp_path / "mem.py"
     script.write_text(SCRIPT)
-    res = subprocess.run([sys.executable, str(script), str(data_dir)], capture_output=True, text=True,
-                         timeout=300)
+    res = subprocess.run([sys.executable, str(script), str(data_dir)], capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
     rows = [line.split() for line in res.stdout.splitlines()]
-    evals = [(int(b), int(x), int(bound), int(dense)) for kind, b, x, bound, dense in
-             (r for r in rows if r[0] == "eval")]
+    evals = [
+        (int(b), int(x), int(bound), int(dense)) for kind, b, x, bound, dense in (r for r in rows if r[0] == "eval")
+    ]
     assert len(evals) == 2
     for b, extra, bound, dense in evals:
         assert extra <= bound, f"batch {b}: {extra / 2**20:.0f} MiB > bound {bound / 2**20:.0f} MiB"
         assert extra < dense / 10  # nowhere near users x items
     # the peak grows with the batch, as the bound says
     assert evals[1][1] > evals[0][1]
-    (_, extra_prop, bound_prop), = [(r[0], int(r[1]), int(r[2])) for r in rows if r[0] == "prop"]
+    ((_, extra_prop, bound_prop),) = [(r[0], int(r[1]), int(r[2])) for r in rows if r[0] == "prop"]
     assert extra_prop <= bound_prop

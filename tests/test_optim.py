@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from lightgode.core.config import TrainConfig
-from lightgode.models.mf import DirectAUMF
 from lightgode.core.optim import RowAdam, _tails
 from lightgode.core.train import fit, make_optimizer
+from lightgode.models.mf import DirectAUMF
 
 from conftest import fit_whole_and_resumed
 
@@ -24,11 +24,11 @@ def test_tail_tables_equal_the_sums_they_stand_for():
     k = np.arange(1, 3000, dtype=np.float64)
     for s in (0, 1, 7, 250, 5000, T.J - 3, T.J):
         j = s + k
-        c = np.sqrt(1 - b2 ** j) / (1 - b1 ** j)
-        d = (1 - b2 ** j) / (1 - b1 ** j)
-        assert T.F[s] == pytest.approx(float((T.r ** k * c).sum()), rel=1e-12)
-        assert T.G[s] == pytest.approx(float((T.q ** k * d).sum()), rel=1e-12)
-    assert T.r ** T.K < 2.0 ** -55
+        c = np.sqrt(1 - b2**j) / (1 - b1**j)
+        d = (1 - b2**j) / (1 - b1**j)
+        assert T.F[s] == pytest.approx(float((T.r**k * c).sum()), rel=1e-12)
+        assert T.G[s] == pytest.approx(float((T.q**k * d).sum()), rel=1e-12)
+    assert T.r**T.K < 2.0**-55
 
 
 @pytest.mark.parametrize("scale", [1.0, 1e-5, 1e-8, 1e-11])  # sqrt(v) far above, near and far below eps
@@ -56,7 +56,7 @@ def test_row_adam_gives_torch_adams_weights_and_moments(scale):
     sd_r, sd_d = opt_r.state_dict()["state"][0], opt_d.state_dict()["state"][0]
     assert set(sd_r) == set(sd_d) and float(sd_r["step"]) == float(sd_d["step"]) == 700
     assert torch.allclose(sd_r["exp_avg"], sd_d["exp_avg"], rtol=1e-4, atol=1e-6 * scale)
-    assert torch.allclose(sd_r["exp_avg_sq"], sd_d["exp_avg_sq"], rtol=1e-4, atol=1e-12 * scale ** 2)
+    assert torch.allclose(sd_r["exp_avg_sq"], sd_d["exp_avg_sq"], rtol=1e-4, atol=1e-12 * scale**2)
 
 
 def test_a_gradient_read_from_stale_rows_is_caught_up_inside_step():
@@ -90,7 +90,7 @@ def test_adam_states_carry_over_both_ways():
             opt = RowAdam([p], lr=0.02) if kind == "row" else torch.optim.Adam([p], lr=0.02)
             if state is not None:
                 opt.load_state_dict(state)
-            for rows, g in batches[30 * part:30 * (part + 1)]:
+            for rows, g in batches[30 * part : 30 * (part + 1)]:
                 if kind == "row":
                     p.grad = _sparse(rows, g, (n, d))
                 else:
@@ -126,8 +126,9 @@ def test_directau_training_with_row_adam_matches_dense_adam():
         m = DirectAUMF(60, 40, 8, 1.0, generator=torch.Generator().manual_seed(0))
         fit(m, users, items, TrainConfig(epochs=3, batch_size=32, lr=0.01, optimizer=name), seed=1)
         weights[name] = torch.cat([m.user.detach(), m.item.detach()])
-    start = torch.cat([p.detach() for p in DirectAUMF(60, 40, 8, 1.0,
-                                                      generator=torch.Generator().manual_seed(0)).parameters()])
+    start = torch.cat(
+        [p.detach() for p in DirectAUMF(60, 40, 8, 1.0, generator=torch.Generator().manual_seed(0)).parameters()]
+    )
     assert float((weights["dense-adam"] - start).abs().max()) > 0.05
     assert torch.allclose(weights["adam"], weights["dense-adam"], rtol=0, atol=1e-5)
 
@@ -140,8 +141,9 @@ def test_row_adam_training_resumes_exactly_from_a_checkpoint(tmp_path):
     def model(seed: int = 0):
         return DirectAUMF(30, 20, 8, 1.0, generator=torch.Generator().manual_seed(seed))
 
-    whole, resumed, result = fit_whole_and_resumed(model, users, items, cfg, 1, tmp_path,
-                                                   make_resumed=lambda: model(seed=99))
+    whole, resumed, result = fit_whole_and_resumed(
+        model, users, items, cfg, 1, tmp_path, make_resumed=lambda: model(seed=99)
+    )
     assert result.epochs_run == 4
     assert torch.equal(resumed.user, whole.user) and torch.equal(resumed.item, whole.item)
 

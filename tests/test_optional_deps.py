@@ -12,7 +12,9 @@ from lightgode.errors import MissingDependencyError, require
 
 def hide(monkeypatch, *names: str) -> None:
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a, **k: None if name in names else real(name, *a, **k))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a, **k: None if name in names else real(name, *a, **k)
+    )
 
 
 @pytest.mark.parametrize("missing", ["uvicorn", "fastapi"])

@@ -46,9 +46,11 @@ def test_lazy_names_are_the_library_objects() -> None:
 
 
 def test_import_alone_loads_no_numerical_library() -> None:
-    code = ("import sys, lightgode; names = dir(lightgode); "
-            "heavy = [m for m in ('torch', 'scipy', 'pandas', 'numpy', 'matplotlib') if m in sys.modules]; "
-            "print(','.join(heavy)); print(len(names))")
+    code = (
+        "import sys, lightgode; names = dir(lightgode); "
+        "heavy = [m for m in ('torch', 'scipy', 'pandas', 'numpy', 'matplotlib') if m in sys.modules]; "
+        "print(','.join(heavy)); print(len(names))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     heavy, n_names = out.stdout.split("\n")[:2]
     assert heavy == "", f"import lightgode loaded {heavy}"
@@ -63,8 +65,11 @@ def test_public_callables_document_their_parameters() -> None:
         if inspect.isfunction(obj):
             targets = [(name, obj)]
         elif inspect.isclass(obj) and not issubclass(obj, Exception):
-            targets = [(f"{name}.{m}", f) for m, f in vars(obj).items()
-                       if not m.startswith("_") and (inspect.isfunction(f) or isinstance(f, classmethod))]
+            targets = [
+                (f"{name}.{m}", f)
+                for m, f in vars(obj).items()
+                if not m.startswith("_") and (inspect.isfunction(f) or isinstance(f, classmethod))
+            ]
         else:
             continue
         for label, f in targets:
@@ -87,8 +92,11 @@ def test_benchmarks_use_only_public_names() -> None:
     for path in sorted((Path(__file__).resolve().parents[1] / "benchmarks").glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("lightgode"):
-                found += [f"{path.name}:{node.lineno} {node.module}.{a.name}" for a in node.names
-                          if a.name.startswith("_") or any(p.startswith("_") for p in node.module.split("."))]
+                found += [
+                    f"{path.name}:{node.lineno} {node.module}.{a.name}"
+                    for a in node.names
+                    if a.name.startswith("_") or any(p.startswith("_") for p in node.module.split("."))
+                ]
             elif isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
                 if not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")):
                     found.append(f"{path.name}:{node.lineno} {ast.unparse(node)}")

@@ -27,8 +27,17 @@ def test_the_page_has_its_examples() -> None:
     blocks = python_blocks(DOC.read_text())
     assert len(blocks) >= 8
     code = "\n".join(blocks)
-    for call in ("train_run(", "Recommender.load(", "recommend_for_history(", "create_app(", '"export"',
-                 '"propagate"', "faiss.", "prepare_split(", "LightGODE("):
+    for call in (
+        "train_run(",
+        "Recommender.load(",
+        "recommend_for_history(",
+        "create_app(",
+        '"export"',
+        '"propagate"',
+        "faiss.",
+        "prepare_split(",
+        "LightGODE(",
+    ):
         assert call in code, f"docs/python-api.md shows no {call}"
 
 
@@ -75,19 +84,38 @@ def test_export_npy_is_read_by_propagate(small_run: Path, tmp_path: Path) -> Non
     np.save(tmp_path / "users_shuffled.npy", U[perm])
     np.save(tmp_path / "user_ids_shuffled.npy", user_ids[perm])
     for t, out in (("0", tmp_path / "p0"), ("1", tmp_path / "p1")):
-        assert main(["propagate", "--split-dir", str(small_run / "split"), "--t", t,
-                     "--user-emb", str(tmp_path / "users_shuffled.npy"),
-                     "--user-ids", str(tmp_path / "user_ids_shuffled.npy"),
-                     "--item-emb", str(e0 / "items.npy"), "--item-ids", str(e0 / "item_ids.npy"),
-                     "--out", str(out)]) == 0
+        assert (
+            main(
+                [
+                    "propagate",
+                    "--split-dir",
+                    str(small_run / "split"),
+                    "--t",
+                    t,
+                    "--user-emb",
+                    str(tmp_path / "users_shuffled.npy"),
+                    "--user-ids",
+                    str(tmp_path / "user_ids_shuffled.npy"),
+                    "--item-emb",
+                    str(e0 / "items.npy"),
+                    "--item-ids",
+                    str(e0 / "item_ids.npy"),
+                    "--out",
+                    str(out),
+                ]
+            )
+            == 0
+        )
     got_ids = (tmp_path / "p0" / "user_ids.txt").read_text().split("\n")[:-1]
     assert got_ids == [str(x) for x in user_ids[perm]]
     np.testing.assert_allclose(np.load(tmp_path / "p0" / "user_embedding.npy"), U[perm], rtol=1e-6)
     # T = 1 (the run's ODE): the run's propagated vectors, row for row by id.
-    np.testing.assert_allclose(np.load(tmp_path / "p1" / "user_embedding.npy"),
-                               np.load(et / "users.npy")[perm], rtol=1e-4, atol=1e-6)
-    np.testing.assert_allclose(np.load(tmp_path / "p1" / "item_embedding.npy"), np.load(et / "items.npy"),
-                               rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(
+        np.load(tmp_path / "p1" / "user_embedding.npy"), np.load(et / "users.npy")[perm], rtol=1e-4, atol=1e-6
+    )
+    np.testing.assert_allclose(
+        np.load(tmp_path / "p1" / "item_embedding.npy"), np.load(et / "items.npy"), rtol=1e-4, atol=1e-6
+    )
     report = json.loads((tmp_path / "p1" / "propagate.json").read_text())
     assert report["isolated"] == {"users": 0, "items": 0}
     assert set(report["metrics"]["after"]) >= {"test", "valid"}

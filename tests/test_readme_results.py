@@ -10,8 +10,18 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "readme_results.py"
-COLUMNS = ("protocol", "dataset", "model", "seed", "variant", "test_ndcg@20", "valid_ndcg@20", "fit_seconds",
-           "peak_rss_mb", "capped")
+COLUMNS = (
+    "protocol",
+    "dataset",
+    "model",
+    "seed",
+    "variant",
+    "test_ndcg@20",
+    "valid_ndcg@20",
+    "fit_seconds",
+    "peak_rss_mb",
+    "capped",
+)
 
 
 def _module():
@@ -46,15 +56,20 @@ def test_check_fails_when_the_readme_differs(tmp_path):
 
 def test_each_seed_keeps_its_best_validation_point_and_the_filter_is_chosen_on_validation(tmp_path):
     m = _module()
-    rows = m.read_rows(_write(tmp_path / "b.csv", [
-        ("paper", "gowalla", "lightgode", 1, "a", 0.30, 0.10, 10, 100, "False"),  # best on test, worse on valid
-        ("paper", "gowalla", "lightgode", 1, "b", 0.20, 0.11, 20, 200, "False"),
-        ("paper", "gowalla", "lightgode", 2, "a", 0.10, "nan", 30, 300, "False"),
-        ("paper", "gowalla", "lightgode", 2, "b", 0.12, 0.05, 40, 400, "False"),
-        ("paper", "gowalla", "gf-cf", 1, "", 0.50, 0.01, 1, 1, "False"),  # better on test only
-        ("paper", "gowalla", "bspm", 1, "", 0.40, 0.02, 1, 1, "False"),
-        ("lightgcn-gowalla", "gowalla", "lightgcn", 1, "", 0.9, 0.9, 1, 1, "False"),  # another protocol
-    ]))
+    rows = m.read_rows(
+        _write(
+            tmp_path / "b.csv",
+            [
+                ("paper", "gowalla", "lightgode", 1, "a", 0.30, 0.10, 10, 100, "False"),  # best on test, worse on valid
+                ("paper", "gowalla", "lightgode", 1, "b", 0.20, 0.11, 20, 200, "False"),
+                ("paper", "gowalla", "lightgode", 2, "a", 0.10, "nan", 30, 300, "False"),
+                ("paper", "gowalla", "lightgode", 2, "b", 0.12, 0.05, 40, 400, "False"),
+                ("paper", "gowalla", "gf-cf", 1, "", 0.50, 0.01, 1, 1, "False"),  # better on test only
+                ("paper", "gowalla", "bspm", 1, "", 0.40, 0.02, 1, 1, "False"),
+                ("lightgcn-gowalla", "gowalla", "lightgcn", 1, "", 0.9, 0.9, 1, 1, "False"),  # another protocol
+            ],
+        )
+    )
     assert [r["variant"] for r in m.chosen(rows, "gowalla", "lightgode")] == ["b", "b"]
     assert m.best_filter(rows, "gowalla") == "bspm"
     text = m.section(rows, "b.csv")

@@ -11,16 +11,23 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from lightgode.runs.store import check_complete, load_run
 from lightgode.cli import main
 from lightgode.core.config import RunConfig
+from lightgode.core.ode import ODEConfig, propagate
 from lightgode.data.interactions import from_pairs
 from lightgode.data.split import split_random
 from lightgode.errors import ConfigError, UnknownIdError
-from lightgode.serving.foldin import FoldInConfig, PropagatedGraph, add_edges, adjacency, fold_in, initial_values, \
-    trajectory_integral
+from lightgode.runs.store import check_complete, load_run
+from lightgode.serving.foldin import (
+    FoldInConfig,
+    PropagatedGraph,
+    add_edges,
+    adjacency,
+    fold_in,
+    initial_values,
+    trajectory_integral,
+)
 from lightgode.serving.index import IndexConfig, ItemIndex, recall_at_k
-from lightgode.core.ode import ODEConfig, propagate
 from lightgode.serving.recommender import Recommender, write_embedding_run
 
 N_USERS, N_ITEMS, DIM = 80, 50, 8
@@ -55,24 +62,33 @@ def rec(run_dir):
 
 # ---- fold-in maths -------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("ode", [ODEConfig(t=1.8), ODEConfig(t=1.2, solver="euler", steps=3),
-                                 ODEConfig(t=1.0, solver="rk4", steps=4), ODEConfig(t=0.7, solver="exact")])
+
+@pytest.mark.parametrize(
+    "ode",
+    [
+        ODEConfig(t=1.8),
+        ODEConfig(t=1.2, solver="euler", steps=3),
+        ODEConfig(t=1.0, solver="rk4", steps=4),
+        ODEConfig(t=0.7, solver="exact"),
+    ],
+)
 def test_foldin_with_the_trained_initial_value_reproduces_propagation(run_dir, ode):
     run = load_run(run_dir)
     R = run.split.train.to_csr()
     E0 = torch.cat([run.user_embedding, run.item_embedding])
     A = adjacency(R)
     E = propagate(A, E0, ode)
-    F_items = trajectory_integral(A, E0, ode)[R.shape[0]:]
+    F_items = trajectory_integral(A, E0, ode)[R.shape[0] :]
     deg_i = np.bincount(R.indices, minlength=R.shape[1])
     got = fold_in(R, F_items, deg_i, run.user_embedding, ode.t)
-    torch.testing.assert_close(got, E[:R.shape[0]], atol=2e-4, rtol=1e-4)
+    torch.testing.assert_close(got, E[: R.shape[0]], atol=2e-4, rtol=1e-4)
 
 
 def test_one_step_formula_with_zero_initial_value(rec):
     items = ["i3", "i5", "i7"]
-    r = Recommender(rec.user_embeddings, rec.item_embeddings, rec.vocab, rec.seen, graph=rec.graph,
-                    foldin=FoldInConfig(init="zero"))
+    r = Recommender(
+        rec.user_embeddings, rec.item_embeddings, rec.vocab, rec.seen, graph=rec.graph, foldin=FoldInConfig(init="zero")
+    )
     got = r.embed_history(items)
     g, T = rec.graph, rec.graph.ode.t
     idx = rec.vocab.item_index(items)
@@ -83,12 +99,13 @@ def test_one_step_formula_with_zero_initial_value(rec):
 
 @pytest.mark.parametrize("init", ["zero", "mean", "norm_mean"])
 def test_foldin_of_an_existing_users_history_lands_close_to_its_embedding(rec, init):
-    r = Recommender(rec.user_embeddings, rec.item_embeddings, rec.vocab, rec.seen, graph=rec.graph,
-                    foldin=FoldInConfig(init=init))
+    r = Recommender(
+        rec.user_embeddings, rec.item_embeddings, rec.vocab, rec.seen, graph=rec.graph, foldin=FoldInConfig(init=init)
+    )
     R = rec.graph.R
     cos, overlap = [], []
     for u in range(rec.n_users):
-        hist = rec.vocab.item_ids[R.indices[R.indptr[u]:R.indptr[u + 1]]]
+        hist = rec.vocab.item_ids[R.indices[R.indptr[u] : R.indptr[u + 1]]]
         if len(hist) == 0:
             continue
         e = r.embed_history(hist)
@@ -110,6 +127,7 @@ def test_initial_values_of_nodes_without_neighbours_are_zero():
 
 # ---- incremental updates -------------------------------------------------------------------------------------
 
+
 def random_graph(seed, n_users=40, n_items=30, ode=ODEConfig(t=1.3)):
     rng = np.random.default_rng(seed)
     R = sp.random(n_users, n_items, density=0.15, random_state=seed, format="csr")
@@ -129,7 +147,7 @@ def test_local_update_equals_full_repropagation(seed):
     torch.testing.assert_close(local.E, full.E, atol=1e-5, rtol=1e-5)
     # and a full re-propagation of the grown graph from scratch agrees
     torch.testing.assert_close(full.E, propagate(adjacency(full.R), full.E0, g.ode), atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(full.E0[:g.n_users], g.E0[:g.n_users])
+    torch.testing.assert_close(full.E0[: g.n_users], g.E0[: g.n_users])
 
 
 def test_multistep_solver_updates_fully():
@@ -166,6 +184,7 @@ def test_add_interactions_then_save_and_reload(run_dir, tmp_path):
 
 
 # ---- queries -------------------------------------------------------------------------------------------------
+
 
 def test_single_user_path_equals_batch_path(rec):
     users = rec.vocab.user_ids[:20]
@@ -210,6 +229,7 @@ def test_history_and_similar_items(rec):
 
 
 # ---- index ---------------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("kind", ["flat", "hnsw", "ivf"])
 def test_index_recall_and_exclusion(kind):
@@ -257,6 +277,7 @@ def test_recommender_with_an_approximate_index_matches_exact(run_dir, rec):
 
 # ---- commands ------------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("fmt", ["npy", "parquet"])
 def test_export_with_original_ids(run_dir, rec, tmp_path, fmt):
     out = tmp_path / "emb"
@@ -266,6 +287,7 @@ def test_export_with_original_ids(run_dir, rec, tmp_path, fmt):
         emb = np.load(out / "items.npy", allow_pickle=False)
     else:
         import pyarrow.parquet as pq
+
         t = pq.read_table(out / "items.parquet")
         ids = np.array(t.column("id").to_pylist())
         emb = np.array(t.column("embedding").to_pylist(), dtype=np.float32)
@@ -297,13 +319,19 @@ def test_update_command(run_dir, tmp_path, capsys):
 
 @pytest.mark.parametrize("init", ["zero", "mean", "norm_mean"])
 def test_serving_foldin_path_equals_the_batch_functions(rec, init):
-    r = Recommender(rec.user_embeddings, rec.item_embeddings, rec.vocab, rec.seen, graph=rec.graph,
-                    foldin=FoldInConfig(init=init, item_degree="frozen"))
+    r = Recommender(
+        rec.user_embeddings,
+        rec.item_embeddings,
+        rec.vocab,
+        rec.seen,
+        graph=rec.graph,
+        foldin=FoldInConfig(init=init, item_degree="frozen"),
+    )
     g = rec.graph
     hist = ["i2", "i9", "i11", "i30"]
     idx = np.sort(rec.vocab.item_index(hist))
     nb = sp.csr_matrix((np.ones(len(idx)), idx, [0, len(idx)]), shape=(1, g.n_items))
     deg_i = np.bincount(g.R.indices, minlength=g.n_items)
-    e0 = initial_values(nb, g.E0[g.n_users:], init, g.median_norms()[0])
-    want = fold_in(nb, trajectory_integral(adjacency(g.R), g.E0, g.ode)[g.n_users:], deg_i, e0, g.ode.t)[0]
+    e0 = initial_values(nb, g.E0[g.n_users :], init, g.median_norms()[0])
+    want = fold_in(nb, trajectory_integral(adjacency(g.R), g.E0, g.ode)[g.n_users :], deg_i, e0, g.ode.t)[0]
     torch.testing.assert_close(r.embed_history(hist), want, atol=1e-5, rtol=1e-5)

@@ -16,8 +16,21 @@ from lightgode.cli import main
 
 from conftest import beauty_slice_file
 
-ARGS = ["--epochs", "14", "--patience", "14", "--lr", "0.01", "--t", "1.0", "--batch-size", "128",
-        "--threads", "1", "--quiet"]
+ARGS = [
+    "--epochs",
+    "14",
+    "--patience",
+    "14",
+    "--lr",
+    "0.01",
+    "--t",
+    "1.0",
+    "--batch-size",
+    "128",
+    "--threads",
+    "1",
+    "--quiet",
+]
 
 
 @pytest.fixture(scope="module")
@@ -66,8 +79,9 @@ def test_sigkill_then_resume_matches_uninterrupted(tmp_path, slice_file, referen
     killed_at = _ckpt_epoch(ckpt)
     assert 2 <= killed_at < 14
     # kill the resumed process too, then resume again: repeated interruptions lose nothing
-    _kill_after_epoch([sys.executable, "-m", "lightgode", "train", "--resume", str(out), "--quiet"], ckpt,
-                      killed_at + 2)
+    _kill_after_epoch(
+        [sys.executable, "-m", "lightgode", "train", "--resume", str(out), "--quiet"], ckpt, killed_at + 2
+    )
     assert main(["train", "--resume", str(out), "--quiet"]) == 0
     assert (out / "COMPLETE").is_file() and not (tmp_path / "run.ckpt").exists()
     got = json.loads((out / "metrics.json").read_text())
@@ -97,8 +111,23 @@ def test_resume_without_checkpoint_is_one_line_error(tmp_path, capsys):
 
 def test_damaged_checkpoint_is_one_line_error(tmp_path, slice_file, capsys):
     out = tmp_path / "run"
-    assert main(["train", "--data", str(slice_file), "--out", str(out), "--quiet", "--epochs", "1",
-                 "--checkpoint-every", "1"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(slice_file),
+                "--out",
+                str(out),
+                "--quiet",
+                "--epochs",
+                "1",
+                "--checkpoint-every",
+                "1",
+            ]
+        )
+        == 0
+    )
     # fake an interruption with a damaged state file
     ckpt = tmp_path / "run.ckpt"
     ckpt.mkdir()

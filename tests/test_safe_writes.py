@@ -12,16 +12,15 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from lightgode.runs.store import check_complete, load_run
 from lightgode.cli import main
 from lightgode.errors import OutputError
 from lightgode.locks import lock_path, target_lock
+from lightgode.runs.store import check_complete, load_run
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 TRAIN = ["--epochs", "2", "--dim", "4", "--kcore", "0", "--quiet", "--eval-batch-size", "64"]
@@ -91,16 +90,25 @@ def cli_env() -> dict[str, str]:
 
 def run_cli(argv: list[str], *, fsize: int | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
     """The CLI in a child process; ``fsize`` caps the size of any file it writes (disk full: EFBIG)."""
+
     def limit() -> None:
         import resource
+
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the cap then fails with EFBIG
         resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
 
-    return subprocess.run([sys.executable, "-m", "lightgode", *map(str, argv)], capture_output=True, text=True,
-                          env=cli_env(), timeout=timeout, preexec_fn=limit if fsize is not None else None)
+    return subprocess.run(
+        [sys.executable, "-m", "lightgode", *map(str, argv)],
+        capture_output=True,
+        text=True,
+        env=cli_env(),
+        timeout=timeout,
+        preexec_fn=limit if fsize is not None else None,
+    )
 
 
 # ---- item 1: update --out never deletes what is there -----------------------------------------------------------
+
 
 def test_update_refuses_an_existing_folder_and_keeps_its_files(run, new_pairs, tmp_path, capsys):
     d = tmp_path / "d"
@@ -108,8 +116,9 @@ def test_update_refuses_an_existing_folder_and_keeps_its_files(run, new_pairs, t
     (d / "keep.txt").write_text("precious")
     code, err = cli(["update", run, "--interactions", new_pairs, "--out", d], capsys)
     assert code == 2 and "already exists" in one_line_error(err) and "--overwrite" in err
-    assert (d / "keep.txt").read_text() == "precious" and sorted(p.name for p in tmp_path.iterdir()) == \
-        sorted(["d", "new.csv", "work"])
+    assert (d / "keep.txt").read_text() == "precious" and sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["d", "new.csv", "work"]
+    )
     code, err = cli(["update", run, "--interactions", new_pairs, "--out", d, "--overwrite"], capsys)
     assert code == 0
     check_complete(d)
@@ -138,6 +147,7 @@ def test_update_in_place_stays_allowed(run, new_pairs, capsys):
 
 # ---- item 3: a failed train leaves nothing, and the retry works -------------------------------------------------
 
+
 def test_failed_train_leaves_no_checkpoint_and_the_retry_works(data, tmp_path, capsys):
     bad = tmp_path / "bad.csv"
     bad.write_text("who,what\n1,2\n")
@@ -152,6 +162,7 @@ def test_failed_train_leaves_no_checkpoint_and_the_retry_works(data, tmp_path, c
 
 
 # ---- item 4: OS errors are one line, found before any work ------------------------------------------------------
+
 
 def test_train_under_a_file_fails_before_reading_the_data(data, tmp_path, capsys, monkeypatch):
     import lightgode.runs.workflow as pipeline
@@ -221,6 +232,7 @@ def test_safetensors_write_errors_become_one_line(run, tmp_path, monkeypatch, ca
 
 # ---- every writing command against every kind of bad target -----------------------------------------------------
 
+
 def _make_read_only(path: Path) -> Path:
     """Make the folder ``path`` one no file can be created in, even by root (immutable attribute), or skip."""
     path.chmod(0o555)
@@ -249,8 +261,20 @@ def writing_commands(run: Path, data: Path, new_pairs: Path) -> dict[str, tuple[
         "train": ("dir", lambda t: ["train", "--data", data, *TRAIN, "--out", t]),
         "update": ("dir", lambda t: ["update", run, "--interactions", new_pairs, "--out", t]),
         "export": ("dir", lambda t: ["export", run, "--out", t]),
-        "propagate": ("dir", lambda t: ["propagate", "--split-dir", run / "split", "--user-emb", emb / "users.npy",
-                                        "--item-emb", emb / "items.npy", "--out", t]),
+        "propagate": (
+            "dir",
+            lambda t: [
+                "propagate",
+                "--split-dir",
+                run / "split",
+                "--user-emb",
+                emb / "users.npy",
+                "--item-emb",
+                emb / "items.npy",
+                "--out",
+                t,
+            ],
+        ),
         "recommend": ("file", lambda t: ["recommend", run, "--all-users", "-k", "2", "--output", t]),
         "synth": ("file", lambda t: ["synth", "--users", "20", "--items", "10", "--edges", "50", "--out", t]),
         "benchmark": ("dir", lambda t: ["benchmark", "--report-only", "--docs-dir", t]),
@@ -258,8 +282,7 @@ def writing_commands(run: Path, data: Path, new_pairs: Path) -> dict[str, tuple[
 
 
 @pytest.mark.parametrize("case", ["existing-dir", "regular-file", "under-a-file", "read-only"])
-def test_every_writing_command_refuses_a_bad_target_and_changes_nothing(run, data, new_pairs, tmp_path, capsys,
-                                                                        case):
+def test_every_writing_command_refuses_a_bad_target_and_changes_nothing(run, data, new_pairs, tmp_path, capsys, case):
     from lightgode.cli import COMMANDS
 
     assert main(["export", str(run), "--which", "e0", "--out", str(run.parent / "emb")]) == 0
@@ -283,7 +306,7 @@ def test_every_writing_command_refuses_a_bad_target_and_changes_nothing(run, dat
         target = _make_read_only(area / "ro") / "t"
     try:
         before, source_before = snapshot(tmp_path), snapshot(run)
-        for name, (kind, argv) in commands.items():
+        for name, (_kind, argv) in commands.items():
             if name == "benchmark" and case == "existing-dir":
                 continue  # the benchmark adds to its folders by design (runs resume, the report is rewritten)
             code, err = cli(argv(target), capsys)
@@ -313,9 +336,18 @@ def test_tune_in_place_refuses_a_read_only_folder(run, tmp_path, capsys):
 
 # ---- item 6: concurrent writers and the crash between two renames -----------------------------------------------
 
+
 def _many(argvs: list[list], timeout: int = 300) -> list[subprocess.CompletedProcess]:
-    procs = [subprocess.Popen([sys.executable, "-m", "lightgode", *map(str, a)], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, env=cli_env()) for a in argvs]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "lightgode", *map(str, a)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=cli_env(),
+        )
+        for a in argvs
+    ]
     out = []
     for p in procs:
         so, se = p.communicate(timeout=timeout)
@@ -348,10 +380,19 @@ def test_concurrent_updates_of_one_target_queue_or_fail_in_one_line(run, new_pai
 
 def test_a_busy_target_is_one_line(tmp_path):
     target = tmp_path / "t"
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from pathlib import Path; from lightgode.locks import target_lock\n"
-        f"with target_lock(Path({str(target)!r})):\n    print('held', flush=True); time.sleep(30)")],
-        stdout=subprocess.PIPE, text=True, env=cli_env())
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import sys, time; from pathlib import Path; from lightgode.locks import target_lock\n"
+                f"with target_lock(Path({str(target)!r})):\n    print('held', flush=True); time.sleep(30)"
+            ),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=cli_env(),
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(OutputError, match="busy"):
@@ -368,10 +409,19 @@ def test_a_busy_target_is_one_line(tmp_path):
 
 def test_train_of_a_target_another_run_is_training_is_busy(data, tmp_path, capsys):
     out = tmp_path / "r"
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import time; from pathlib import Path; from lightgode.locks import target_lock\n"
-        f"with target_lock(Path({str(out)!r})):\n    print('held', flush=True); time.sleep(30)")],
-        stdout=subprocess.PIPE, text=True, env=cli_env())
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import time; from pathlib import Path; from lightgode.locks import target_lock\n"
+                f"with target_lock(Path({str(out)!r})):\n    print('held', flush=True); time.sleep(30)"
+            ),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=cli_env(),
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         code, err = cli(["train", "--data", data, *TRAIN, "--out", out], capsys)
@@ -408,7 +458,6 @@ def test_an_os_error_no_command_expected_is_still_one_line(monkeypatch, capsys, 
     monkeypatch.setattr(info, "run", fails)  # register() binds the command's run when the parser is built
     code, err = cli(["info", tmp_path], capsys)
     assert code == 2 and "Permission denied" in one_line_error(err) and str(tmp_path / "x") in err
-
 
 
 def test_a_write_error_after_saved_epochs_keeps_the_checkpoint_for_resume(data, tmp_path, capsys, monkeypatch):

@@ -33,8 +33,9 @@ def slice_file(tmp_path_factory) -> Path:
 
 
 def base(data: Path, model: str = "lightgode") -> RunConfig:
-    return RunConfig().override({"data": {"data": str(data), "kcore": 0}, "train": {"epochs": 1}, "threads": 1,
-                                 "model": model})
+    return RunConfig().override(
+        {"data": {"data": str(data), "kcore": 0}, "train": {"epochs": 1}, "threads": 1, "model": model}
+    )
 
 
 def rows(path: Path) -> list[dict[str, str]]:
@@ -46,8 +47,9 @@ def rows(path: Path) -> list[dict[str, str]]:
 def two_searches(slice_file, tmp_path_factory):
     """The same two-trial search run twice, same seed, one worker."""
     root = tmp_path_factory.mktemp("searches")
-    return [search(base(slice_file), root / f"s{i}", config=SearchConfig(trials=2, seed=3), quiet=True)
-            for i in range(2)]
+    return [
+        search(base(slice_file), root / f"s{i}", config=SearchConfig(trials=2, seed=3), quiet=True) for i in range(2)
+    ]
 
 
 def test_search_writes_trials_plots_and_a_loadable_best_run(two_searches):
@@ -82,8 +84,9 @@ def test_the_same_seed_picks_the_same_best_trial(two_searches):
 
 def test_a_baseline_is_searched_through_the_same_code(slice_file, tmp_path):
     space = build_space("mf-bpr", {"train.dim": {"choices": [16]}, "train.batch_size": {"choices": [1024]}})
-    s = search(base(slice_file, "mf-bpr"), tmp_path / "s", space=space, config=SearchConfig(trials=1, seed=1),
-               quiet=True)
+    s = search(
+        base(slice_file, "mf-bpr"), tmp_path / "s", space=space, config=SearchConfig(trials=1, seed=1), quiet=True
+    )
     row = rows(s.out / "trials.csv")[0]
     assert "baseline.reg" in row and row["t"] == ""
     assert load_run(s.best_dir).config["baseline"]["reg"] == pytest.approx(s.best_params["baseline.reg"])
@@ -108,11 +111,28 @@ def count(db: Path, state: str) -> int:
 @pytest.mark.slow
 def test_resume_after_sigkill_keeps_every_finished_trial(slice_file, tmp_path):
     out = tmp_path / "s"
-    args = ["search", "--data", str(slice_file), "--kcore", "0", "--epochs", "2", "--trials", "3", "--threads", "1",
-            "--seed", "5", "--out", str(out), "--quiet"]
+    args = [
+        "search",
+        "--data",
+        str(slice_file),
+        "--kcore",
+        "0",
+        "--epochs",
+        "2",
+        "--trials",
+        "3",
+        "--threads",
+        "1",
+        "--seed",
+        "5",
+        "--out",
+        str(out),
+        "--quiet",
+    ]
     env = dict(os.environ, PYTHONPATH=str(SRC))
-    proc = subprocess.Popen([sys.executable, "-m", "lightgode", *args], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lightgode", *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     db = out / "study.db"
     try:
         deadline = time.monotonic() + 300
@@ -125,8 +145,9 @@ def test_resume_after_sigkill_keeps_every_finished_trial(slice_file, tmp_path):
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     con = sqlite3.connect(db)
-    first = con.execute("select number, value from trials join trial_values using (trial_id) "
-                        "where state = 'COMPLETE'").fetchall()
+    first = con.execute(
+        "select number, value from trials join trial_values using (trial_id) where state = 'COMPLETE'"
+    ).fetchall()
     con.close()
     assert not (out / "best").exists()
     done = run_cli("search", "--resume", str(out), "--quiet")
@@ -140,18 +161,21 @@ def test_resume_after_sigkill_keeps_every_finished_trial(slice_file, tmp_path):
     load_run(out / "best")
 
 
-@pytest.mark.parametrize("space, message", [
-    ({"train.lr": {"low": 0.1, "high": 0.01}}, "need low < high"),
-    ({"train.nope": {"low": 1, "high": 2}}, "unknown setting 'train.nope'"),
-    ({"trainlr": {"low": 1, "high": 2}}, "unknown setting 'trainlr'"),
-    ({"train.lr": {"low": 0, "high": 0.1, "log": True}}, "a log range needs low > 0"),
-    ({"train.dim": {"choices": []}}, "non-empty list"),
-    ({"train.dim": {"low": 8.5, "high": 64}}, "takes integers"),
-    ({"train.lr": {"low": 1e-3, "high": 1e-2, "step": 2}}, "unknown field 'step'"),
-    ({"train.lr": [1e-3, 1e-2]}, "expected"),
-    ({"train.optimizer": {"choices": ["adam"]}}, "not a numeric setting"),
-    ({"train.dim": {"choices": [0, 64]}}, "train.dim=0 is not a possible setting"),
-])
+@pytest.mark.parametrize(
+    "space, message",
+    [
+        ({"train.lr": {"low": 0.1, "high": 0.01}}, "need low < high"),
+        ({"train.nope": {"low": 1, "high": 2}}, "unknown setting 'train.nope'"),
+        ({"trainlr": {"low": 1, "high": 2}}, "unknown setting 'trainlr'"),
+        ({"train.lr": {"low": 0, "high": 0.1, "log": True}}, "a log range needs low > 0"),
+        ({"train.dim": {"choices": []}}, "non-empty list"),
+        ({"train.dim": {"low": 8.5, "high": 64}}, "takes integers"),
+        ({"train.lr": {"low": 1e-3, "high": 1e-2, "step": 2}}, "unknown field 'step'"),
+        ({"train.lr": [1e-3, 1e-2]}, "expected"),
+        ({"train.optimizer": {"choices": ["adam"]}}, "not a numeric setting"),
+        ({"train.dim": {"choices": [0, 64]}}, "train.dim=0 is not a possible setting"),
+    ],
+)
 def test_a_bad_space_file_is_one_line_and_exit_2(slice_file, tmp_path, capsys, space, message):
     path = tmp_path / "space.json"
     path.write_text(json.dumps(space))
@@ -193,8 +217,27 @@ def test_resuming_nothing_is_one_line(tmp_path, capsys):
 
 def test_train_search_writes_the_best_trial_to_out(slice_file, tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(["train", "--data", str(slice_file), "--kcore", "0", "--epochs", "1", "--threads", "1",
-                 "--search", "0.1", "--out", str(out), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(slice_file),
+                "--kcore",
+                "0",
+                "--epochs",
+                "1",
+                "--threads",
+                "1",
+                "--search",
+                "0.1",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     run = load_run(out)
     assert run.info["search"]["trials"] == 1  # a budget of seconds: the first trial runs, then time is up
     assert len(rows(tmp_path / "run.search" / "trials.csv")) == 1

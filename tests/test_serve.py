@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_recommend import planted_run
 
-from lightgode.serving.recommender import Recommender
 from lightgode.serving.http import ServeConfig, create_app
+from lightgode.serving.recommender import Recommender
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,7 @@ def test_user_recommendations_match_the_library(client, rec):
     body = r.json()
     assert body["user"] == u and [x["item"] for x in body["items"]] == [x.item for x in rec.recommend(u, 7)]
     assert len(client.get(f"/users/{u}/recommendations").json()["items"]) == 20  # default k
-    assert len(client.get(f"/users/{u}/recommendations", params={"k": 10 ** 9}).json()["items"]) == 30  # capped
+    assert len(client.get(f"/users/{u}/recommendations", params={"k": 10**9}).json()["items"]) == 30  # capped
 
 
 def test_new_user_and_similar_items(client, rec):
@@ -63,32 +63,42 @@ def test_new_user_and_similar_items(client, rec):
     assert [x["item"] for x in r.json()["items"]] == [x.item for x in rec.similar_items("i4", 3)]
 
 
-@pytest.mark.parametrize("method,url,kwargs,status", [
-    ("get", "/users/nobody/recommendations", {}, 404),
-    ("get", "/items/nothing/similar", {}, 404),
-    ("post", "/recommendations", {"json": {"items": ["i1", "nothing"]}}, 404),
-    ("get", "/users/u1/recommendations", {"params": {"k": 0}}, 422),
-    ("get", "/users/u1/recommendations", {"params": {"k": "ten"}}, 422),
-    ("get", "/items/i1/similar", {"params": {"k": -3}}, 422),
-    ("post", "/recommendations", {"json": {"items": []}}, 422),
-    ("post", "/recommendations", {"json": {"items": "i1"}}, 422),
-    ("post", "/recommendations", {"json": {"items": ["i1"], "k": 0}}, 422),
-    ("post", "/recommendations", {"json": {"items": ["i1"], "k": 2.5}}, 422),
-    ("post", "/recommendations", {"json": {"items": [1.5]}}, 422),
-    ("post", "/recommendations", {"json": {"items": ["i1"], "extra": 1}}, 422),
-    ("post", "/recommendations", {"json": {"items": ["i1"] * 51}}, 422),
-    ("post", "/recommendations", {"content": b"{not json", "headers": {"content-type": "application/json"}}, 422),
-    ("post", "/recommendations", {"json": {"items": ["i1"] * 1000}}, 413),
-    ("post", "/recommendations", {"content": b"x" * 5000, "headers": {"content-type": "application/json"}}, 413),
-])
+@pytest.mark.parametrize(
+    "method,url,kwargs,status",
+    [
+        ("get", "/users/nobody/recommendations", {}, 404),
+        ("get", "/items/nothing/similar", {}, 404),
+        ("post", "/recommendations", {"json": {"items": ["i1", "nothing"]}}, 404),
+        ("get", "/users/u1/recommendations", {"params": {"k": 0}}, 422),
+        ("get", "/users/u1/recommendations", {"params": {"k": "ten"}}, 422),
+        ("get", "/items/i1/similar", {"params": {"k": -3}}, 422),
+        ("post", "/recommendations", {"json": {"items": []}}, 422),
+        ("post", "/recommendations", {"json": {"items": "i1"}}, 422),
+        ("post", "/recommendations", {"json": {"items": ["i1"], "k": 0}}, 422),
+        ("post", "/recommendations", {"json": {"items": ["i1"], "k": 2.5}}, 422),
+        ("post", "/recommendations", {"json": {"items": [1.5]}}, 422),
+        ("post", "/recommendations", {"json": {"items": ["i1"], "extra": 1}}, 422),
+        ("post", "/recommendations", {"json": {"items": ["i1"] * 51}}, 422),
+        ("post", "/recommendations", {"content": b"{not json", "headers": {"content-type": "application/json"}}, 422),
+        ("post", "/recommendations", {"json": {"items": ["i1"] * 1000}}, 413),
+        ("post", "/recommendations", {"content": b"x" * 5000, "headers": {"content-type": "application/json"}}, 413),
+    ],
+)
 def test_bad_requests_get_their_status_and_a_json_error(client, method, url, kwargs, status):
     r = getattr(client, method)(url, **kwargs)
     assert r.status_code == status, r.text
     assert "detail" in r.json()
 
 
-@pytest.mark.parametrize("body", ['{"items": [], "k": 0, "exclude_seen": Infinity}', '{"items": ["i1"], "k": NaN}',
-                                  '[Infinity]', '{"items": [1e400]}'])
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"items": [], "k": 0, "exclude_seen": Infinity}',
+        '{"items": ["i1"], "k": NaN}',
+        "[Infinity]",
+        '{"items": [1e400]}',
+    ],
+)
 def test_non_finite_numbers_get_422_not_500(client, body):
     r = client.post("/recommendations", content=body, headers={"content-type": "application/json"})
     assert r.status_code == 422, r.text
@@ -105,13 +115,26 @@ def test_chunked_oversized_body_gets_413(client):
 
 
 ids = st.one_of(st.text(max_size=30), st.sampled_from(["u1", "u2", "i1", "i3", "..", "%2F", " "]))
-k_values = st.one_of(st.integers(-5, 10 ** 12), st.text(max_size=8), st.floats(allow_nan=True))
-json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10),
-                           lambda c: st.lists(c, max_size=5) | st.dictionaries(st.text(max_size=6), c, max_size=4),
-                           max_leaves=20)
-bodies = st.one_of(json_values, st.fixed_dictionaries(
-    {"items": st.lists(st.one_of(st.text(max_size=6), st.integers(), st.sampled_from(["i1", "i2", "i9"])), max_size=8)},
-    optional={"k": st.one_of(st.integers(-3, 10 ** 6), st.floats(), st.text(max_size=3)), "exclude_seen": json_values}))
+k_values = st.one_of(st.integers(-5, 10**12), st.text(max_size=8), st.floats(allow_nan=True))
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10),
+    lambda c: st.lists(c, max_size=5) | st.dictionaries(st.text(max_size=6), c, max_size=4),
+    max_leaves=20,
+)
+bodies = st.one_of(
+    json_values,
+    st.fixed_dictionaries(
+        {
+            "items": st.lists(
+                st.one_of(st.text(max_size=6), st.integers(), st.sampled_from(["i1", "i2", "i9"])), max_size=8
+            )
+        },
+        optional={
+            "k": st.one_of(st.integers(-3, 10**6), st.floats(), st.text(max_size=3)),
+            "exclude_seen": json_values,
+        },
+    ),
+)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -142,8 +165,12 @@ def free_port() -> int:
 def test_real_uvicorn_process_answers_each_endpoint(run_dir, rec):
     port = free_port()
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    proc = subprocess.Popen([sys.executable, "-m", "lightgode", "serve", str(run_dir), "--port", str(port)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lightgode", "serve", str(run_dir), "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.time() + 40
@@ -158,14 +185,19 @@ def test_real_uvicorn_process_answers_each_endpoint(run_dir, rec):
             time.sleep(0.2)
         with httpx.Client(base_url=base, timeout=5) as c:
             u = str(rec.vocab.user_ids[0])
-            assert [x["item"] for x in c.get(f"/users/{u}/recommendations?k=4").json()["items"]] == \
-                [x.item for x in rec.recommend(u, 4)]
+            assert [x["item"] for x in c.get(f"/users/{u}/recommendations?k=4").json()["items"]] == [
+                x.item for x in rec.recommend(u, 4)
+            ]
             assert c.post("/recommendations", json={"items": ["i1"], "k": 3}).status_code == 200
             assert c.get("/items/i1/similar?k=3").status_code == 200
             assert c.get("/users/nobody/recommendations").status_code == 404
             assert c.get(f"/users/{u}/recommendations?k=0").status_code == 422
-            assert c.post("/recommendations", content=b"[" * 70000,
-                          headers={"content-type": "application/json"}).status_code == 413
+            assert (
+                c.post(
+                    "/recommendations", content=b"[" * 70000, headers={"content-type": "application/json"}
+                ).status_code
+                == 413
+            )
             assert "paths" in c.get("/openapi.json").json()
     finally:
         proc.send_signal(signal.SIGINT)

@@ -11,11 +11,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_recommend import planted_run
 
-from lightgode.serving.recommender import Recommender
 from lightgode.serving.http import ServeConfig, create_app
+from lightgode.serving.recommender import Recommender
 
-OPERATIONS = [("GET", "/health"), ("GET", "/users/{user_id}/recommendations"), ("POST", "/recommendations"),
-              ("GET", "/items/{item_id}/similar")]
+OPERATIONS = [
+    ("GET", "/health"),
+    ("GET", "/users/{user_id}/recommendations"),
+    ("POST", "/recommendations"),
+    ("GET", "/items/{item_id}/similar"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -30,9 +34,15 @@ def test_schema_lists_every_operation(api_schema):
     assert set(OPERATIONS) <= found
 
 
-@pytest.mark.parametrize("method,path,mode", [
-    (m, p, mode) for m, p in OPERATIONS for mode in schemathesis.GenerationMode
-    if not (p == "/health" and mode == schemathesis.GenerationMode.NEGATIVE)])  # /health takes no input to break
+@pytest.mark.parametrize(
+    "method,path,mode",
+    [
+        (m, p, mode)
+        for m, p in OPERATIONS
+        for mode in schemathesis.GenerationMode
+        if not (p == "/health" and mode == schemathesis.GenerationMode.NEGATIVE)
+    ],
+)  # /health takes no input to break
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 @given(data=st.data())
 def test_every_operation_answers_json_without_server_errors(api_schema, method, path, mode, data):

@@ -59,8 +59,24 @@ def test_sparse_adam_moves_only_the_batch_rows_while_adam_moves_all():
 
 
 def test_sparse_adam_trains_and_beats_popularity(tmp_path, data):
-    args = ["train", "--data", str(data), "--optimizer", "sparse-adam", "--epochs", "15", "--patience", "15",
-            "--lr", "0.01", "--batch-size", "128", "--threads", "1", "--quiet"]
+    args = [
+        "train",
+        "--data",
+        str(data),
+        "--optimizer",
+        "sparse-adam",
+        "--epochs",
+        "15",
+        "--patience",
+        "15",
+        "--lr",
+        "0.01",
+        "--batch-size",
+        "128",
+        "--threads",
+        "1",
+        "--quiet",
+    ]
     assert main([*args, "--out", str(tmp_path / "a")]) == 0
     run = tmp_path / "a"
     assert json.loads((run / "config.json").read_text())["train"]["optimizer"] == "sparse-adam"
@@ -75,8 +91,9 @@ def test_sparse_adam_resumes_exactly_from_a_checkpoint(tmp_path):
     users, items = rng.integers(0, 30, 200), rng.integers(0, 20, 200)
     cfg = TrainConfig(epochs=4, batch_size=32, lr=0.01, optimizer="sparse-adam")
     # the resumed model starts from other weights: the checkpoint's replace them
-    whole, resumed, result = fit_whole_and_resumed(_model, users, items, cfg, 1, tmp_path,
-                                                   make_resumed=lambda: _model(seed=99))
+    whole, resumed, result = fit_whole_and_resumed(
+        _model, users, items, cfg, 1, tmp_path, make_resumed=lambda: _model(seed=99)
+    )
     assert result.epochs_run == 4
     assert torch.equal(resumed.user, whole.user) and torch.equal(resumed.item, whole.item)
 
@@ -87,11 +104,37 @@ def test_sparse_adam_refusals(tmp_path, data, capsys):
     with pytest.raises(ConfigError, match="unknown optimizer"):
         TrainConfig(optimizer="sgd")
     for model in ("lightgcn", "mf-bpr"):  # BPR models' gradients are dense (propagation, autograd)
-        rc = main(["train", "--data", str(data), "--model", model, "--optimizer", "sparse-adam", "--epochs", "1",
-                   "--out", str(tmp_path / model), "--quiet"])
+        rc = main(
+            [
+                "train",
+                "--data",
+                str(data),
+                "--model",
+                model,
+                "--optimizer",
+                "sparse-adam",
+                "--epochs",
+                "1",
+                "--out",
+                str(tmp_path / model),
+                "--quiet",
+            ]
+        )
         err = capsys.readouterr().err.strip().splitlines()
         assert rc == 2 and len(err) == 1 and "row-sparse gradients" in err[0], err
         assert not (tmp_path / model).exists()
-    rc = main(["train", "--data", str(data), "--optimizer", "sparse-adam", "--weight-decay", "1e-4",
-               "--out", str(tmp_path / "wd"), "--quiet"])
+    rc = main(
+        [
+            "train",
+            "--data",
+            str(data),
+            "--optimizer",
+            "sparse-adam",
+            "--weight-decay",
+            "1e-4",
+            "--out",
+            str(tmp_path / "wd"),
+            "--quiet",
+        ]
+    )
     assert rc == 2 and "weight decay" in capsys.readouterr().err

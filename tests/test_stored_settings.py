@@ -17,15 +17,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lightgode.runs.store import load_run
 from lightgode.cli import main
 from lightgode.core.config import MODEL_NAMES, BaselineConfig, DataConfig, RunConfig, TrainConfig
-from lightgode.errors import ConfigError, RunDirError
 from lightgode.core.evaluate import EvalConfig
 from lightgode.core.ode import ODEConfig
+from lightgode.errors import ConfigError, RunDirError
+from lightgode.runs.store import load_run
 
-SECTIONS = {"data": DataConfig, "train": TrainConfig, "ode": ODEConfig, "eval": EvalConfig,
-            "baseline": BaselineConfig}
+SECTIONS = {"data": DataConfig, "train": TrainConfig, "ode": ODEConfig, "eval": EvalConfig, "baseline": BaselineConfig}
 
 
 def rewrite(run: Path, name: str, text: str) -> None:
@@ -45,8 +44,12 @@ def run_dir(tmp_path_factory):
     base = tmp_path_factory.mktemp("stored")
     (base / "slice.txt").write_text("\n".join(lines) + "\n")
     out = base / "run"
-    assert main(["train", "--data", str(base / "slice.txt"), "--epochs", "2", "--kcore", "0", "--quiet",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            ["train", "--data", str(base / "slice.txt"), "--epochs", "2", "--kcore", "0", "--quiet", "--out", str(out)]
+        )
+        == 0
+    )
     return out
 
 
@@ -70,6 +73,7 @@ def _set(path: str, value):
         for p in parents:
             node = node[p]
         node[last] = value
+
     return edit
 
 
@@ -88,6 +92,7 @@ CORRUPTIONS = {
     "train-json-is-a-list": ("train.json", lambda r: "[]", "train.json"),
 }
 
+
 def new_interactions(folder: Path) -> Path:
     path = folder / "new.csv"
     path.write_text("user,item\nnew-user,1\n")
@@ -100,8 +105,14 @@ COMMANDS = {
     "recommend": lambda run, tmp: ["recommend", str(run), "--user", "1", "-k", "3"],
     "evaluate": lambda run, tmp: ["evaluate", str(run)],
     "export": lambda run, tmp: ["export", str(run), "--out", str(tmp / "exported")],
-    "update": lambda run, tmp: ["update", str(run), "--interactions", str(new_interactions(tmp)),
-                                "--out", str(tmp / "updated")],
+    "update": lambda run, tmp: [
+        "update",
+        str(run),
+        "--interactions",
+        str(new_interactions(tmp)),
+        "--out",
+        str(tmp / "updated"),
+    ],
     "serve": lambda run, tmp: ["serve", str(run), "--port", "0"],
     "tune": lambda run, tmp: ["tune", str(run), "--dry-run"],
 }
@@ -135,8 +146,12 @@ def test_every_command_refuses_a_run_with_bad_stored_settings(run_dir, tmp_path,
 
 def test_stored_settings_come_back_complete_and_typed(run_dir, tmp_path):
     # an older run without some settings: they take their defaults; a JSON list becomes a tuple
-    bad = corrupted(run_dir, tmp_path, "config.json", json.dumps({"ode": {"t": 2}, "eval": {"ks": [5, 10],
-                                                                                              "valid_metric": "ndcg@10"}}))
+    bad = corrupted(
+        run_dir,
+        tmp_path,
+        "config.json",
+        json.dumps({"ode": {"t": 2}, "eval": {"ks": [5, 10], "valid_metric": "ndcg@10"}}),
+    )
     run = load_run(bad)
     cfg = RunConfig.from_stored(run.config)
     assert cfg.ode.t == 2.0 and isinstance(cfg.ode.t, float) and cfg.eval.ks == (5, 10)
@@ -145,15 +160,28 @@ def test_stored_settings_come_back_complete_and_typed(run_dir, tmp_path):
 
 # ---- the type checks themselves ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("override, key", [
-    ({"ode": {"t": "abc"}}, "ode.t"), ({"ode": [1]}, "ode"), ({"train": {"dim": "64"}}, "train.dim"),
-    ({"train": {"dim": True}}, "train.dim"), ({"train": {"lr": None}}, "train.lr"),
-    ({"eval": {"ks": "20"}}, "eval.ks"), ({"eval": {"ks": [10, "20"]}}, "eval.ks[1]"),
-    ({"data": {"ratios": [0.8, 0.2]}}, "data.ratios"), ({"data": {"rating_threshold": "x"}}, "data.rating_threshold"),
-    ({"baseline": {"alpha": {"a": 1}}}, "baseline.alpha"), ({"seed": 1.5}, "seed"), ({"seed": 10 ** 30}, "seed"),
-    ({"threads": "4"}, "threads"), ({"t_auto": "yes"}, "t_auto"), ({"model": 3}, "model"),
-    ({"ode": {"t": 10 ** 400}}, "ode.t"),
-])
+
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ({"ode": {"t": "abc"}}, "ode.t"),
+        ({"ode": [1]}, "ode"),
+        ({"train": {"dim": "64"}}, "train.dim"),
+        ({"train": {"dim": True}}, "train.dim"),
+        ({"train": {"lr": None}}, "train.lr"),
+        ({"eval": {"ks": "20"}}, "eval.ks"),
+        ({"eval": {"ks": [10, "20"]}}, "eval.ks[1]"),
+        ({"data": {"ratios": [0.8, 0.2]}}, "data.ratios"),
+        ({"data": {"rating_threshold": "x"}}, "data.rating_threshold"),
+        ({"baseline": {"alpha": {"a": 1}}}, "baseline.alpha"),
+        ({"seed": 1.5}, "seed"),
+        ({"seed": 10**30}, "seed"),
+        ({"threads": "4"}, "threads"),
+        ({"t_auto": "yes"}, "t_auto"),
+        ({"model": 3}, "model"),
+        ({"ode": {"t": 10**400}}, "ode.t"),
+    ],
+)
 def test_a_value_of_the_wrong_type_names_its_key(override, key):
     with pytest.raises(ConfigError) as exc:
         RunConfig().override(override)
@@ -161,27 +189,39 @@ def test_a_value_of_the_wrong_type_names_its_key(override, key):
 
 
 def test_values_that_fit_are_normalised():
-    cfg = RunConfig().override({"train": {"dim": 32.0, "lr": 1}, "eval": {"ks": 20, "valid_metric": "ndcg@20"},
-                                "baseline": {"layers": 2}, "data": {"ratios": [0.7, 0.2, 0.1]}})
+    cfg = RunConfig().override(
+        {
+            "train": {"dim": 32.0, "lr": 1},
+            "eval": {"ks": 20, "valid_metric": "ndcg@20"},
+            "baseline": {"layers": 2},
+            "data": {"ratios": [0.7, 0.2, 0.1]},
+        }
+    )
     assert cfg.train.dim == 32 and type(cfg.train.dim) is int and type(cfg.train.lr) is float
     assert cfg.eval.ks == (20,) and cfg.baseline.layers == (2,) and cfg.data.ratios == (0.7, 0.2, 0.1)
     import numpy as np
+
     ode = ODEConfig(t=np.float32(1.5), steps=np.int64(3))  # numpy scalars from a search are numbers too
     assert ode.t == 1.5 and type(ode.t) is float and type(ode.steps) is int
 
 
 def test_model_names_match_the_registry():
     from lightgode.models import MODELS
+
     assert set(MODEL_NAMES) == set(MODELS)
     with pytest.raises(ConfigError, match="unknown model"):
         RunConfig(model="evil")
 
 
-json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=6),
-                           lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=5), c, max_size=3),
-                           max_leaves=8)
-setting_keys = st.sampled_from([(s, f.name) for s, cls in SECTIONS.items() for f in fields(cls)]
-                               + [(None, f.name) for f in fields(RunConfig) if f.name not in SECTIONS])
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=6),
+    lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=5), c, max_size=3),
+    max_leaves=8,
+)
+setting_keys = st.sampled_from(
+    [(s, f.name) for s, cls in SECTIONS.items() for f in fields(cls)]
+    + [(None, f.name) for f in fields(RunConfig) if f.name not in SECTIONS]
+)
 
 
 @settings(max_examples=400, deadline=None)
@@ -215,13 +255,17 @@ def test_any_stored_value_opens_or_is_a_run_dir_error(run_dir, tmp_path_factory,
 
 # ---- command-line flags --------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("argv, words", [
-    (["train", "--seed", "-1"], "seed"),
-    (["train", "--threads", "-1"], "threads"),
-    (["train", "--threads", "0"], "threads"),
-    (["synth", "--users", "3", "--items", "3", "--edges", "2", "--seed", "-1", "--out", "x.csv"], "seed"),
-    (["serve", "no-such-run", "--body-timeout", "0"], "body_timeout"),
-])
+
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["train", "--seed", "-1"], "seed"),
+        (["train", "--threads", "-1"], "threads"),
+        (["train", "--threads", "0"], "threads"),
+        (["synth", "--users", "3", "--items", "3", "--edges", "2", "--seed", "-1", "--out", "x.csv"], "seed"),
+        (["serve", "no-such-run", "--body-timeout", "0"], "body_timeout"),
+    ],
+)
 def test_impossible_flags_are_one_line_errors(argv, words, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(argv) == 2
@@ -229,10 +273,17 @@ def test_impossible_flags_are_one_line_errors(argv, words, capsys, tmp_path, mon
     assert not (tmp_path / "x.csv").exists()
 
 
-@pytest.mark.parametrize("settings_, key", [
-    ({"train": {"dim": "64"}}, "train.dim"), ({"eval": {"ks": "20"}}, "eval.ks"), ({"data": [1]}, "data"),
-    ({"data": {"data": ["a"]}}, "data.data"), ({"seed": -1}, "seed"), ({"model": "evil"}, "evil"),
-])
+@pytest.mark.parametrize(
+    "settings_, key",
+    [
+        ({"train": {"dim": "64"}}, "train.dim"),
+        ({"eval": {"ks": "20"}}, "eval.ks"),
+        ({"data": [1]}, "data"),
+        ({"data": {"data": ["a"]}}, "data.data"),
+        ({"seed": -1}, "seed"),
+        ({"model": "evil"}, "evil"),
+    ],
+)
 def test_a_config_file_of_the_wrong_types_is_a_one_line_error(settings_, key, tmp_path, capsys):
     (tmp_path / "c.json").write_text(json.dumps(settings_))
     assert main(["train", "--config", str(tmp_path / "c.json"), "--out", str(tmp_path / "o")]) == 2
@@ -250,9 +301,11 @@ def test_a_checkpoint_with_bad_settings_is_refused_on_resume(tmp_path, capsys):
 
 # ---- the server: body timeout and offline docs ---------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def rec(run_dir):
     from lightgode.serving.recommender import Recommender
+
     return Recommender.load(run_dir)
 
 
@@ -261,6 +314,7 @@ class LiveServer:
 
     def __init__(self, app) -> None:
         import uvicorn
+
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -284,7 +338,7 @@ def read_until_closed(sock: socket.socket, limit: float) -> bytes:
     while True:
         try:
             chunk = sock.recv(4096)
-        except socket.timeout:
+        except TimeoutError:
             pytest.fail(f"the server kept the connection open for {limit} s (got {data[:200]!r})")
         if not chunk:
             return data
@@ -294,32 +348,40 @@ def read_until_closed(sock: socket.socket, limit: float) -> bytes:
 @pytest.mark.parametrize("body", [b'{"items": [', b""])
 def test_a_half_sent_body_gets_408_and_the_connection_closes(rec, body):
     from lightgode.serving.http import ServeConfig, create_app
+
     with LiveServer(create_app(rec, ServeConfig(body_timeout=1.0))) as port:
         with socket.create_connection(("127.0.0.1", port)) as s:
-            s.sendall(b"POST /recommendations HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
-                      b"Content-Length: 100\r\n\r\n" + body)
+            s.sendall(
+                b"POST /recommendations HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 100\r\n\r\n" + body
+            )
             reply = read_until_closed(s, 15.0)
         assert reply.startswith(b"HTTP/1.1 408") and b"request body not received" in reply
         with socket.create_connection(("127.0.0.1", port)) as s:  # the server still answers others
             payload = json.dumps({"items": ["1"], "k": 2}).encode()
-            s.sendall(b"POST /recommendations HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
-                      b"Connection: close\r\nContent-Length: " + str(len(payload)).encode() + b"\r\n\r\n" + payload)
+            s.sendall(
+                b"POST /recommendations HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+                b"Connection: close\r\nContent-Length: " + str(len(payload)).encode() + b"\r\n\r\n" + payload
+            )
             assert read_until_closed(s, 15.0).startswith(b"HTTP/1.1 200")
 
 
 def test_a_trickled_body_does_not_extend_the_deadline(rec):
     from lightgode.serving.http import ServeConfig, create_app
+
     with LiveServer(create_app(rec, ServeConfig(body_timeout=1.0))) as port:
         with socket.create_connection(("127.0.0.1", port)) as s:
-            s.sendall(b"POST /recommendations HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
-                      b"Content-Length: 100\r\n\r\n")
+            s.sendall(
+                b"POST /recommendations HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 100\r\n\r\n"
+            )
             reply = b""
             s.settimeout(0.3)
             for _ in range(40):  # one byte every 0.3 s: each chunk is in time, the whole body is not
                 try:
                     s.sendall(b" ")
                     reply += s.recv(4096)
-                except socket.timeout:
+                except TimeoutError:
                     continue
                 except OSError:
                     break
@@ -351,12 +413,14 @@ def test_docs_page_loads_nothing_from_the_internet(rec):
     from fastapi.testclient import TestClient
 
     from lightgode.serving.http import create_app, swagger_assets
+
     with TestClient(create_app(rec)) as c:
         page = c.get("/docs")
         assert page.status_code == 200 and "text/html" in page.headers["content-type"]
         assert "http://" not in page.text and "https://" not in page.text
         if swagger_assets() is not None:
             import re
+
             local = re.findall(r"""(?:src|href)="(/[^"]+)\"""", page.text)
             assert {"/docs-assets/swagger-ui-bundle.js", "/docs-assets/swagger-ui.css"} <= set(local)
             for url in local:
@@ -371,6 +435,7 @@ def test_docs_page_without_the_swagger_files_is_a_local_page(rec, monkeypatch):
     from fastapi.testclient import TestClient
 
     import lightgode.serving.http as serve
+
     monkeypatch.setattr(serve, "swagger_assets", lambda: None)
     with TestClient(serve.create_app(rec)) as c:
         page = c.get("/docs")

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from lightgode.core.config import TrainConfig
-from lightgode.errors import ConfigError
 from lightgode.core.train import fit
+from lightgode.errors import ConfigError
 
 from conftest import fit_whole_and_resumed
 
@@ -25,11 +25,13 @@ class OneWeight(torch.nn.Module):
 
 def scripted(model: OneWeight, values: dict[int, float], seen: list[tuple[int, float]]):
     """A validate() whose metric comes from ``values`` by epoch, the epoch read off the weight; calls go to ``seen``."""
+
     def validate() -> dict[str, float]:
         # lr 0.1, one step per epoch, Adam moves the weight by -lr each step
         epoch = round(-float(model.w.detach()) / 0.1)
         seen.append((epoch, float(model.w.detach())))
         return {"ndcg@20": values.get(epoch, 0.0)}
+
     return validate
 
 
@@ -145,11 +147,28 @@ def test_stop_when_ends_training_keeping_the_best_epoch_across_a_resume(tmp_path
     ckpt = Checkpoint(tmp_path / "ckpt" / "state.safetensors")
     model, seen = OneWeight(), []
     with pytest.raises(KeyboardInterrupt):
-        capped_fit(model, Pairs(), cfg, seed=0, validate=scripted(model, values, seen), valid_metric="ndcg@20",
-                   max_seconds=3600, on_epoch=stop_at(3), checkpoint=ckpt)
+        capped_fit(
+            model,
+            Pairs(),
+            cfg,
+            seed=0,
+            validate=scripted(model, values, seen),
+            valid_metric="ndcg@20",
+            max_seconds=3600,
+            on_epoch=stop_at(3),
+            checkpoint=ckpt,
+        )
     model, seen = OneWeight(), []
-    res, capped = capped_fit(model, Pairs(), cfg, seed=0, validate=scripted(model, values, seen),
-                             valid_metric="ndcg@20", max_seconds=1e-9, checkpoint=ckpt)
+    res, capped = capped_fit(
+        model,
+        Pairs(),
+        cfg,
+        seed=0,
+        validate=scripted(model, values, seen),
+        valid_metric="ndcg@20",
+        max_seconds=1e-9,
+        checkpoint=ckpt,
+    )
     assert capped and not res.stopped_early and not seen  # the budget was spent before the interruption
     assert (res.best_epoch, res.best_valid, res.epochs_run) == (1, {"ndcg@20": 0.9}, 2)
     assert [row["epoch"] for row in res.history] == [1, 2]
@@ -159,6 +178,7 @@ def test_stop_when_ends_training_keeping_the_best_epoch_across_a_resume(tmp_path
 def test_without_validation_the_last_epoch_is_kept():
     class Noisy(OneWeight):
         """The loss rises after epoch 1, so 'lowest loss' and 'last' differ."""
+
         calls = 0
 
         def compute_grads(self, users, items):

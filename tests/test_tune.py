@@ -8,15 +8,15 @@ import pytest
 import scipy.linalg
 import torch
 
-from lightgode.runs.store import check_complete, load_run
 from lightgode.cli import main
-from lightgode.data.interactions import Interactions
-from lightgode.data.split import Split, save_split
 from lightgode.core.discrepancy import cosine_distance, discrepancy
-from lightgode.errors import ConfigError
 from lightgode.core.graph import normalized_adjacency
 from lightgode.core.ode import ODEConfig, propagate
 from lightgode.core.tune import TuneConfig, maximize, tune_split
+from lightgode.data.interactions import Interactions
+from lightgode.data.split import Split, save_split
+from lightgode.errors import ConfigError
+from lightgode.runs.store import check_complete, load_run
 
 
 @pytest.fixture(autouse=True)
@@ -29,27 +29,28 @@ def one_thread():
 
 # search
 
+
 @pytest.mark.parametrize("peak", [0.0, 0.37, 1.37, 2.9, 4.0])
 def test_maximize_finds_the_peak_of_a_known_curve(peak):
     calls = []
 
     def f(x):
         calls.append(x)
-        return -abs(x - peak) ** 1.5 + 0.07  # unimodal, not smooth at the peak
+        return -(abs(x - peak) ** 1.5) + 0.07  # unimodal, not smooth at the peak
 
     best, seen = maximize(f, 0.0, 4.0, grid=9, refine=6)
-    assert abs(best - peak) <= 0.5 / 2 ** 3 + 1e-12  # grid step 0.5, halved at least every second refinement
+    assert abs(best - peak) <= 0.5 / 2**3 + 1e-12  # grid step 0.5, halved at least every second refinement
     assert seen[best] == max(seen.values())
     assert len(calls) == len(set(calls)) <= 15
 
 
 def test_maximize_follows_a_curve_still_rising_at_the_end_of_the_range():
-    f = lambda x: -(x - 5.0) ** 2  # noqa: E731  (peak beyond hi = 4)
+    f = lambda x: -((x - 5.0) ** 2)  # noqa: E731  (peak beyond hi = 4)
     best, seen = maximize(f, 0.0, 4.0, grid=5, refine=2, extend=3)
     assert best == 5.0 and max(seen) == 6.0  # 5 found, 6 seen to be lower, then no further step
     best, seen = maximize(f, 0.0, 4.0, grid=5, refine=2, extend=0)
     assert best == 4.0 and max(seen) == 4.0
-    best, seen = maximize(lambda x: -(x - 1.0) ** 2, 0.0, 4.0, grid=5, refine=0, extend=3)
+    best, seen = maximize(lambda x: -((x - 1.0) ** 2), 0.0, 4.0, grid=5, refine=0, extend=3)
     assert max(seen) == 4.0  # no extension when the best point is inside the range
 
 
@@ -59,8 +60,17 @@ def test_maximize_prefers_the_smaller_of_tied_points():
 
 
 def test_tune_config_rejects_bad_ranges():
-    for bad in (dict(t_min=2.0, t_max=1.0), dict(grid=1), dict(refine=-1), dict(extend=-1), dict(extend=1.5),
-                dict(metric="ndcg"), dict(metric="foo@20"), dict(max_users=0), dict(max_scores=0)):
+    for bad in (
+        dict(t_min=2.0, t_max=1.0),
+        dict(grid=1),
+        dict(refine=-1),
+        dict(extend=-1),
+        dict(extend=1.5),
+        dict(metric="ndcg"),
+        dict(metric="foo@20"),
+        dict(max_users=0),
+        dict(max_scores=0),
+    ):
         with pytest.raises(ConfigError):
             TuneConfig(**bad)
     assert TuneConfig().user_cap(40981) == 600_000_000 // 40981
@@ -69,6 +79,7 @@ def test_tune_config_rejects_bad_ranges():
 
 
 # exact solution
+
 
 def small_graph(seed=0, n_users=7, n_items=6):
     rng = np.random.default_rng(seed)
@@ -95,8 +106,11 @@ def test_exact_matches_dense_expm_and_adaptive_solvers(T):
     np.testing.assert_allclose(want, closed, rtol=1e-9, atol=1e-9)
     exact = propagate(A, E0, ODEConfig(t=T, solver="exact")).double().numpy()
     assert np.linalg.norm(exact - want) / np.linalg.norm(want) < 1e-6
-    for ode in (ODEConfig(t=T, solver="dopri5"), ODEConfig(t=T, solver="dopri5", rtol=1e-4, atol=1e-6),
-                ODEConfig(t=T, solver="rk4", steps=32)):
+    for ode in (
+        ODEConfig(t=T, solver="dopri5"),
+        ODEConfig(t=T, solver="dopri5", rtol=1e-4, atol=1e-6),
+        ODEConfig(t=T, solver="rk4", steps=32),
+    ):
         got = propagate(A, E0, ode).double().numpy()
         assert np.linalg.norm(got - want) / np.linalg.norm(want) < 1e-4, ode
     one = propagate(A, E0, ODEConfig(t=T)).double().numpy()  # a single Euler step is not the exact solution
@@ -104,6 +118,7 @@ def test_exact_matches_dense_expm_and_adaptive_solvers(T):
 
 
 # discrepancy
+
 
 def test_discrepancy_known_values():
     E0 = torch.tensor([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0], [0.0, 0.0]])
@@ -120,13 +135,16 @@ def test_discrepancy_is_zero_at_t0_scale_free_and_grows_with_t():
     same = discrepancy(E0, 3.0 * E0, 30)
     assert same["cosine_distance"] == pytest.approx(0.0, abs=1e-6)  # float32 rows
     assert same["uniformity_delta"] == pytest.approx(0.0, abs=1e-5)
-    dists = [discrepancy(E0, propagate(A, E0, ODEConfig(t=T, solver="exact")), 30)["cosine_distance"]
-             for T in (0.5, 1.0, 2.0, 4.0)]
+    dists = [
+        discrepancy(E0, propagate(A, E0, ODEConfig(t=T, solver="exact")), 30)["cosine_distance"]
+        for T in (0.5, 1.0, 2.0, 4.0)
+    ]
     assert all(a < b for a, b in zip(dists, dists[1:]))
     assert dists[0] > 1e-3
 
 
 # fixtures: a tiny split and a tiny trained run
+
 
 def block_interactions(seed=0, n_users=80, n_items=50, per_user=9):
     """Two communities: users mostly interact with the items of their own half."""
@@ -153,8 +171,14 @@ def tiny_split(seed=0, test_rows=None) -> Split:
         sel = [r for r, q in zip(rows, part) if q == p]
         if p == 2 and test_rows is not None:
             sel = test_rows
-        parts.append(Interactions(users, items, np.array([uidx[u] for u, _ in sel], np.int32),
-                                  np.array([iidx[i] for _, i in sel], np.int32)))
+        parts.append(
+            Interactions(
+                users,
+                items,
+                np.array([uidx[u] for u, _ in sel], np.int32),
+                np.array([iidx[i] for _, i in sel], np.int32),
+            )
+        )
     return Split(*parts)
 
 
@@ -178,13 +202,39 @@ def data_file(tmp_path_factory):
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory, data_file):
     out = tmp_path_factory.mktemp("runs") / "r"
-    assert main(["train", "--data", str(data_file), "--kcore", "0", "--epochs", "8", "--patience", "8", "--lr", "0.01",
-                 "--dim", "16", "--t", "0.5", "--threads", "1", "--out", str(out), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(data_file),
+                "--kcore",
+                "0",
+                "--epochs",
+                "8",
+                "--patience",
+                "8",
+                "--lr",
+                "0.01",
+                "--dim",
+                "16",
+                "--t",
+                "0.5",
+                "--threads",
+                "1",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     return out
 
 
 def test_tune_writes_a_complete_run(tiny_run, tmp_path, capsys):
     import shutil
+
     run = tmp_path / "copy"
     shutil.copytree(tiny_run, run)
     before = load_run(run)
@@ -216,8 +266,31 @@ def test_tune_bad_input_leaves_the_run_untouched(tiny_run, tmp_path, capsys):
 
 def test_train_t_auto(data_file, tmp_path):
     out = tmp_path / "auto"
-    assert main(["train", "--data", str(data_file), "--kcore", "0", "--epochs", "3", "--lr", "0.01", "--dim", "8",
-                 "--t", "auto", "--threads", "1", "--out", str(out), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(data_file),
+                "--kcore",
+                "0",
+                "--epochs",
+                "3",
+                "--lr",
+                "0.01",
+                "--dim",
+                "8",
+                "--t",
+                "auto",
+                "--threads",
+                "1",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     r = load_run(out)
     tune = json.loads((out / "tune.json").read_text())
     assert r.config["t_auto"] is True and r.config["ode"]["t"] == tune["t"]
@@ -226,6 +299,7 @@ def test_train_t_auto(data_file, tmp_path):
 
 
 # propagate
+
 
 def write_emb(d, split, rng, dim=6, extra_user=False):
     nu, ni = split.train.n_users, split.train.n_items
@@ -253,9 +327,19 @@ def test_propagate_round_trip_keeps_ids(tmp_path, capsys):
     split = tiny_split()
     save_split(split, tmp_path / "split")
     U, I = write_emb(tmp_path, split, np.random.default_rng(0), extra_user=True)
-    args = ["propagate", "--split-dir", str(tmp_path / "split"), "--user-emb", str(tmp_path / "U.npy"),
-            "--item-emb", str(tmp_path / "I.npy"), "--user-ids", str(tmp_path / "u.txt"),
-            "--item-ids", str(tmp_path / "i.txt")]
+    args = [
+        "propagate",
+        "--split-dir",
+        str(tmp_path / "split"),
+        "--user-emb",
+        str(tmp_path / "U.npy"),
+        "--item-emb",
+        str(tmp_path / "I.npy"),
+        "--user-ids",
+        str(tmp_path / "u.txt"),
+        "--item-ids",
+        str(tmp_path / "i.txt"),
+    ]
     # T = 0: every id gets its own vector back, in the input row order
     assert main(args + ["--t", "0", "--out", str(tmp_path / "p0"), "--quiet"]) == 0
     ids, X = read_out(tmp_path / "p0", "user")
@@ -279,10 +363,25 @@ def test_propagate_round_trip_keeps_ids(tmp_path, capsys):
     assert report["isolated"] == {"users": 1, "items": 0}
     assert set(report["metrics"]) == {"before", "after"} and "ndcg@20" in report["metrics"]["after"]["test"]
     # the Parquet output is a valid input: propagating it with T = 0 returns it unchanged
-    assert main(["propagate", "--split-dir", str(tmp_path / "split"),
-                 "--user-emb", str(tmp_path / "p1" / "users.parquet"),
-                 "--item-emb", str(tmp_path / "p1" / "items.parquet"), "--t", "0", "--out", str(tmp_path / "p2"),
-                 "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "propagate",
+                "--split-dir",
+                str(tmp_path / "split"),
+                "--user-emb",
+                str(tmp_path / "p1" / "users.parquet"),
+                "--item-emb",
+                str(tmp_path / "p1" / "items.parquet"),
+                "--t",
+                "0",
+                "--out",
+                str(tmp_path / "p2"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     ids2, X2 = read_out(tmp_path / "p2", "user")
     assert ids2 == ids
     np.testing.assert_array_equal(X2, X)
@@ -290,13 +389,30 @@ def test_propagate_round_trip_keeps_ids(tmp_path, capsys):
     assert {"users.parquet", "items.parquet", "user_embedding.npy", "propagate.json"} <= set(listed)
     # Parquet as `lightgode export` writes it (vector column named "embedding") is read the same way
     import pandas as pd
+
     for side in ("users", "items"):
         pd.read_parquet(tmp_path / "p1" / f"{side}.parquet").rename(columns={"vector": "embedding"}).to_parquet(
-            tmp_path / f"{side}_export.parquet")
-    assert main(["propagate", "--split-dir", str(tmp_path / "split"),
-                 "--user-emb", str(tmp_path / "users_export.parquet"),
-                 "--item-emb", str(tmp_path / "items_export.parquet"), "--t", "0", "--out", str(tmp_path / "p3"),
-                 "--quiet"]) == 0
+            tmp_path / f"{side}_export.parquet"
+        )
+    assert (
+        main(
+            [
+                "propagate",
+                "--split-dir",
+                str(tmp_path / "split"),
+                "--user-emb",
+                str(tmp_path / "users_export.parquet"),
+                "--item-emb",
+                str(tmp_path / "items_export.parquet"),
+                "--t",
+                "0",
+                "--out",
+                str(tmp_path / "p3"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     ids3, X3 = read_out(tmp_path / "p3", "user")
     assert ids3 == ids
     np.testing.assert_array_equal(X3, X)
@@ -306,10 +422,34 @@ def test_propagate_auto_and_bad_input(tmp_path, capsys):
     split = tiny_split()
     save_split(split, tmp_path / "split")
     write_emb(tmp_path, split, np.random.default_rng(1))
-    base = ["propagate", "--user-emb", str(tmp_path / "U.npy"), "--item-emb", str(tmp_path / "I.npy"),
-            "--user-ids", str(tmp_path / "u.txt"), "--item-ids", str(tmp_path / "i.txt")]
-    assert main(base + ["--split-dir", str(tmp_path / "split"), "--t", "auto", "--solver", "exact",
-                        "--out", str(tmp_path / "auto"), "--json"]) == 0
+    base = [
+        "propagate",
+        "--user-emb",
+        str(tmp_path / "U.npy"),
+        "--item-emb",
+        str(tmp_path / "I.npy"),
+        "--user-ids",
+        str(tmp_path / "u.txt"),
+        "--item-ids",
+        str(tmp_path / "i.txt"),
+    ]
+    assert (
+        main(
+            base
+            + [
+                "--split-dir",
+                str(tmp_path / "split"),
+                "--t",
+                "auto",
+                "--solver",
+                "exact",
+                "--out",
+                str(tmp_path / "auto"),
+                "--json",
+            ]
+        )
+        == 0
+    )
     report = json.loads(capsys.readouterr().out)
     assert report["ode"]["solver"] == "exact" and report["ode"]["t"] == report["tune"]["t"]
     assert (tmp_path / "auto" / "t_curve.png").is_file() and (tmp_path / "auto" / "tune.json").is_file()
@@ -319,9 +459,21 @@ def test_propagate_auto_and_bad_input(tmp_path, capsys):
     assert main(base + ["--data", str(csv), "--t", "auto", "--out", str(tmp_path / "x")]) == 2
     (tmp_path / "u_short.txt").write_text("".join(f"{x}\n" for x in (tmp_path / "u.txt").read_text().split()[:-1]))
     np.save(tmp_path / "U_short.npy", np.load(tmp_path / "U.npy")[:-1])
-    bad = ["propagate", "--split-dir", str(tmp_path / "split"), "--user-emb", str(tmp_path / "U_short.npy"),
-           "--item-emb", str(tmp_path / "I.npy"), "--user-ids", str(tmp_path / "u_short.txt"),
-           "--item-ids", str(tmp_path / "i.txt"), "--out", str(tmp_path / "x")]
+    bad = [
+        "propagate",
+        "--split-dir",
+        str(tmp_path / "split"),
+        "--user-emb",
+        str(tmp_path / "U_short.npy"),
+        "--item-emb",
+        str(tmp_path / "I.npy"),
+        "--user-ids",
+        str(tmp_path / "u_short.txt"),
+        "--item-ids",
+        str(tmp_path / "i.txt"),
+        "--out",
+        str(tmp_path / "x"),
+    ]
     capsys.readouterr()
     assert main(bad) == 2
     assert "no embedding" in capsys.readouterr().err

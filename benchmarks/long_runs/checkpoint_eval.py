@@ -21,14 +21,16 @@ from pathlib import Path
 
 import torch
 
-from lightgode.runs.store import MARKER
 from lightgode.atomic import write_text
 from lightgode.core.checkpoint import Checkpoint
 from lightgode.errors import RunDirError
+from lightgode.runs.store import MARKER
 from lightgode.runs.workflow import checkpoint_dir, checkpoint_model, evaluate_model, resume_config
 
-HEADER = ("| date | run | epoch | train loss | valid Recall@20 / NDCG@20 | test Recall@20 / NDCG@20 |\n"
-          "|---|---|---|---|---|---|\n")
+HEADER = (
+    "| date | run | epoch | train loss | valid Recall@20 / NDCG@20 | test Recall@20 / NDCG@20 |\n"
+    "|---|---|---|---|---|---|\n"
+)
 
 
 def reading(run_dir: Path, threads: int) -> tuple[int, str]:
@@ -43,8 +45,7 @@ def reading(run_dir: Path, threads: int) -> tuple[int, str]:
         return f"{m['recall@20']:.4f} / {m['ndcg@20']:.4f}" if m else "-"
 
     print(f"{cfg.model} on {cfg.data.data}, epoch {epoch} ({platform.machine()}, {threads} thread(s))", flush=True)
-    return epoch, (f"| {datetime.date.today()} | {run_dir} | {epoch} | {loss:.5f} | {pair('valid')} | "
-                   f"{pair('test')} |")
+    return epoch, (f"| {datetime.date.today()} | {run_dir} | {epoch} | {loss:.5f} | {pair('valid')} | {pair('test')} |")
 
 
 def append(path: Path, row: str) -> None:
@@ -86,10 +87,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run_dir", type=Path)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--append", type=Path, help="markdown file to add a row to (the table header is added when it has none)")
-    ap.add_argument("--every", type=int, metavar="N",
-                    help="keep watching: a row each time the checkpoint reaches a multiple of N epochs, until the "
-                         "run completes (LightGCN's code tests every 20 epochs; docs/results/lightgcn_reference_curve.md)")
+    ap.add_argument(
+        "--append", type=Path, help="markdown file to add a row to (the table header is added when it has none)"
+    )
+    ap.add_argument(
+        "--every",
+        type=int,
+        metavar="N",
+        help="keep watching: a row each time the checkpoint reaches a multiple of N epochs, until the "
+        "run completes (LightGCN's code tests every 20 epochs; docs/results/lightgcn_reference_curve.md)",
+    )
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     if args.every:

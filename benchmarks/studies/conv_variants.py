@@ -21,15 +21,14 @@ from pathlib import Path
 
 import torch
 
-from lightgode.runs.store import load_run
 from lightgode.atomic import write_text
 from lightgode.bench import read_recorded
 from lightgode.core.evaluate import EvalConfig, embedding_scorer, full_ranking
 from lightgode.core.graph import normalized_adjacency, to_torch
+from lightgode.core.ode import euler_one_step
 from lightgode.models.base import exclude_csr
 from lightgode.models.lightgcn import layer_mean
-from lightgode.core.ode import euler_one_step
-from lightgode.runs.store import load_model
+from lightgode.runs.store import load_model, load_run
 
 
 def variants(E0: torch.Tensor, A: torch.Tensor, max_layers: int) -> dict[str, torch.Tensor]:
@@ -48,8 +47,15 @@ def variants(E0: torch.Tensor, A: torch.Tensor, max_layers: int) -> dict[str, to
 
 
 def lightgcn_from_csv(csv_path: Path, dataset: str, seed: int) -> float | None:
-    return next((r["test_ndcg@20"] for r in read_recorded(csv_path) if (r["protocol"], r["dataset"], r["model"],
-                 r["seed"], r["variant"]) == ("paper", dataset, "lightgcn", seed, "")), None)
+    return next(
+        (
+            r["test_ndcg@20"]
+            for r in read_recorded(csv_path)
+            if (r["protocol"], r["dataset"], r["model"], r["seed"], r["variant"])
+            == ("paper", dataset, "lightgcn", seed, "")
+        ),
+        None,
+    )
 
 
 def main() -> None:
@@ -80,13 +86,19 @@ def main() -> None:
             share = f"{100 * test / gcn:.1f}%" if gcn else "-"
             rows.append(f"| {name} | {valid:.4f} | {test:.4f} | {share} |")
             print(rows[-1], flush=True)
-    md = [f"# Post-training convolution in several forms ({dataset}, MF-BPR seed {args.seed})", "",
-          f"Machine: {platform.machine()}, 2 cores; date {datetime.date.today()}. Command: `.venv/bin/python "
-          f"benchmarks/studies/conv_variants.py {args.runs_dir} --seed {args.seed}`. The MF-BPR run is the benchmark's "
-          "(`lightgode benchmark --models mf-bpr`); LightGCN's test NDCG@20 of the same seed"
-          + (f" is {gcn:.4f} (docs/results/benchmark.csv)." if gcn else " is not known here."), "",
-          "| post-training embeddings of the same E0 | valid NDCG@20 | test NDCG@20 | % of LightGCN (test) |",
-          "|---|---|---|---|", *rows, ""]
+    md = [
+        f"# Post-training convolution in several forms ({dataset}, MF-BPR seed {args.seed})",
+        "",
+        f"Machine: {platform.machine()}, 2 cores; date {datetime.date.today()}. Command: `.venv/bin/python "
+        f"benchmarks/studies/conv_variants.py {args.runs_dir} --seed {args.seed}`. The MF-BPR run is the benchmark's "
+        "(`lightgode benchmark --models mf-bpr`); LightGCN's test NDCG@20 of the same seed"
+        + (f" is {gcn:.4f} (docs/results/benchmark.csv)." if gcn else " is not known here."),
+        "",
+        "| post-training embeddings of the same E0 | valid NDCG@20 | test NDCG@20 | % of LightGCN (test) |",
+        "|---|---|---|---|",
+        *rows,
+        "",
+    ]
     out = args.docs_dir / f"analysis_conv_variants_{dataset}.md"
     write_text(out, "\n".join(md))
     print(f"wrote {out}")

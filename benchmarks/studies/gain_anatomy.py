@@ -38,14 +38,18 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from scipy.stats import spearmanr  # noqa: E402
 
-from lightgode.runs.store import check_complete, load_run, read_json  # noqa: E402
 from lightgode.atomic import write_png, write_text  # noqa: E402
 from lightgode.bench import plus_minus  # noqa: E402
 from lightgode.core.discrepancy import cosine_distance  # noqa: E402
-from lightgode.errors import ConfigError, LightGODEError  # noqa: E402
 from lightgode.core.evaluate import EvalConfig, embedding_scorer, full_ranking  # noqa: E402
+from lightgode.errors import ConfigError, LightGODEError  # noqa: E402
 from lightgode.models.base import exclude_csr  # noqa: E402
-from lightgode.runs.store import load_model  # noqa: E402
+from lightgode.runs.store import (  # noqa: E402
+    check_complete,
+    load_model,  # noqa: E402
+    load_run,
+    read_json,
+)
 
 DEFAULT_EXPONENTS = "-0.1,-0.05,0,0.05,0.1,0.15,0.2,0.25,0.3,0.35,0.4,0.5"
 DEGREE_ROW = "E(0), item rows x (1 + degree)^a, a chosen on validation (no graph product)"
@@ -77,8 +81,9 @@ def degree_scaled(E0: torch.Tensor, n_users: int, item_degree: torch.Tensor, a: 
     return torch.cat([E0[:n_users], E0[n_users:] * (1.0 + item_degree[:, None]) ** a])
 
 
-def length_gain_vs_degree(E0: torch.Tensor, ET: torch.Tensor, n_users: int,
-                          item_degree: torch.Tensor) -> tuple[float, float]:
+def length_gain_vs_degree(
+    E0: torch.Tensor, ET: torch.Tensor, n_users: int, item_degree: torch.Tensor
+) -> tuple[float, float]:
     """Spearman's rho between items' ||E(T)_i|| / ||E(0)_i|| and degree, and the slope of log gain on log(1 + d)."""
     keep = (E0[n_users:].norm(dim=1) > 0) & (item_degree > 0)
     gain = (ET[n_users:].norm(dim=1) / E0[n_users:].norm(dim=1).clamp_min(1e-30))[keep].double().numpy()
@@ -100,8 +105,10 @@ def anatomy(run_dir: Path, exponents: list[float]) -> dict:
     ET = torch.cat([model.user_embeddings_, model.item_embeddings_]).to(torch.float32)  # load_model propagated E0
     item_degree = torch.from_numpy(np.bincount(tr.items, minlength=len(tr.item_ids))).to(torch.float32)
     cfg = EvalConfig(ks=(20,))
-    sets = {"valid": (split.valid.to_csr(), exclude_csr([split.train])),
-            "test": (split.test.to_csr(), exclude_csr([split.train, split.valid]))}
+    sets = {
+        "valid": (split.valid.to_csr(), exclude_csr([split.train])),
+        "test": (split.test.to_csr(), exclude_csr([split.train, split.valid])),
+    }
 
     def score(E: torch.Tensor) -> tuple[float, float, float]:
         s = embedding_scorer(E[:n_users].contiguous(), E[n_users:].contiguous())
@@ -118,10 +125,18 @@ def anatomy(run_dir: Path, exponents: list[float]) -> dict:
     measured[BOTH_ROW] = sweep_t[best_b]
     for label, (v, t, r) in measured.items():
         print(f"{run_dir}: {label}: valid NDCG@20 {v:.4f}, test NDCG@20 {t:.4f}, test Recall@20 {r:.4f}", flush=True)
-    return {"measured": measured, "sweep": sweep, "sweep_t": sweep_t, "best_a": best_a, "best_b": best_b,
-            "seed": run.config.get("seed"), "ode": run.config["ode"], "data": str(run.config["data"]["data"]),
-            "turn": (cosine_distance(E0[:n_users], ET[:n_users]), cosine_distance(E0[n_users:], ET[n_users:])),
-            "gain": length_gain_vs_degree(E0, ET, n_users, item_degree)}
+    return {
+        "measured": measured,
+        "sweep": sweep,
+        "sweep_t": sweep_t,
+        "best_a": best_a,
+        "best_b": best_b,
+        "seed": run.config.get("seed"),
+        "ode": run.config["ode"],
+        "data": str(run.config["data"]["data"]),
+        "turn": (cosine_distance(E0[:n_users], ET[:n_users]), cosine_distance(E0[n_users:], ET[n_users:])),
+        "gain": length_gain_vs_degree(E0, ET, n_users, item_degree),
+    }
 
 
 def mean_std(values: list[float]) -> str:
@@ -134,8 +149,13 @@ def plot(path: Path, name: str, results: list[dict], exponents: list[float]) -> 
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     for key, style, base in (("sweep", "o-", "E(0)"), ("sweep_t", "s:", "E(T)")):
         for i, (split_name, color) in enumerate((("valid", "tab:blue"), ("test", "tab:orange"))):
-            ax.plot(exponents, [np.mean([r[key][a][i] for r in results]) for a in exponents], style, color=color,
-                    label=f"{base}, items x (1 + degree)^a ({split_name})")
+            ax.plot(
+                exponents,
+                [np.mean([r[key][a][i] for r in results]) for a in exponents],
+                style,
+                color=color,
+                label=f"{base}, items x (1 + degree)^a ({split_name})",
+            )
     ax.axvline(0.0, color="grey", lw=0.8)
     ax.set_xlabel("exponent a (a = 0: E(0) is DirectAU, E(T) is LightGODE)")
     ax.set_ylabel("NDCG@20" + (f" (mean of {len(results)} runs)" if len(results) > 1 else ""))
@@ -169,41 +189,69 @@ def main() -> None:
         print(f"gain_anatomy.py: error: {err}", file=sys.stderr)
         sys.exit(2)
     name = args.name or Path(results[0]["data"]).name.removesuffix(".txt")
-    rows = [f"| {label} | {mean_std([r['measured'][label][0] for r in results])} "
-            f"| {mean_std([r['measured'][label][1] for r in results])} "
-            f"| {mean_std([r['measured'][label][2] for r in results])} |" for label in results[0]["measured"]]
-    sweep_rows = [f"| {a:g} | " + " | ".join(mean_std([r[key][a][i] for r in results])
-                                              for key in ("sweep", "sweep_t") for i in (0, 1)) + " |"
-                  for a in exponents]
+    rows = [
+        f"| {label} | {mean_std([r['measured'][label][0] for r in results])} "
+        f"| {mean_std([r['measured'][label][1] for r in results])} "
+        f"| {mean_std([r['measured'][label][2] for r in results])} |"
+        for label in results[0]["measured"]
+    ]
+    sweep_rows = [
+        f"| {a:g} | "
+        + " | ".join(mean_std([r[key][a][i] for r in results]) for key in ("sweep", "sweep_t") for i in (0, 1))
+        + " |"
+        for a in exponents
+    ]
     png = args.docs_dir / f"analysis_gain_{name}.png"
     plot(png, name, results, exponents)
-    runs = ", ".join(f"`{d}` (seed {r['seed']}, T {r['ode']['t']:g}, {r['ode']['solver']})"
-                     for d, r in zip(args.run_dirs, results))
+    runs = ", ".join(
+        f"`{d}` (seed {r['seed']}, T {r['ode']['t']:g}, {r['ode']['solver']})" for d, r in zip(args.run_dirs, results)
+    )
     cmd = f".venv/bin/python benchmarks/studies/gain_anatomy.py {' '.join(str(d) for d in args.run_dirs)}"
     if args.name:
         cmd += f" --name {args.name}"
     if args.made_by:
         cmd += f" --made-by '{args.made_by}'"
     made = f", made by `{args.made_by}`" if args.made_by else ""
-    md = [f"# Where LightGODE's gain comes from ({name})", "",
-          f"Machine: {platform.machine()}, 1 torch thread; date {datetime.date.today()}. Command: `{cmd}`. "
-          f"Runs: {runs}{made}; each is made again by `lightgode train --config RUN/config.json --out RUN`.", "",
-          "A user's ranking depends only on the direction of the user's row; it depends on both the direction and "
-          "the length of each item row. Each row below scores the same trained E(0) in another way (full ranking, "
-          "validation and test as in training" + ("; mean ± std over the runs" if len(results) > 1 else "") + "):",
-          "", "| scores from | valid NDCG@20 | test NDCG@20 | test Recall@20 |", "|---|---|---|---|", *rows, "",
-          "Exponents chosen on validation: a " + ", ".join(f"{r['best_a']:g}" for r in results) + "; b "
-          + ", ".join(f"{r['best_b']:g}" for r in results) + ". "
-          "How far the ODE turned the rows (mean 1 - cos(E(T)_v, E(0)_v)): users "
-          + ", ".join(f"{r['turn'][0]:.4f}" for r in results) + "; items "
-          + ", ".join(f"{r['turn'][1]:.4f}" for r in results) + ". Items' length gain ||E(T)_i|| / ||E(0)_i|| "
-          "against training degree: Spearman's rho " + ", ".join(f"{r['gain'][0]:.3f}" for r in results)
-          + "; slope of log gain on log(1 + degree) " + ", ".join(f"{r['gain'][1]:.3f}" for r in results) + ".", "",
-          "Item rows scaled by (1 + training degree)^a, on E(0) (no graph product; a = 0 is E(0), a < 0 favours rare items) and on E(T) "
-          "(a = 0 is LightGODE), by exponent a:", "",
-          "| a | E(0) scaled: valid NDCG@20 | test NDCG@20 | E(T) scaled: valid NDCG@20 | test NDCG@20 |",
-          "|---|---|---|---|---|", *sweep_rows, "",
-          f"![{png.stem}]({png.name})", ""]
+    md = [
+        f"# Where LightGODE's gain comes from ({name})",
+        "",
+        f"Machine: {platform.machine()}, 1 torch thread; date {datetime.date.today()}. Command: `{cmd}`. "
+        f"Runs: {runs}{made}; each is made again by `lightgode train --config RUN/config.json --out RUN`.",
+        "",
+        "A user's ranking depends only on the direction of the user's row; it depends on both the direction and "
+        "the length of each item row. Each row below scores the same trained E(0) in another way (full ranking, "
+        "validation and test as in training" + ("; mean ± std over the runs" if len(results) > 1 else "") + "):",
+        "",
+        "| scores from | valid NDCG@20 | test NDCG@20 | test Recall@20 |",
+        "|---|---|---|---|",
+        *rows,
+        "",
+        "Exponents chosen on validation: a "
+        + ", ".join(f"{r['best_a']:g}" for r in results)
+        + "; b "
+        + ", ".join(f"{r['best_b']:g}" for r in results)
+        + ". "
+        "How far the ODE turned the rows (mean 1 - cos(E(T)_v, E(0)_v)): users "
+        + ", ".join(f"{r['turn'][0]:.4f}" for r in results)
+        + "; items "
+        + ", ".join(f"{r['turn'][1]:.4f}" for r in results)
+        + ". Items' length gain ||E(T)_i|| / ||E(0)_i|| "
+        "against training degree: Spearman's rho "
+        + ", ".join(f"{r['gain'][0]:.3f}" for r in results)
+        + "; slope of log gain on log(1 + degree) "
+        + ", ".join(f"{r['gain'][1]:.3f}" for r in results)
+        + ".",
+        "",
+        "Item rows scaled by (1 + training degree)^a, on E(0) (no graph product; a = 0 is E(0), a < 0 favours rare items) and on E(T) "
+        "(a = 0 is LightGODE), by exponent a:",
+        "",
+        "| a | E(0) scaled: valid NDCG@20 | test NDCG@20 | E(T) scaled: valid NDCG@20 | test NDCG@20 |",
+        "|---|---|---|---|---|",
+        *sweep_rows,
+        "",
+        f"![{png.stem}]({png.name})",
+        "",
+    ]
     out = args.docs_dir / f"analysis_gain_{name}.md"
     write_text(out, "\n".join(md))
     print(f"wrote {out} and {png}")

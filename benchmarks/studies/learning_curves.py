@@ -22,11 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-from lightgode.runs.store import MARKER, read_json
 from lightgode.atomic import write_png, write_text
 from lightgode.bench import budget_spent
 from lightgode.core.checkpoint import Checkpoint
 from lightgode.errors import LightGODEError, RunDirError
+from lightgode.runs.store import MARKER, read_json
 from lightgode.runs.workflow import checkpoint_dir
 
 METRIC = "valid_ndcg@20"
@@ -50,11 +50,14 @@ def load_curve(run_dir: Path) -> dict:
     if not by_epoch:
         raise RunDirError(f"{run_dir}: no validated epoch in its history")
     epochs = np.array(sorted(by_epoch))
-    seconds = np.cumsum([by_epoch[e].get("train_seconds", 0.0) + by_epoch[e].get("valid_seconds", 0.0)
-                         for e in epochs])
-    return {"label": f"{run_dir.parent.name} / {run_dir.name}",
-            "status": status or f"in progress, epoch {epochs[-1]}", "epochs": epochs,
-            "valid": np.array([by_epoch[e][METRIC] for e in epochs]), "seconds": seconds}
+    seconds = np.cumsum([by_epoch[e].get("train_seconds", 0.0) + by_epoch[e].get("valid_seconds", 0.0) for e in epochs])
+    return {
+        "label": f"{run_dir.parent.name} / {run_dir.name}",
+        "status": status or f"in progress, epoch {epochs[-1]}",
+        "epochs": epochs,
+        "valid": np.array([by_epoch[e][METRIC] for e in epochs]),
+        "seconds": seconds,
+    }
 
 
 def best(curve: dict) -> tuple[float, int, float]:
@@ -79,11 +82,16 @@ def race_rows(curves: list[dict]) -> list[str]:
                 continue
             got = first_reach(other, mark)
             never = "never" if other["status"].startswith("complete") else "not yet"  # a complete run has ended
-            reached = (f"epoch {got[0]} ({got[1]:,.0f} s)" if got else
-                       f"{never} (best {best(other)[0]:.4f} after {other['epochs'][-1]} epochs)")
+            reached = (
+                f"epoch {got[0]} ({got[1]:,.0f} s)"
+                if got
+                else f"{never} (best {best(other)[0]:.4f} after {other['epochs'][-1]} epochs)"
+            )
             ratio = f"{got[1] / secs:.3f}" if got and secs > 0 else "-"
-            rows.append(f"| {target['label']} | {mark:.4f} | epoch {epoch} ({secs:,.0f} s) | {other['label']} | "
-                        f"{reached} | {ratio} |")
+            rows.append(
+                f"| {target['label']} | {mark:.4f} | epoch {epoch} ({secs:,.0f} s) | {other['label']} | "
+                f"{reached} | {ratio} |"
+            )
     return rows
 
 
@@ -124,22 +132,38 @@ def main() -> None:
     args.docs_dir.mkdir(parents=True, exist_ok=True)
     png = args.docs_dir / f"learning_curves_{args.name}.png"
     plot(png, args.name, curves)
-    cmd = (f".venv/bin/python benchmarks/studies/learning_curves.py {' '.join(str(d) for d in args.run_dirs)} "
-           f"--name {args.name}")
-    md = [f"# Learning curves: {args.name}", "",
-          f"Machine: {platform.machine()}, 2 cores shared with other jobs; date {datetime.date.today()}.",
-          f"Command: `{cmd}` (reads the runs' histories; trains and scores nothing).", "",
-          "Validation NDCG@20 after each epoch, as the runs recorded it. Seconds are each run's own cumulative "
-          "training plus validation seconds, measured under whatever load it shared: compare epochs exactly and "
-          "seconds only roughly.", "",
-          "| run | status | epochs | best validation NDCG@20 | at epoch | seconds to it |", "|---|---|---|---|---|---|"]
+    cmd = (
+        f".venv/bin/python benchmarks/studies/learning_curves.py {' '.join(str(d) for d in args.run_dirs)} "
+        f"--name {args.name}"
+    )
+    md = [
+        f"# Learning curves: {args.name}",
+        "",
+        f"Machine: {platform.machine()}, 2 cores shared with other jobs; date {datetime.date.today()}.",
+        f"Command: `{cmd}` (reads the runs' histories; trains and scores nothing).",
+        "",
+        "Validation NDCG@20 after each epoch, as the runs recorded it. Seconds are each run's own cumulative "
+        "training plus validation seconds, measured under whatever load it shared: compare epochs exactly and "
+        "seconds only roughly.",
+        "",
+        "| run | status | epochs | best validation NDCG@20 | at epoch | seconds to it |",
+        "|---|---|---|---|---|---|",
+    ]
     for c in curves:
         value, epoch, secs = best(c)
         md.append(f"| {c['label']} | {c['status']} | {c['epochs'][-1]} | {value:.4f} | {epoch} | {secs:,.0f} |")
-    md += ["", "Who reached whose best so far, and when (seconds ratio: the second run's seconds to the mark over "
-               "the first run's):", "",
-           "| run | its best so far | reached at | other run | other run reached it at | seconds ratio |",
-           "|---|---|---|---|---|---|", *race_rows(curves), "", f"![learning curves]({png.name})", ""]
+    md += [
+        "",
+        "Who reached whose best so far, and when (seconds ratio: the second run's seconds to the mark over "
+        "the first run's):",
+        "",
+        "| run | its best so far | reached at | other run | other run reached it at | seconds ratio |",
+        "|---|---|---|---|---|---|",
+        *race_rows(curves),
+        "",
+        f"![learning curves]({png.name})",
+        "",
+    ]
     out = args.docs_dir / f"learning_curves_{args.name}.md"
     write_text(out, "\n".join(md))
     print(f"wrote {out} and {png}")

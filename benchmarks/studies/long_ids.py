@@ -76,25 +76,44 @@ def main() -> None:
         tmp = Path(d)
         train = ["train", "--kcore", "0", "--epochs", "1", "--quiet"]
         normal = write_csv(tmp / "normal.csv", 5)
-        rows.append(("normal file (ids of <= 5 characters), accepted", 5,
-                     measure([*train, "--data", str(normal), "--out", str(tmp / "run0")], tmp)))
+        rows.append(
+            (
+                "normal file (ids of <= 5 characters), accepted",
+                5,
+                measure([*train, "--data", str(normal), "--out", str(tmp / "run0")], tmp),
+            )
+        )
         first = write_csv(tmp / "long.csv", args.lengths[0])
-        rows.append((f"one id of {args.lengths[0]:,} characters, default limit: refused", args.lengths[0],
-                     measure([*train, "--data", str(first)], tmp)))
+        rows.append(
+            (
+                f"one id of {args.lengths[0]:,} characters, default limit: refused",
+                args.lengths[0],
+                measure([*train, "--data", str(first)], tmp),
+            )
+        )
         for k, length in enumerate(args.lengths):
             f = write_csv(tmp / f"long{k}.csv", length)
-            rows.append((f"one id of {length:,} characters, --max-id-length {length}: accepted", length,
-                         measure([*train, "--data", str(f), "--max-id-length", str(length),
-                                  "--out", str(tmp / f"run{k + 1}")], tmp)))
+            rows.append(
+                (
+                    f"one id of {length:,} characters, --max-id-length {length}: accepted",
+                    length,
+                    measure(
+                        [*train, "--data", str(f), "--max-id-length", str(length), "--out", str(tmp / f"run{k + 1}")],
+                        tmp,
+                    ),
+                )
+            )
     for what, _, r in rows:
         print(f"{r['peak_mb']:8.0f} MB  exit {r['rc']}  {what}  {r['message']}")
     accepted = [(n, r["peak_mb"]) for what, n, r in rows if "accepted" in what and n > 5]
     growth = ""
     if len(accepted) >= 2:
         (n0, m0), (n1, m1) = accepted[0], accepted[-1]
-        growth = (f"\nFrom {n0:,} to {n1:,} id characters the peak grows by {m1 - m0:.0f} MB: "
-                  f"{(m1 - m0) * 2**20 / (n1 - n0):.1f} bytes per added id character (the id is held a few "
-                  f"times: file bytes, parsed column, Python str, written split).\n")
+        growth = (
+            f"\nFrom {n0:,} to {n1:,} id characters the peak grows by {m1 - m0:.0f} MB: "
+            f"{(m1 - m0) * 2**20 / (n1 - n0):.1f} bytes per added id character (the id is held a few "
+            f"times: file bytes, parsed column, Python str, written split).\n"
+        )
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     table = "\n".join(f"| {what} | {r['rc']} | {r['peak_mb']:.0f} |" for what, _, r in rows)
     refused = next((r["message"] for what, _, r in rows if "refused" in what), "")

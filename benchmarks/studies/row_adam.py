@@ -26,8 +26,9 @@ OPTIMIZERS = ("adam", "dense-adam")
 
 def refuse_weight_decay(cfg) -> None:
     if cfg.train.weight_decay > 0:
-        raise SystemExit(f"{cfg.data.data} trains with weight decay {cfg.train.weight_decay}: adam is torch's Adam "
-                         "there")
+        raise SystemExit(
+            f"{cfg.data.data} trains with weight decay {cfg.train.weight_decay}: adam is torch's Adam there"
+        )
 
 
 def history(dataset: str, optimizer: str, epochs: int) -> list[dict]:
@@ -57,8 +58,10 @@ def main() -> None:
         "|---|---|---|---|---|",
     ]
     for a, b in zip(runs["adam"], runs["dense-adam"]):
-        lines.append(f"| {a['epoch']} | {a['valid_ndcg@20']:.5f} | {b['valid_ndcg@20']:.5f} | "
-                     f"{a['train_seconds']:.2f} | {b['train_seconds']:.2f} |")
+        lines.append(
+            f"| {a['epoch']} | {a['valid_ndcg@20']:.5f} | {b['valid_ndcg@20']:.5f} | "
+            f"{a['train_seconds']:.2f} | {b['train_seconds']:.2f} |"
+        )
     text = "\n".join(lines) + "\n"
     print(text)
     tmp = args.out.with_suffix(".tmp")

@@ -20,14 +20,16 @@ import pandas as pd
 def shift_rows(split_dir: Path) -> list[str]:
     parts = {p: pd.read_csv(split_dir / f"{p}.csv", dtype=str) for p in ("train", "valid", "test")}
     degree = parts["train"].groupby("item").size()
-    top = set(degree.sort_values(ascending=False).index[:max(1, len(degree) // 100)])
+    top = set(degree.sort_values(ascending=False).index[: max(1, len(degree) // 100)])
     rows = []
     for name, df in parts.items():
         if df.empty:
             continue
         d = degree.reindex(df["item"]).fillna(0).to_numpy()
-        rows.append(f"| {name} | {len(df):,} | {df['user'].nunique():,} | {len(df) / df['user'].nunique():.2f} | "
-                    f"{d.mean():.1f} / {np.median(d):.0f} | {df['item'].isin(top).mean():.3f} |")
+        rows.append(
+            f"| {name} | {len(df):,} | {df['user'].nunique():,} | {len(df) / df['user'].nunique():.2f} | "
+            f"{d.mean():.1f} / {np.median(d):.0f} | {df['item'].isin(top).mean():.3f} |"
+        )
     return rows
 
 
@@ -35,8 +37,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("runs", type=Path, nargs="+")
     for run in ap.parse_args().runs:
-        print(f"\n{run}\n\n| part | pairs | users | items per user | training degree of its items (mean / median) "
-              "| share on the top 1% of items |\n|---|---|---|---|---|---|")
+        print(
+            f"\n{run}\n\n| part | pairs | users | items per user | training degree of its items (mean / median) "
+            "| share on the top 1% of items |\n|---|---|---|---|---|---|"
+        )
         print("\n".join(shift_rows(run / "split")))
 
 

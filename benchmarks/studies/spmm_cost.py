@@ -19,8 +19,8 @@ import numpy as np
 import torch
 from scipy.sparse.csgraph import reverse_cuthill_mckee
 
-from lightgode.data.datasets import load_dataset
 from lightgode.core.graph import normalized_adjacency, to_torch
+from lightgode.data.datasets import load_dataset
 
 
 def interleaved_ms(fns: dict, repeats: int) -> dict[str, tuple[float, float]]:
@@ -50,14 +50,25 @@ def main() -> None:
     Ap = A[perm][:, perm].tocsr()
     Ap.sort_indices()
     Apt, Ep = to_torch(Ap), E[torch.from_numpy(perm.astype(np.int64))].contiguous()
-    rows = interleaved_ms({"torch sparse CSR": lambda: At @ E, "scipy CSR": lambda: A @ En,
-                           "torch sparse CSR, RCM-reordered nodes": lambda: Apt @ Ep}, args.repeats)
-    lines = ["# One full graph product on Gowalla (CPU)", "",
-             f"Machine: {platform.machine()} ({platform.processor() or 'cpu'}), 1 thread; date {date.today()}.",
-             "Command: `.venv/bin/python benchmarks/studies/spmm_cost.py`. Â of LightGCN's Gowalla training file: "
-             f"{A.shape[0]:,} nodes, {A.nnz:,} non-zeros; E: {A.shape[0]:,} x 64 float32; {args.repeats} rounds, "
-             "the three products timed in turn in each round.", "",
-             "| product | best ms | median ms |", "|---|---|---|"]
+    rows = interleaved_ms(
+        {
+            "torch sparse CSR": lambda: At @ E,
+            "scipy CSR": lambda: A @ En,
+            "torch sparse CSR, RCM-reordered nodes": lambda: Apt @ Ep,
+        },
+        args.repeats,
+    )
+    lines = [
+        "# One full graph product on Gowalla (CPU)",
+        "",
+        f"Machine: {platform.machine()} ({platform.processor() or 'cpu'}), 1 thread; date {date.today()}.",
+        "Command: `.venv/bin/python benchmarks/studies/spmm_cost.py`. Â of LightGCN's Gowalla training file: "
+        f"{A.shape[0]:,} nodes, {A.nnz:,} non-zeros; E: {A.shape[0]:,} x 64 float32; {args.repeats} rounds, "
+        "the three products timed in turn in each round.",
+        "",
+        "| product | best ms | median ms |",
+        "|---|---|---|",
+    ]
     lines += [f"| {name} | {best:.1f} | {median:.1f} |" for name, (best, median) in rows.items()]
     text = "\n".join(lines) + "\n"
     print(text)

@@ -35,8 +35,18 @@ def training_module(protocol: str, dataset: str, model: str):
         est.prepare_graph(train)
         return cfg, train, est.training_module(train)
     from lightgode.models.mf import DirectAUMF
-    return cfg, train, DirectAUMF(train.n_users, train.n_items, cfg.train.dim, cfg.train.gamma,
-                                  generator=torch.Generator().manual_seed(cfg.seed))
+
+    return (
+        cfg,
+        train,
+        DirectAUMF(
+            train.n_users,
+            train.n_items,
+            cfg.train.dim,
+            cfg.train.gamma,
+            generator=torch.Generator().manual_seed(cfg.seed),
+        ),
+    )
 
 
 def full_propagation_grads(module, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
@@ -83,13 +93,14 @@ def compare_full(protocol: str, dataset: str, steps: int, repeats: int = 3) -> t
         for name, f in (("library", module.compute_grads), ("full", lambda u, i: full_propagation_grads(module, u, i))):
             t0 = time.perf_counter()
             for s in range(0, bs * steps, bs):
-                f(users[perm[s:s + bs]], items[perm[s:s + bs]])
+                f(users[perm[s : s + bs]], items[perm[s : s + bs]])
             times[name].append((time.perf_counter() - t0) / steps)
     return statistics.median(times["library"]), statistics.median(times["full"])
 
 
-def step_seconds(protocol: str, dataset: str, model: str, steps: int, optimizer: str = "adam"
-                 ) -> tuple[float, int, int]:
+def step_seconds(
+    protocol: str, dataset: str, model: str, steps: int, optimizer: str = "adam"
+) -> tuple[float, int, int]:
     """(seconds per step, batch size, training pairs) with the benchmark's settings for ``model``, the optimiser
     as ``lightgode train --optimizer`` builds it (for LightGODE without weight decay "adam" is RowAdam)."""
     from lightgode.core.train import make_optimizer
@@ -100,7 +111,7 @@ def step_seconds(protocol: str, dataset: str, model: str, steps: int, optimizer:
     perm, bs = torch.randperm(len(users)), cfg.train.batch_size
     t0 = time.perf_counter()
     for s in range(0, bs * steps, bs):
-        idx = perm[s:s + bs]
+        idx = perm[s : s + bs]
         module.compute_grads(users[idx], items[idx])
         opt.step()
     if hasattr(opt, "flush"):
@@ -113,20 +124,29 @@ def main() -> None:
     ap.add_argument("--dataset", default="gowalla")
     ap.add_argument("--protocol", default="lightgcn-gowalla")
     ap.add_argument("--steps", type=int, default=30)
-    ap.add_argument("--compare-full", action="store_true",
-                    help="also time LightGCN's gradient with every propagation over all of the graph")
+    ap.add_argument(
+        "--compare-full",
+        action="store_true",
+        help="also time LightGCN's gradient with every propagation over all of the graph",
+    )
     args = ap.parse_args()
     torch.set_num_threads(1)
     if args.compare_full:
         lib, full = compare_full(args.protocol, args.dataset, args.steps)
-        print(f"{args.dataset} ({args.protocol}) lightgcn gradient: {1000 * lib:.1f} ms with the batch's rows, "
-              f"{1000 * full:.1f} ms with full propagations ({full / lib:.2f}x; medians of 3 alternating "
-              f"repeats of {args.steps} steps, no optimiser step)", flush=True)
+        print(
+            f"{args.dataset} ({args.protocol}) lightgcn gradient: {1000 * lib:.1f} ms with the batch's rows, "
+            f"{1000 * full:.1f} ms with full propagations ({full / lib:.2f}x; medians of 3 alternating "
+            f"repeats of {args.steps} steps, no optimiser step)",
+            flush=True,
+        )
     for model, optimizer in (("lightgcn", "adam"), ("lightgode", "adam"), ("lightgode", "dense-adam")):
         sec, bs, n = step_seconds(args.protocol, args.dataset, model, args.steps, optimizer)
         batches = -(-n // bs)
-        print(f"{args.dataset} ({args.protocol}) {model} ({optimizer}): batch {bs}, {1000 * sec:.2f} ms per step, "
-              f"{batches} steps per epoch -> {sec * batches:.1f} s per epoch ({n} training pairs)", flush=True)
+        print(
+            f"{args.dataset} ({args.protocol}) {model} ({optimizer}): batch {bs}, {1000 * sec:.2f} ms per step, "
+            f"{batches} steps per epoch -> {sec * batches:.1f} s per epoch ({n} training pairs)",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -50,10 +50,25 @@ _LAZY = {
 
 # Written out (not built from _LAZY) so that linters and IDEs read it; tests/test_public_api.py checks both agree.
 __all__ = [
-    "Interactions", "read_interactions", "load_dataset", "prepare_split",
-    "RunConfig", "DataConfig", "TrainConfig", "ODEConfig",
-    "LightGODE", "train_run", "load_run", "load_model", "Recommender",
-    "LightGODEError", "ConfigError", "DataError", "RunDirError", "UnknownIdError", "__version__",
+    "Interactions",
+    "read_interactions",
+    "load_dataset",
+    "prepare_split",
+    "RunConfig",
+    "DataConfig",
+    "TrainConfig",
+    "ODEConfig",
+    "LightGODE",
+    "train_run",
+    "load_run",
+    "load_model",
+    "Recommender",
+    "LightGODEError",
+    "ConfigError",
+    "DataError",
+    "RunDirError",
+    "UnknownIdError",
+    "__version__",
 ]
 
 if TYPE_CHECKING:  # what IDEs and type checkers see; at run time __getattr__ imports on first use

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 
 @contextmanager
@@ -64,8 +64,14 @@ def is_write_error(exc: BaseException) -> bool:
     return isinstance(exc, OSError) or type(exc).__name__ == "SafetensorError"
 
 
-def check_target(out: str | os.PathLike, *, overwrite: bool, kind: str = "dir",
-                 source: str | os.PathLike | None = None, same_ok: bool = False) -> Path:
+def check_target(
+    out: str | os.PathLike,
+    *,
+    overwrite: bool,
+    kind: str = "dir",
+    source: str | os.PathLike | None = None,
+    same_ok: bool = False,
+) -> Path:
     """Check that ``out`` can be written before any work is done; raise a one-line ``OutputError`` otherwise.
 
     Parameters
@@ -87,8 +93,10 @@ def check_target(out: str | os.PathLike, *, overwrite: bool, kind: str = "dir",
         if target == src and not same_ok:
             raise OutputError(f"output {out} is the source run itself; choose another path")
         if target in src.parents:
-            raise OutputError(f"output {out} contains the source run {source}; replacing it would delete the "
-                              f"source: choose another path")
+            raise OutputError(
+                f"output {out} contains the source run {source}; replacing it would delete the "
+                f"source: choose another path"
+            )
     in_place = source is not None and same_ok and target == Path(source).resolve()
     if out.exists() or out.is_symlink():
         if not overwrite and not in_place:

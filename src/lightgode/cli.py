@@ -10,8 +10,22 @@ import sys
 
 from lightgode.errors import LightGODEError
 
-COMMANDS = ("train", "search", "evaluate", "recommend", "info", "analyze", "benchmark", "export", "launch",
-            "propagate", "serve", "synth", "tune", "update")
+COMMANDS = (
+    "train",
+    "search",
+    "evaluate",
+    "recommend",
+    "info",
+    "analyze",
+    "benchmark",
+    "export",
+    "launch",
+    "propagate",
+    "serve",
+    "synth",
+    "tune",
+    "update",
+)
 """The subcommands, in --help order: each is ``lightgode.commands.<name>`` with ``register(subparsers)``. A command
 module imports only light modules at its top (lightgode.names, commands.common); the library loads inside its run
 function, so that parsing and --help stay fast."""
@@ -25,8 +39,11 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(prog="lightgode", description="LightGODE: MF training plus a post-training graph ODE "
-                    "for top-K recommendation from implicit feedback.")
+    parser = Parser(
+        prog="lightgode",
+        description="LightGODE: MF training plus a post-training graph ODE "
+        "for top-K recommendation from implicit feedback.",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
     for name in COMMANDS:
@@ -37,8 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     args.env_data_dir = os.environ.get("LIGHTGODE_DATA")
     args.show_progress = not getattr(args, "quiet", False) and sys.stderr.isatty() or getattr(args, "progress", False)
     if args.show_progress and not args.verbose:

@@ -55,5 +55,7 @@ def require(module: str, extra: str, what: str) -> None:
     import importlib.util
 
     if importlib.util.find_spec(module) is None:
-        raise MissingDependencyError(f"{what} needs the optional package {module!r}, which is not installed; "
-                                     f"install it with: pip install 'lightgode[{extra}]'")
+        raise MissingDependencyError(
+            f"{what} needs the optional package {module!r}, which is not installed; "
+            f"install it with: pip install 'lightgode[{extra}]'"
+        )

@@ -19,7 +19,7 @@ from typing import Any
 
 from lightgode.errors import ConfigError
 
-INT_LIMIT = 2 ** 63  # every integer setting must fit a signed 64-bit integer (numpy's and torch's index type)
+INT_LIMIT = 2**63  # every integer setting must fit a signed 64-bit integer (numpy's and torch's index type)
 
 
 def shown(value: Any, limit: int = 60) -> str:
@@ -28,7 +28,7 @@ def shown(value: Any, limit: int = 60) -> str:
         text = json.dumps(value, default=repr, allow_nan=True)
     except (TypeError, ValueError, RecursionError):
         text = repr(value)
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _fail(path: str, expected: str, value: Any) -> ConfigError:

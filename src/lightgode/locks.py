@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from lightgode.errors import OutputError
 
@@ -113,8 +113,10 @@ def target_lock(target: str | os.PathLike, *, wait_s: float = 0.0) -> Iterator[N
             return
         if time.monotonic() >= deadline:
             holder = _pid_in(lock)
-            raise OutputError(f"{target} is busy: another lightgode command"
-                              f"{f' (process {holder})' if holder else ''} is writing it; try again when it is done")
+            raise OutputError(
+                f"{target} is busy: another lightgode command"
+                f"{f' (process {holder})' if holder else ''} is writing it; try again when it is done"
+            )
         time.sleep(POLL_S)
     try:
         yield

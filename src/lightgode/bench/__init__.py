@@ -38,5 +38,17 @@ from lightgode.bench.report import plus_minus, write_report
 from lightgode.bench.runner import BenchmarkProgress, run_benchmark
 from lightgode.bench.settings import BenchmarkConfig, run_config
 
-__all__ = ["BenchmarkConfig", "BenchmarkProgress", "aggregate", "budget_spent", "collect", "plus_minus",
-           "read_recorded", "run_benchmark", "run_config", "select_variants", "with_recorded", "write_report"]
+__all__ = [
+    "BenchmarkConfig",
+    "BenchmarkProgress",
+    "aggregate",
+    "budget_spent",
+    "collect",
+    "plus_minus",
+    "read_recorded",
+    "run_benchmark",
+    "run_config",
+    "select_variants",
+    "with_recorded",
+    "write_report",
+]

@@ -21,8 +21,7 @@ L_GRID = tuple(range(0, 11))
 
 
 def _load(runs_dir: Path, model: str, seed: int):
-    from lightgode.runs.store import load_run
-    from lightgode.runs.store import load_model
+    from lightgode.runs.store import load_model, load_run
 
     run = load_run(runs_dir / model / f"seed{seed}")
     return run, load_model(run)
@@ -45,8 +44,12 @@ def conv_analysis(runs_dir: Path, seed: int, layers: int) -> list[tuple[str, flo
     gcn_e0.conv_at_test = False
     gcn_e0._set_embeddings()
     rows = []
-    for label, m in (("MF (BPR)", mf), (f"MF + {layers} layers at test", conv),
-                     ("LightGCN without conv at test", gcn_e0), ("LightGCN", gcn)):
+    for label, m in (
+        ("MF (BPR)", mf),
+        (f"MF + {layers} layers at test", conv),
+        ("LightGCN without conv at test", gcn_e0),
+        ("LightGCN", gcn),
+    ):
         with torch.no_grad():
             t = _test(m, mf_run.split)
         rows.append((label, t["recall@20"], t["ndcg@20"]))
@@ -147,6 +150,7 @@ def _plot_discrepancy(series, title: str, path: Path) -> None:
 @dataclass(frozen=True)
 class AnalysisPage:
     """A written analysis: its Markdown lines, the page and its plot."""
+
     lines: list[str]
     markdown: Path
     png: Path
@@ -157,8 +161,9 @@ class AnalysisPage:
         return "\n".join(self.lines[:-3])
 
 
-def write_analysis(analysis: str, runs_dir: Path, seed: int, docs: Path, *, layers: int = 3,
-                   command: str) -> AnalysisPage:
+def write_analysis(
+    analysis: str, runs_dir: Path, seed: int, docs: Path, *, layers: int = 3, command: str
+) -> AnalysisPage:
     """Write ``<docs>/analysis_<analysis>_<dataset>.md`` and its PNG from the runs of ``seed`` under ``runs_dir``
     (one dataset's benchmark folder, whose name is the dataset's); ``command`` is named on the page."""
     from lightgode.atomic import check_target, write_text
@@ -171,24 +176,38 @@ def write_analysis(analysis: str, runs_dir: Path, seed: int, docs: Path, *, laye
     if analysis == "conv":
         rows = conv_analysis(runs_dir, seed, layers)
         ref = rows[-1][2]
-        lines = [f"# Graph convolution in training versus at test ({dataset}, seed {seed})", "",
-                 f"Command: `{command}`", "",
-                 "| model | test Recall@20 | test NDCG@20 | % of LightGCN NDCG@20 |", "|---|---|---|---|"]
+        lines = [
+            f"# Graph convolution in training versus at test ({dataset}, seed {seed})",
+            "",
+            f"Command: `{command}`",
+            "",
+            "| model | test Recall@20 | test NDCG@20 | % of LightGCN NDCG@20 |",
+            "|---|---|---|---|",
+        ]
         lines += [f"| {lab} | {rec:.4f} | {nd:.4f} | {100 * nd / ref:.1f}% |" for lab, rec, nd in rows]
         lines += ["", "How the two trained models ended:", ""]
         lines += [f"- {training_note(runs_dir / m / f'seed{seed}')}" for m in ("mf-bpr", "lightgcn")]
         if dataset in PAPER_CONV_SHARE:
-            lines += ["", f"The paper reports MF + convolution at test at {PAPER_CONV_SHARE[dataset]}% of LightGCN's "
-                          "NDCG@20 on this dataset."]
+            lines += [
+                "",
+                f"The paper reports MF + convolution at test at {PAPER_CONV_SHARE[dataset]}% of LightGCN's "
+                "NDCG@20 on this dataset.",
+            ]
         png = docs / f"analysis_conv_{dataset}.png"
         _plot_conv(rows, f"convolution in training vs at test, {dataset}", png)
         md = docs / f"analysis_conv_{dataset}.md"
     else:
         series = discrepancy_analysis(runs_dir, seed)
-        lines = [f"# Embedding discrepancy against post-training layers L and horizon T ({dataset}, seed "
-                 f"{seed})", "", f"Command: `{command}`", "",
-                 "Discrepancy: mean over users and items of 1 - cos(E(L or T)_v, E(0)_v).", "",
-                 "| series | L or T | test NDCG@20 | discrepancy |", "|---|---|---|---|"]
+        lines = [
+            f"# Embedding discrepancy against post-training layers L and horizon T ({dataset}, seed {seed})",
+            "",
+            f"Command: `{command}`",
+            "",
+            "Discrepancy: mean over users and items of 1 - cos(E(L or T)_v, E(0)_v).",
+            "",
+            "| series | L or T | test NDCG@20 | discrepancy |",
+            "|---|---|---|---|",
+        ]
         for name, pts in series.items():
             lines += [f"| {name} | {x:g} | {nd:.4f} | {d:.4f} |" for x, nd, d in pts]
         png = docs / f"analysis_discrepancy_{dataset}.png"

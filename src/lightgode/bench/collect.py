@@ -31,17 +31,27 @@ def collect(out_dir: Path, protocol: str) -> list[dict[str, Any]]:
         test, valid = metrics.get("test", {}), metrics.get("valid", {})
         sec = info.get("seconds", {})
         suffix = max((s for s in LABELS if path.name.endswith(s)), key=len)  # grid values hold dots too
-        rows.append({
-            "protocol": protocol, "dataset": path.parent.parent.name, "model": path.parent.name + LABELS[suffix],
-            "seed": int(config.get("seed", 0)), "variant": path.name.partition("-")[2],
-            "test_recall@20": test.get("recall@20", math.nan), "test_ndcg@20": test.get("ndcg@20", math.nan),
-            "valid_ndcg@20": valid.get("ndcg@20", math.nan),
-            "best_epoch": info.get("best_epoch", 0), "epochs_run": info.get("epochs_run", 0),
-            "seconds_per_epoch": info.get("seconds_per_epoch", 0.0), "fit_seconds": training_seconds(sec),
-            "inference_seconds": sec.get("evaluate", math.nan), "peak_rss_mb": info.get("peak_rss_mb", math.nan),
-            "capped": bool(info.get("capped", False)) or budget_spent(info, config, bool(valid)),
-            "settings": settings_summary(config), "device": info.get("device", "cpu"),
-        })
+        rows.append(
+            {
+                "protocol": protocol,
+                "dataset": path.parent.parent.name,
+                "model": path.parent.name + LABELS[suffix],
+                "seed": int(config.get("seed", 0)),
+                "variant": path.name.partition("-")[2],
+                "test_recall@20": test.get("recall@20", math.nan),
+                "test_ndcg@20": test.get("ndcg@20", math.nan),
+                "valid_ndcg@20": valid.get("ndcg@20", math.nan),
+                "best_epoch": info.get("best_epoch", 0),
+                "epochs_run": info.get("epochs_run", 0),
+                "seconds_per_epoch": info.get("seconds_per_epoch", 0.0),
+                "fit_seconds": training_seconds(sec),
+                "inference_seconds": sec.get("evaluate", math.nan),
+                "peak_rss_mb": info.get("peak_rss_mb", math.nan),
+                "capped": bool(info.get("capped", False)) or budget_spent(info, config, bool(valid)),
+                "settings": settings_summary(config),
+                "device": info.get("device", "cpu"),
+            }
+        )
     return rows
 
 
@@ -50,8 +60,7 @@ def budget_spent(info: dict[str, Any], config: dict[str, Any], validated: bool) 
     (or had not yet waited out its patience), so its accuracy and time are lower bounds, as under a wall-time
     cap. A run without validation (a refit) trains a set number of epochs by design."""
     run, budget = int(info.get("epochs_run", 0)), config.get("train", {}).get("epochs")
-    return (validated and run > 0 and budget is not None and run >= int(budget)
-            and not info.get("stopped_early", True))
+    return validated and run > 0 and budget is not None and run >= int(budget) and not info.get("stopped_early", True)
 
 
 def training_seconds(sec: dict[str, float]) -> float:
@@ -82,10 +91,17 @@ def in_progress(out_dir: Path, protocol: str) -> list[dict[str, Any]]:
         except RunDirError:
             continue
         history = meta.get("history") or [{}]
-        rows.append({"dataset": out.parent.parent.name, "model": out.parent.name, "seed": out.name[len("seed"):],
-                     "epoch": int(meta["epoch"]), "best_epoch": int(meta["best_epoch"]),
-                     "best_valid_ndcg@20": float(meta["best_valid"].get("ndcg@20", math.nan)),
-                     "seconds_per_epoch": float(np.mean([r.get("train_seconds", math.nan) for r in history]))})
+        rows.append(
+            {
+                "dataset": out.parent.parent.name,
+                "model": out.parent.name,
+                "seed": out.name[len("seed") :],
+                "epoch": int(meta["epoch"]),
+                "best_epoch": int(meta["best_epoch"]),
+                "best_valid_ndcg@20": float(meta["best_valid"].get("ndcg@20", math.nan)),
+                "seconds_per_epoch": float(np.mean([r.get("train_seconds", math.nan) for r in history])),
+            }
+        )
     return rows
 
 
@@ -95,8 +111,7 @@ def select_variants(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:  # the 
     groups: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
     for r in rows:
         groups.setdefault((r["dataset"], r["model"], r["seed"]), []).append(r)
-    return [max(rs, key=lambda r: valid_key(r["valid_ndcg@20"]))
-            | {"grid_points": len(rs)} for rs in groups.values()]
+    return [max(rs, key=lambda r: valid_key(r["valid_ndcg@20"])) | {"grid_points": len(rs)} for rs in groups.values()]
 
 
 def from_other_point(chosen: list[dict[str, Any]]) -> set[tuple[str, str]]:
@@ -136,24 +151,46 @@ def aggregate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         groups.setdefault((r["dataset"], r["model"]), []).append(r)
     out = []
     for (dataset, model), rs in groups.items():
-        def stat(key: str) -> tuple[float, float]:
+
+        def stat(key: str, rs: list = rs) -> tuple[float, float]:
             v = np.array([r[key] for r in rs], dtype=float)
             return float(np.mean(v)), float(np.std(v, ddof=1)) if len(v) > 1 else 0.0
 
-        out.append({"dataset": dataset, "model": model, "seeds": len(rs),
-                    **{k: stat(k) for k in ("test_recall@20", "test_ndcg@20", "best_epoch", "epochs_run",
-                                            "seconds_per_epoch", "fit_seconds", "inference_seconds",
-                                            "peak_rss_mb")},
-                    "capped": any(r["capped"] for r in rs), "grid_points": max(r["grid_points"] for r in rs),
-                    "stale": (dataset, model) in stale,
-                    "gpu_seeds": sum(r.get("device", "cpu") != "cpu" for r in rs),
-                    "settings": "; ".join(sorted({r["settings"] for r in rs}))})
+        out.append(
+            {
+                "dataset": dataset,
+                "model": model,
+                "seeds": len(rs),
+                **{
+                    k: stat(k)
+                    for k in (
+                        "test_recall@20",
+                        "test_ndcg@20",
+                        "best_epoch",
+                        "epochs_run",
+                        "seconds_per_epoch",
+                        "fit_seconds",
+                        "inference_seconds",
+                        "peak_rss_mb",
+                    )
+                },
+                "capped": any(r["capped"] for r in rs),
+                "grid_points": max(r["grid_points"] for r in rs),
+                "stale": (dataset, model) in stale,
+                "gpu_seeds": sum(r.get("device", "cpu") != "cpu" for r in rs),
+                "settings": "; ".join(sorted({r["settings"] for r in rs})),
+            }
+        )
     order = {m: i for i, m in enumerate(ALL_MODELS)}
     labels = list(LABELS.values())
 
     def key(r: dict[str, Any]) -> tuple[str, bool, int, int]:  # refits after the rest; a model's rows together
         name, _, label = r["model"].partition(" ")
-        return (r["dataset"], "(refit" in label, order.get(name, 99),
-                labels.index(" " + label) if label and " " + label in labels else 0)
+        return (
+            r["dataset"],
+            "(refit" in label,
+            order.get(name, 99),
+            labels.index(" " + label) if label and " " + label in labels else 0,
+        )
 
     return sorted(out, key=key)

@@ -39,8 +39,9 @@ def _run_mf_conv_on_base(cfg: RunConfig, out: Path, base_dir: Path) -> None:
     base = artifacts.load_run(base_dir)
     split = base.split
     binfo = base.info
-    result = TrainResult(int(binfo.get("best_epoch", 0)), base.metrics.get("valid", {}),
-                         int(binfo.get("epochs_run", 0)), [])
+    result = TrainResult(
+        int(binfo.get("best_epoch", 0)), base.metrics.get("valid", {}), int(binfo.get("epochs_run", 0)), []
+    )
     model = MFConv.from_config(cfg).with_base(torch.cat([base.user_embedding, base.item_embedding]), result)
     t0 = time.perf_counter()
     model.fit(split.train, split.valid if len(split.valid) else None)
@@ -50,13 +51,21 @@ def _run_mf_conv_on_base(cfg: RunConfig, out: Path, base_dir: Path) -> None:
     t_eval = time.perf_counter() - t1
     bsec = binfo.get("seconds", {})
     info = {
-        "model": cfg.model, "dataset": split_stats(split), "best_epoch": result.best_epoch,
-        "epochs_run": result.epochs_run, "stopped_early": bool(binfo.get("stopped_early", False)),
+        "model": cfg.model,
+        "dataset": split_stats(split),
+        "best_epoch": result.best_epoch,
+        "epochs_run": result.epochs_run,
+        "stopped_early": bool(binfo.get("stopped_early", False)),
         "base_run": str(base_dir),
-        "seconds": {"data": 0.0, "fit": float(bsec.get("fit", 0.0)) + t_layers,
-                    "train_epochs": float(bsec.get("train_epochs", 0.0)),
-                    "validation": float(bsec.get("validation", 0.0)), "post_training": t_layers,
-                    "evaluate": t_eval, "total": float(bsec.get("total", 0.0)) + time.perf_counter() - t_start},
+        "seconds": {
+            "data": 0.0,
+            "fit": float(bsec.get("fit", 0.0)) + t_layers,
+            "train_epochs": float(bsec.get("train_epochs", 0.0)),
+            "validation": float(bsec.get("validation", 0.0)),
+            "post_training": t_layers,
+            "evaluate": t_eval,
+            "total": float(bsec.get("total", 0.0)) + time.perf_counter() - t_start,
+        },
         "seconds_per_epoch": float(binfo.get("seconds_per_epoch", 0.0)),
         "peak_rss_mb": max(peak_rss_mb(), float(binfo.get("peak_rss_mb", 0.0))),
         "device": binfo.get("device", "cpu"),
@@ -95,8 +104,7 @@ def _execute_unlocked(spec: dict[str, Any]) -> None:
 
     out = Path(spec["out"])
     if spec.get("tune_from"):
-        _tune_copy(Path(spec["tune_from"]), out, Path(spec["t_from"]) if spec.get("t_from") else None,
-                   spec["sources"])
+        _tune_copy(Path(spec["tune_from"]), out, Path(spec["t_from"]) if spec.get("t_from") else None, spec["sources"])
         return
     cfg = RunConfig.from_dict(spec["config"])
     base = spec.get("base")
@@ -106,8 +114,9 @@ def _execute_unlocked(spec: dict[str, Any]) -> None:
     ckpt_config = checkpoint_dir(out) / "config.json"
     if ckpt_config.is_file() and changed_settings(artifacts.read_json(ckpt_config), cfg) is None:
         resumed = resume_config(out)  # continued on this benchmark's device, wherever it started
-        train_run(replace(resumed, train=replace(resumed.train, device=cfg.train.device)), out, overwrite=True,
-                  resume=True)
+        train_run(
+            replace(resumed, train=replace(resumed.train, device=cfg.train.device)), out, overwrite=True, resume=True
+        )
     else:  # no checkpoint, or one of other settings (removed: the run starts again)
         train_run(cfg, out, overwrite=True)
 
@@ -166,8 +175,13 @@ def _tune_copy(source: Path, out: Path, t_from: Path | None, sources: dict[str, 
     config, result = dict(run.config), None
     if t_from is None:
         E0 = torch.cat([run.user_embedding, run.item_embedding], dim=0)
-        result = tune_split(E0, run.split, ode=cfg.ode, eval_config=cfg.eval,
-                            config=TuneConfig(metric=cfg.eval.valid_metric, seed=cfg.seed, **TUNE_T))
+        result = tune_split(
+            E0,
+            run.split,
+            ode=cfg.ode,
+            eval_config=cfg.eval,
+            config=TuneConfig(metric=cfg.eval.valid_metric, seed=cfg.seed, **TUNE_T),
+        )
         ode = result.ode
     else:
         ode = run_config(artifacts.load_run(t_from)).ode
@@ -178,10 +192,14 @@ def _tune_copy(source: Path, out: Path, t_from: Path | None, sources: dict[str, 
     t_eval = time.perf_counter() - t1
     info = dict(run.info)
     sec = dict(info.get("seconds", {}))
-    info["seconds"] = sec | {"fit": float(sec.get("fit", 0.0)) + t_search, "post_training": t_search,
-                             "evaluate": t_eval}
+    info["seconds"] = sec | {
+        "fit": float(sec.get("fit", 0.0)) + t_search,
+        "post_training": t_search,
+        "evaluate": t_eval,
+    }
     info["derived_from"] = sources
     if result is not None:
         info["tune"] = {k: v for k, v in result.to_dict().items() if k != "points"}
-    write_tuned_run(source, config, metrics, result, out=out, info=info,
-                    title=f"{cfg.data.data} seed {cfg.seed}, T on validation")
+    write_tuned_run(
+        source, config, metrics, result, out=out, info=info, title=f"{cfg.data.data} seed {cfg.seed}, T on validation"
+    )

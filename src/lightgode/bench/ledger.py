@@ -32,9 +32,25 @@ from lightgode.core.config import RunConfig
 from lightgode.errors import ConfigError, DataError, RunDirError
 from lightgode.runs import store as artifacts
 
-CSV_COLUMNS = ("protocol", "dataset", "model", "seed", "variant", "test_recall@20", "test_ndcg@20", "valid_ndcg@20",
-               "best_epoch", "epochs_run", "seconds_per_epoch", "fit_seconds", "inference_seconds", "peak_rss_mb",
-               "capped", "settings", "device")
+CSV_COLUMNS = (
+    "protocol",
+    "dataset",
+    "model",
+    "seed",
+    "variant",
+    "test_recall@20",
+    "test_ndcg@20",
+    "valid_ndcg@20",
+    "best_epoch",
+    "epochs_run",
+    "seconds_per_epoch",
+    "fit_seconds",
+    "inference_seconds",
+    "peak_rss_mb",
+    "capped",
+    "settings",
+    "device",
+)
 OPTIONAL_COLUMNS = {"device": "cpu"}
 """Columns added since the first reports, with the value an older CSV's rows take."""
 
@@ -53,12 +69,21 @@ def read_recorded(csv_path: Path) -> list[dict[str, Any]]:
         reader = csv.DictReader(fh)
         missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or []) and c not in OPTIONAL_COLUMNS]
         if missing:
-            raise DataError(f"{csv_path}: not a benchmark CSV (no column {missing[0]!r}); move it away or pass "
-                              "--drop-recorded")
+            raise DataError(
+                f"{csv_path}: not a benchmark CSV (no column {missing[0]!r}); move it away or pass --drop-recorded"
+            )
         try:
-            rows = [{**r, **{c: r.get(c) or default for c, default in OPTIONAL_COLUMNS.items()},
-                     "seed": int(r["seed"]), "capped": r["capped"] == "True",
-                     **{c: float(r[c]) for c in _FLOATS}, **{c: int(float(r[c])) for c in _INTS}} for r in reader]
+            rows = [
+                {
+                    **r,
+                    **{c: r.get(c) or default for c, default in OPTIONAL_COLUMNS.items()},
+                    "seed": int(r["seed"]),
+                    "capped": r["capped"] == "True",
+                    **{c: float(r[c]) for c in _FLOATS},
+                    **{c: int(float(r[c])) for c in _INTS},
+                }
+                for r in reader
+            ]
         except ValueError as exc:
             raise DataError(f"{csv_path}: malformed row {reader.line_num}: {exc}") from None
     unique: dict[tuple[Any, ...], dict[str, Any]] = {}
@@ -71,17 +96,22 @@ def with_recorded(rows: list[dict[str, Any]], recorded: list[dict[str, Any]], pr
     """The runs on disk, plus the recorded rows of ``protocol`` whose run is not on disk (marked ``recorded``);
     a run on disk replaces its recorded row."""
     on_disk = {tuple(r[k] for k in _KEY) for r in rows}
-    return rows + [r | {"recorded": True} for r in recorded
-                   if r["protocol"] == protocol and tuple(r[k] for k in _KEY) not in on_disk]
+    return rows + [
+        r | {"recorded": True}
+        for r in recorded
+        if r["protocol"] == protocol and tuple(r[k] for k in _KEY) not in on_disk
+    ]
 
 
 @dataclass(frozen=True)
 class Point:
     """One grid point of a (dataset, model, seed), as the benchmark has it: a complete run on disk (``path``), or
     a row recorded in an earlier report's CSV whose run is not on disk (``path`` None)."""
+
     variant: dict[str, float]
     path: Path | None
     valid: float  # validation NDCG@20 (-inf when unknown)
+
 
 Recorded = dict[tuple[str, str, int, str], dict[str, Any]]
 """Recorded rows of one protocol by (dataset, model, seed, variant), as :func:`recorded_index` makes them."""
@@ -91,6 +121,7 @@ def recorded_index(rows: list[dict[str, Any]], protocol: str) -> Recorded:
     """The rows of an earlier report (:func:`read_recorded`) of ``protocol``, by run."""
     return {(r["dataset"], r["model"], r["seed"], r["variant"]): r for r in rows if r["protocol"] == protocol}
 
+
 CHOSEN_IN_SETTINGS = {"gf-cf": ("alpha",), "bspm": ("beta", "T_s"), "mf-conv": ("L",)}
 """The parts of a model's settings column that the run chooses on validation (not known before it runs)."""
 
@@ -99,6 +130,7 @@ def same_settings(settings: str, cfg: RunConfig) -> bool:
     """Whether a recorded row's settings column is that of a run of ``cfg`` (the values the run chooses on
     validation left out). The column is a summary: settings it does not show (dim, patience) and the code that
     made the row are taken on trust; :func:`recorded_row` also checks the epoch budget and a wall-time cap."""
+
     def norm(text: str) -> str:
         for name in CHOSEN_IN_SETTINGS.get(cfg.model, ()):
             text = re.sub(rf"\b{re.escape(name)} [^,;\s]+", f"{name} *", text)
@@ -107,8 +139,15 @@ def same_settings(settings: str, cfg: RunConfig) -> bool:
     return norm(settings) == norm(settings_summary(cfg.to_dict()))
 
 
-def recorded_row(recorded: Recorded, bench: BenchmarkConfig, dataset: str, model: str, seed: int,
-                 variant: dict[str, float], cfg: RunConfig | None = None) -> dict[str, Any] | None:
+def recorded_row(
+    recorded: Recorded,
+    bench: BenchmarkConfig,
+    dataset: str,
+    model: str,
+    seed: int,
+    variant: dict[str, float],
+    cfg: RunConfig | None = None,
+) -> dict[str, Any] | None:
     """The recorded row of a run not on disk, when its settings are the run's (``cfg``, by default the grid
     point's); None otherwise."""
     row = recorded.get((dataset_label(dataset), model, seed, variant_name(variant).lstrip("-")))
@@ -126,8 +165,9 @@ def valid_key(value: float) -> float:
     return -math.inf if math.isnan(value) else value
 
 
-def chosen_point(bench: BenchmarkConfig, dataset: str, model: str, seed: int,
-                 recorded: Recorded | None = None) -> Point | None:
+def chosen_point(
+    bench: BenchmarkConfig, dataset: str, model: str, seed: int, recorded: Recorded | None = None
+) -> Point | None:
     """The point of (dataset, model, seed) with the best validation NDCG@20, chosen as the report chooses
     (:func:`select_variants`): over every complete run of the seed on disk (``seed<N>``, ``seed<N>-lr0.002``, ...,
     whatever grid made it) and, after them, the recorded rows of points not on disk."""
@@ -135,9 +175,12 @@ def chosen_point(bench: BenchmarkConfig, dataset: str, model: str, seed: int,
     points = []
     for path in sorted(folder.glob(f"seed{seed}*")):
         name = path.name
-        if (RUN_NAME.fullmatch(name) and not name.endswith((REFIT_SUFFIX, TUNED_SUFFIX))
-                and name.partition("-")[0] == f"seed{seed}"
-                and is_complete(path)):
+        if (
+            RUN_NAME.fullmatch(name)
+            and not name.endswith((REFIT_SUFFIX, TUNED_SUFFIX))
+            and name.partition("-")[0] == f"seed{seed}"
+            and is_complete(path)
+        ):
             value = artifacts.read_json(path / "metrics.json").get("valid", {}).get("ndcg@20", math.nan)
             points.append(Point(parse_variant(name.partition("-")[2]), path, float(value)))
     on_disk = {variant_name(p.variant) for p in points}

@@ -45,7 +45,8 @@ def refit_config(selected: Path) -> RunConfig:
     best_epoch = int(artifacts.read_json(selected / "train.json").get("best_epoch", 0))
     epochs = max(best_epoch, 1)  # no validation: trains exactly this many epochs
     return RunConfig.from_stored(artifacts.read_json(selected / "config.json")).override(
-        {"data": {"ratios": (1.0, 0.0, 0.0)}, "train": {"epochs": epochs}})
+        {"data": {"ratios": (1.0, 0.0, 0.0)}, "train": {"epochs": epochs}}
+    )
 
 
 def _refit_is_current(out: Path, cfg: RunConfig) -> bool:
@@ -74,8 +75,9 @@ class BenchmarkProgress:
     recorded: list[Path] = field(default_factory=list)  # runs not on disk, recorded with the same settings
 
 
-def run_benchmark(bench: BenchmarkConfig, *, report: Callable[[str], None] | None = None,
-                  recorded: list[dict[str, Any]] | None = None) -> BenchmarkProgress:
+def run_benchmark(
+    bench: BenchmarkConfig, *, report: Callable[[str], None] | None = None, recorded: list[dict[str, Any]] | None = None
+) -> BenchmarkProgress:
     """Run every missing (dataset, model, seed) of ``bench``; complete runs are skipped, and so are runs not on
     disk whose row ``recorded`` (an earlier report's CSV rows) holds with the same settings: a grid point recorded
     so counts as complete, and what is derived from a point (mf-conv's layers, T on validation, a refit) is made
@@ -98,8 +100,11 @@ def run_benchmark(bench: BenchmarkConfig, *, report: Callable[[str], None] | Non
                         progress.skipped.append(out)
                         continue
                     say(f"{out} was made with other settings ({changed}); training it again")
-                elif (base is None and not out.with_name(out.name + ".ckpt").exists()  # workflow.checkpoint_dir
-                      and recorded_row(known, bench, dataset, model, seed, variant, cfg) is not None):
+                elif (
+                    base is None
+                    and not out.with_name(out.name + ".ckpt").exists()  # workflow.checkpoint_dir
+                    and recorded_row(known, bench, dataset, model, seed, variant, cfg) is not None
+                ):
                     # (mf-conv on an mf-bpr run on disk is rebuilt on it: post-training layers only; a run
                     # begun again, --retrain-recorded, is resumed from its checkpoint)
                     progress.recorded.append(out)
@@ -119,8 +124,10 @@ def run_benchmark(bench: BenchmarkConfig, *, report: Callable[[str], None] | Non
                 if tune:
                     _tune_t(bench, dataset, seed, progress, say, known, refit=True)
     if progress.recorded:
-        say(f"{len(progress.recorded)} runs not on disk are recorded in the report's CSV with the same settings and "
-            "were not trained again (--retrain-recorded trains them)")
+        say(
+            f"{len(progress.recorded)} runs not on disk are recorded in the report's CSV with the same settings and "
+            "were not trained again (--retrain-recorded trains them)"
+        )
     return progress
 
 
@@ -131,15 +138,26 @@ def _digest(run: Path) -> str:
     return hashlib.sha256((run / "config.json").read_bytes() + (run / "metrics.json").read_bytes()).hexdigest()[:16]
 
 
-def _tune_t(bench: BenchmarkConfig, dataset: str, seed: int, progress: BenchmarkProgress,
-            say: Callable[[str], None], recorded: Recorded | None = None, *, refit: bool = False) -> None:
+def _tune_t(
+    bench: BenchmarkConfig,
+    dataset: str,
+    seed: int,
+    progress: BenchmarkProgress,
+    say: Callable[[str], None],
+    recorded: Recorded | None = None,
+    *,
+    refit: bool = False,
+) -> None:
     """LightGODE with T chosen on validation, from the run chosen on validation (``seed<N>.tuned``); with
     ``refit``, the refit run propagated with that T (``seed<N>.refit.tuned``: the refit has no validation)."""
     own = run_dir(bench, dataset, "lightgode", seed)
     tuned = own.with_name(own.name + TUNED_SUFFIX)
     if refit:
-        source, t_from, out = own.with_name(own.name + REFIT_SUFFIX), tuned, own.with_name(
-            own.name + REFIT_SUFFIX + TUNED_SUFFIX)
+        source, t_from, out = (
+            own.with_name(own.name + REFIT_SUFFIX),
+            tuned,
+            own.with_name(own.name + REFIT_SUFFIX + TUNED_SUFFIX),
+        )
     else:
         point = chosen_point(bench, dataset, "lightgode", seed, recorded)
         source, t_from, out = point.path if point else None, None, tuned
@@ -159,8 +177,15 @@ def _tune_t(bench: BenchmarkConfig, dataset: str, seed: int, progress: Benchmark
     _run_spec(bench, spec, progress, say)
 
 
-def _refit(bench: BenchmarkConfig, dataset: str, model: str, seed: int, progress: BenchmarkProgress,
-           say: Callable[[str], None], recorded: Recorded | None = None) -> None:
+def _refit(
+    bench: BenchmarkConfig,
+    dataset: str,
+    model: str,
+    seed: int,
+    progress: BenchmarkProgress,
+    say: Callable[[str], None],
+    recorded: Recorded | None = None,
+) -> None:
     """Retrain the run chosen on validation on the whole training file (``seed<N>.refit``); a recorded point that
     wins keeps its recorded refit row."""
     point = chosen_point(bench, dataset, model, seed, recorded)
@@ -187,13 +212,15 @@ def _set_aside(derived: Path, say: Callable[[str], None]) -> None:
         target = derived.with_name(derived.name + ".superseded")
         if target.exists():
             import shutil
+
             shutil.rmtree(target)
         derived.rename(target)
         say(f"{derived} was made from a grid point that lost on validation to a recorded one; moved to {target.name}")
 
 
-def _run_spec(bench: BenchmarkConfig, spec: dict[str, Any], progress: BenchmarkProgress,
-              say: Callable[[str], None]) -> None:
+def _run_spec(
+    bench: BenchmarkConfig, spec: dict[str, Any], progress: BenchmarkProgress, say: Callable[[str], None]
+) -> None:
     """Run one spec (in its own process unless ``bench.isolate`` is off) and record it as done; a run another
     process is training is left to it (``execute`` checks again, for the race between the two)."""
     out = Path(spec["out"])

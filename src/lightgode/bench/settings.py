@@ -25,8 +25,11 @@ PUBLISHED_GOWALLA = {"lightgcn": (0.1830, 0.1554), "gf-cf": (0.1849, 0.1518), "b
 
 GRID_FIELDS = {"lr": ("train", "lr"), "reg": ("baseline", "reg"), "gamma": ("train", "gamma")}
 """Trained settings a benchmark grid may vary (``--grid lr=...``): where each lives in the run config."""
-GRID_MODELS = {"lr": ("mf-bpr", "lightgcn", "directau", "lightgode"), "reg": ("mf-bpr", "lightgcn"),
-               "gamma": ("directau", "lightgode")}
+GRID_MODELS = {
+    "lr": ("mf-bpr", "lightgcn", "directau", "lightgode"),
+    "reg": ("mf-bpr", "lightgcn"),
+    "gamma": ("directau", "lightgode"),
+}
 """The models each grid field applies to (mf-conv follows the mf-bpr run chosen on validation)."""
 
 CONV_LAYERS = tuple(range(1, 11))
@@ -39,8 +42,12 @@ rises, then 4 bisections around the best point; about 15 validation passes, no r
 
 REFIT_SUFFIX = ".refit"
 TUNED_SUFFIX = ".tuned"
-LABELS = {"": "", REFIT_SUFFIX: " (refit)", TUNED_SUFFIX: " (T on validation)",
-          REFIT_SUFFIX + TUNED_SUFFIX: " (refit, T on validation)"}
+LABELS = {
+    "": "",
+    REFIT_SUFFIX: " (refit)",
+    TUNED_SUFFIX: " (T on validation)",
+    REFIT_SUFFIX + TUNED_SUFFIX: " (refit, T on validation)",
+}
 """Row labels of the derived runs, by run-directory suffix ("seed2020.refit" -> "<model> (refit)")."""
 REFIT_MODELS = ("pop", "mf-bpr", "directau", "lightgcn", "lightgode", "gf-cf", "bspm")
 """Models refit on the whole training file (mf-conv has no refit: it is layers on an mf-bpr run)."""
@@ -77,6 +84,7 @@ class BenchmarkConfig:
         if not self.models or not self.datasets or not self.seeds:
             raise ConfigError("the benchmark needs at least one dataset, model and seed")
         from lightgode.data.datasets import unknown_dataset
+
         problem = next((m for m in map(unknown_dataset, self.datasets) if m is not None), None)
         if problem is not None:
             raise ConfigError(problem)
@@ -132,8 +140,15 @@ def model_settings(model: str, dataset: str, bench: BenchmarkConfig) -> dict[str
     if model == "gf-cf":
         over["baseline"] = {"alpha": list(GF_CF_ALPHA), "rank": 256}
     if model == "bspm":
-        over["baseline"] = {"idl_beta": list(BSPM_BETA), "t_sharp": list(BSPM_T_SHARP), "rank": 256,
-                            "t_blur": 1.0, "steps_blur": 1, "steps_sharp": 1, "sharp_solver": "rk4"}
+        over["baseline"] = {
+            "idl_beta": list(BSPM_BETA),
+            "t_sharp": list(BSPM_T_SHARP),
+            "rank": 256,
+            "t_blur": 1.0,
+            "steps_blur": 1,
+            "steps_sharp": 1,
+            "sharp_solver": "rk4",
+        }
     if bench.quick:
         over.setdefault("train", {})["epochs"] = 3
         over.setdefault("baseline", {})["rank"] = 8
@@ -147,8 +162,9 @@ def model_device(bench: BenchmarkConfig, model: str) -> str:
     return "cpu" if model in TRAINING_FREE else bench.device
 
 
-def run_config(bench: BenchmarkConfig, dataset: str, model: str, seed: int,
-               variant: dict[str, float] | None = None) -> RunConfig:
+def run_config(
+    bench: BenchmarkConfig, dataset: str, model: str, seed: int, variant: dict[str, float] | None = None
+) -> RunConfig:
     """The settings of one run; ``variant`` ({grid field: value}) replaces the model's own values."""
     cfg = RunConfig(data=data_config(bench.protocol, dataset, bench.data_dir), seed=seed, threads=bench.threads)
     cfg = cfg.override(model_settings(model, dataset, bench))
@@ -197,10 +213,16 @@ def dataset_label(dataset: str) -> str:
     return dataset if dataset in DATASETS else Path(dataset).stem
 
 
-def run_dir(bench: BenchmarkConfig, dataset: str, model: str, seed: int,
-            variant: dict[str, float] | None = None) -> Path:
-    return (Path(bench.out_dir) / bench.protocol / dataset_label(dataset) / model
-            / f"seed{seed}{variant_name(variant or {})}")
+def run_dir(
+    bench: BenchmarkConfig, dataset: str, model: str, seed: int, variant: dict[str, float] | None = None
+) -> Path:
+    return (
+        Path(bench.out_dir)
+        / bench.protocol
+        / dataset_label(dataset)
+        / model
+        / f"seed{seed}{variant_name(variant or {})}"
+    )
 
 
 def settings_summary(config: dict[str, Any]) -> str:
@@ -211,8 +233,10 @@ def settings_summary(config: dict[str, Any]) -> str:
     if m in ("gf-cf",):
         return f"rank {b.get('rank')}, alpha {b.get('alpha', [None])[0]}"
     if m == "bspm":
-        return (f"rank {b.get('rank')}, beta {b.get('idl_beta', [None])[0]}, T_b {b.get('t_blur')}, "
-                f"T_s {b.get('t_sharp', [None])[0]} ({b.get('sharp_solver')})")
+        return (
+            f"rank {b.get('rank')}, beta {b.get('idl_beta', [None])[0]}, T_b {b.get('t_blur')}, "
+            f"T_s {b.get('t_sharp', [None])[0]} ({b.get('sharp_solver')})"
+        )
     common = f"lr {t.get('lr')}, batch {t.get('batch_size')}"
     if m in ("mf-bpr", "lightgcn", "mf-conv"):
         common += f", reg {b.get('reg')}, {t.get('sampling', 'pairs')} sampling"

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 import math
+from typing import TYPE_CHECKING
 
 from lightgode.errors import ConfigError
 from lightgode.names import SOLVERS
+
+if TYPE_CHECKING:
+    from lightgode.core.ode import ODEConfig
 
 
 def positive_float(text: str) -> float:
@@ -27,8 +31,12 @@ def t_or_auto(text: str) -> float | str:
 def add_ode_args(p: argparse.ArgumentParser, *, allow_auto: bool = False) -> None:
     g = p.add_argument_group("post-training ODE")
     if allow_auto:
-        g.add_argument("--t", type=t_or_auto, help="ODE horizon T (>= 0), or 'auto': keep the dataset's (or the "
-                                                   "default) T for early stopping, then choose T on validation")
+        g.add_argument(
+            "--t",
+            type=t_or_auto,
+            help="ODE horizon T (>= 0), or 'auto': keep the dataset's (or the "
+            "default) T for early stopping, then choose T on validation",
+        )
     else:
         g.add_argument("--t", type=positive_float, help="ODE horizon T (>= 0)")
     g.add_argument("--solver", choices=SOLVERS, help="ODE solver (default euler)")
@@ -46,6 +54,7 @@ def ode_from_args(args: argparse.Namespace, base: ODEConfig) -> ODEConfig | None
     if not over:
         return None
     from dataclasses import replace
+
     return replace(base, **over)
 
 
@@ -58,8 +67,7 @@ def check_k(k: int) -> int:
 def format_metrics(metrics: dict[str, dict[str, float]]) -> str:
     """Metrics as a small table: one row per metric, one column per split."""
     parts = list(metrics)
-    keys = sorted({k for m in metrics.values() for k in m},
-                  key=lambda s: (s.split("@")[0], int(s.split("@")[1])))
+    keys = sorted({k for m in metrics.values() for k in m}, key=lambda s: (s.split("@")[0], int(s.split("@")[1])))
     lines = ["metric        " + "".join(f"{p:>10}" for p in parts)]
     for k in keys:
         lines.append(f"{k:<14}" + "".join(f"{metrics[p].get(k, float('nan')):>10.4f}" for p in parts))

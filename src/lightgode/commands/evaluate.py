@@ -9,12 +9,18 @@ from lightgode.commands.common import add_ode_args, add_progress_args, format_me
 
 
 def register(sub) -> None:
-    p = sub.add_parser("evaluate", help="recompute validation and test metrics of a run",
-                       description="Recompute full-ranking metrics from a run's weights and split. Another "
-                                   "--t, --solver or --steps needs no retraining.")
+    p = sub.add_parser(
+        "evaluate",
+        help="recompute validation and test metrics of a run",
+        description="Recompute full-ranking metrics from a run's weights and split. Another "
+        "--t, --solver or --steps needs no retraining.",
+    )
     p.add_argument("run_dir", metavar="RUN_DIR")
-    p.add_argument("--checkpoint", action="store_true",
-                   help="a run still training (or interrupted): score the last epoch saved in RUN_DIR.ckpt")
+    p.add_argument(
+        "--checkpoint",
+        action="store_true",
+        help="a run still training (or interrupted): score the last epoch saved in RUN_DIR.ckpt",
+    )
     add_ode_args(p)
     p.add_argument("--json", action="store_true", help="print metrics as JSON")
     add_progress_args(p)
@@ -24,15 +30,15 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from lightgode.runs.store import load_run
+    from lightgode.runs.store import load_model, load_run, run_config
     from lightgode.runs.workflow import checkpoint_model, evaluate_model, resume_config
-    from lightgode.runs.store import load_model, run_config
 
     epoch = None
     if args.checkpoint:
         cfg = resume_config(Path(args.run_dir))
-        model, split, state = checkpoint_model(Path(args.run_dir), ode_from_args(args, cfg.ode),
-                                               env_data_dir=args.env_data_dir)
+        model, split, state = checkpoint_model(
+            Path(args.run_dir), ode_from_args(args, cfg.ode), env_data_dir=args.env_data_dir
+        )
         epoch = state.epoch
     else:
         r = load_run(args.run_dir)
@@ -44,17 +50,23 @@ def run(args: argparse.Namespace) -> int:
         import torch
 
         from lightgode.core.discrepancy import discrepancy
+
         disc = discrepancy(model.E0_, torch.cat([model.user_embeddings_, model.item_embeddings_]), model.n_users_)
     if args.json:
         extra = ({"discrepancy": disc} if disc else {}) | ({"checkpoint_epoch": epoch} if epoch else {})
         print(json.dumps(metrics | extra, indent=2))
         return 0
-    head = (f"T={model.ode.t} solver={model.ode.solver} steps={model.ode.steps}" if hasattr(model, "ode")
-            else f"model {cfg.model}")  # baselines have no ODE
+    head = (
+        f"T={model.ode.t} solver={model.ode.solver} steps={model.ode.steps}"
+        if hasattr(model, "ode")
+        else f"model {cfg.model}"
+    )  # baselines have no ODE
     if epoch:
         head += f" (from the checkpoint: epoch {epoch}'s weights, not the best epoch's)"
     print(head + "\n" + format_metrics(metrics))
     if disc:
-        print(f"discrepancy E(T) vs E(0): mean cosine distance {disc['cosine_distance']:.4f}, "
-              f"uniformity change {disc['uniformity_delta']:+.4f} (see docs/ode.md)")
+        print(
+            f"discrepancy E(T) vs E(0): mean cosine distance {disc['cosine_distance']:.4f}, "
+            f"uniformity change {disc['uniformity_delta']:+.4f} (see docs/ode.md)"
+        )
     return 0

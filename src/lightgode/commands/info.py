@@ -34,15 +34,19 @@ def run(args: argparse.Namespace) -> int:
     print(f"model      {cfg.get('model')}  (seed {cfg.get('seed')})")
     test = f"  test={cfg['data']['test']}" if cfg["data"].get("test") else ""
     print(f"data       {cfg['data']['data']}{test}  split={cfg['data']['split']} kcore={cfg['data']['kcore']}")
-    print(f"size       {r.split.train.n_users} users, {r.split.train.n_items} items, "
-          f"{len(r.split.train)} train / {len(r.split.valid)} valid / {len(r.split.test)} test")
+    print(
+        f"size       {r.split.train.n_users} users, {r.split.train.n_items} items, "
+        f"{len(r.split.train)} train / {len(r.split.valid)} valid / {len(r.split.test)} test"
+    )
     print(f"training   {json.dumps(cfg['train'])}")
     print(f"ode        {json.dumps(cfg['ode'])}")
     if info:
         seconds = info.get("seconds")
         total = seconds.get("total") if isinstance(seconds, dict) else None
-        print(f"best epoch {info.get('best_epoch')} of {info.get('epochs_run')}, "
-              f"{_number(info.get('seconds_per_epoch'), '.2f')} s/epoch, {_number(total, '.1f')} s in all, "
-              f"peak {_number(info.get('peak_rss_mb'), '.0f')} MiB")
+        print(
+            f"best epoch {info.get('best_epoch')} of {info.get('epochs_run')}, "
+            f"{_number(info.get('seconds_per_epoch'), '.2f')} s/epoch, {_number(total, '.1f')} s in all, "
+            f"peak {_number(info.get('peak_rss_mb'), '.0f')} MiB"
+        )
     print(format_metrics(r.metrics))
     return 0

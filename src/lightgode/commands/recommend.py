@@ -6,19 +6,25 @@ import argparse
 import csv
 import sys
 
-from lightgode.errors import ConfigError
 from lightgode.commands.common import add_ode_args, add_progress_args, check_k, ode_from_args
+from lightgode.errors import ConfigError
 
 
 def register(sub) -> None:
-    p = sub.add_parser("recommend", help="top-K recommendations for known users",
-                       description="Recommend items the user has not interacted with in training or validation.")
+    p = sub.add_parser(
+        "recommend",
+        help="top-K recommendations for known users",
+        description="Recommend items the user has not interacted with in training or validation.",
+    )
     p.add_argument("run_dir", metavar="RUN_DIR")
     who = p.add_mutually_exclusive_group(required=True)
     who.add_argument("--user", help="raw user id")
     who.add_argument("--all-users", action="store_true", help="every user (of --split, if given)")
-    p.add_argument("--split", choices=("train", "valid", "test"),
-                   help="with --all-users: only users that have interactions in this split")
+    p.add_argument(
+        "--split",
+        choices=("train", "valid", "test"),
+        help="with --all-users: only users that have interactions in this split",
+    )
     p.add_argument("-k", type=int, default=20, help="list length (default 20)")
     p.add_argument("--output", help="CSV file to write (user,item,rank,score); default stdout")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --output file")
@@ -31,8 +37,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from lightgode.atomic import check_target, staged_file
-    from lightgode.runs.store import run_config
-    from lightgode.runs.store import load_run
+    from lightgode.runs.store import load_run, run_config
     from lightgode.serving.recommender import Recommender
 
     check_k(args.k)

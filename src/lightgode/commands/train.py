@@ -3,84 +3,158 @@
 from __future__ import annotations
 
 import argparse
-import os
 import json
+import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from lightgode.errors import ConfigError
-from lightgode.names import FORMATS, MODEL_NAMES as MODELS, OPTIMIZERS, PAPER_SETTINGS, SAMPLINGS, SPLIT_KINDS
 from lightgode.commands.common import add_ode_args, add_progress_args, format_metrics, positive_float
+from lightgode.errors import ConfigError
+from lightgode.names import FORMATS, OPTIMIZERS, PAPER_SETTINGS, SAMPLINGS, SPLIT_KINDS
+from lightgode.names import MODEL_NAMES as MODELS
 
 FLAG_SECTIONS = {
-    "data": ("data", "test", "format", "data_dir", "user_col", "item_col", "rating_col", "rating_threshold",
-             "timestamp_col", "max_id_length", "skip_bad_rows", "kcore", "split", "ratios"),
-    "train": ("dim", "lr", "weight_decay", "gamma", "batch_size", "epochs", "patience", "valid_every", "optimizer",
-              "sampling", "device"),
+    "data": (
+        "data",
+        "test",
+        "format",
+        "data_dir",
+        "user_col",
+        "item_col",
+        "rating_col",
+        "rating_threshold",
+        "timestamp_col",
+        "max_id_length",
+        "skip_bad_rows",
+        "kcore",
+        "split",
+        "ratios",
+    ),
+    "train": (
+        "dim",
+        "lr",
+        "weight_decay",
+        "gamma",
+        "batch_size",
+        "epochs",
+        "patience",
+        "valid_every",
+        "optimizer",
+        "sampling",
+        "device",
+    ),
     "ode": ("t", "solver", "steps"),
     "eval": ("ks", "eval_batch_size"),
     "baseline": ("layers", "reg", "conv_base", "alpha", "rank", "init_std"),
 }
 
+if TYPE_CHECKING:
+    from lightgode.core.config import RunConfig
+
 
 def register(sub) -> None:
-    p = sub.add_parser("train", help="train a model and write a run directory",
-                       description="Train LightGODE (or another model) with early stopping on validation "
-                                   "NDCG@20, then evaluate on test. With no --data, trains on the bundled "
-                                   "Amazon-Beauty. Named datasets get the paper's T, gamma and weight decay "
-                                   f"({', '.join(PAPER_SETTINGS)}); a config file and flags override them.")
+    p = sub.add_parser(
+        "train",
+        help="train a model and write a run directory",
+        description="Train LightGODE (or another model) with early stopping on validation "
+        "NDCG@20, then evaluate on test. With no --data, trains on the bundled "
+        "Amazon-Beauty. Named datasets get the paper's T, gamma and weight decay "
+        f"({', '.join(PAPER_SETTINGS)}); a config file and flags override them.",
+    )
     g = p.add_argument_group("data")
-    g.add_argument("--data", help="dataset name (amazon-beauty, amazon-toys-games, gowalla) or a file path (with "
-                                  "--test: the training file)")
-    g.add_argument("--test", metavar="TEST", help="a test file of your own beside --data TRAIN (implies --split "
-                   "given): read with the same format and column options, the same raw id in both files is the same "
-                   "user or item; validation is carved per user from TRAIN (--ratios' valid share); --kcore filters "
-                   "TRAIN only; test rows whose user or item is not in the (filtered) TRAIN are dropped, with a "
-                   "warning giving their count")
+    g.add_argument(
+        "--data",
+        help="dataset name (amazon-beauty, amazon-toys-games, gowalla) or a file path (with --test: the training file)",
+    )
+    g.add_argument(
+        "--test",
+        metavar="TEST",
+        help="a test file of your own beside --data TRAIN (implies --split "
+        "given): read with the same format and column options, the same raw id in both files is the same "
+        "user or item; validation is carved per user from TRAIN (--ratios' valid share); --kcore filters "
+        "TRAIN only; test rows whose user or item is not in the (filtered) TRAIN are dropped, with a "
+        "warning giving their count",
+    )
     g.add_argument("--format", choices=("auto", *FORMATS), help="file format (default: from the file name)")
-    g.add_argument("--data-dir", help="folder with the named datasets (else $LIGHTGODE_DATA, ../shared/datasets, "
-                                      "the bundled copy)")
+    g.add_argument(
+        "--data-dir", help="folder with the named datasets (else $LIGHTGODE_DATA, ../shared/datasets, the bundled copy)"
+    )
     g.add_argument("--user-col", help="user column of CSV/TSV/Parquet files (default user)")
     g.add_argument("--item-col", help="item column of CSV/TSV/Parquet files (default item)")
     g.add_argument("--rating-col", help="rating column (optional)")
     g.add_argument("--rating-threshold", type=positive_float, help="keep rows with rating >= this")
     g.add_argument("--timestamp-col", help="timestamp column (optional)")
-    g.add_argument("--max-id-length", type=int, metavar="N",
-                   help="refuse a user or item id longer than N characters (default 256)")
-    g.add_argument("--skip-bad-rows", action="store_true", default=None,
-                   help="skip (and count) table rows with a wrong number of fields or a missing or too long id, "
-                        "instead of stopping at the first")
+    g.add_argument(
+        "--max-id-length", type=int, metavar="N", help="refuse a user or item id longer than N characters (default 256)"
+    )
+    g.add_argument(
+        "--skip-bad-rows",
+        action="store_true",
+        default=None,
+        help="skip (and count) table rows with a wrong number of fields or a missing or too long id, "
+        "instead of stopping at the first",
+    )
     g.add_argument("--kcore", type=int, help="k-core filter on users and items (default 5; 0 disables)")
-    g.add_argument("--split", choices=SPLIT_KINDS, help="split protocol (default random 0.8/0.1/0.1 per user; given: "
-                   "fixed files, --test or gowalla's)")
-    g.add_argument("--ratios", type=positive_float, nargs=3, metavar=("TRAIN", "VALID", "TEST"),
-                   help="split shares (default 0.8 0.1 0.1)")
+    g.add_argument(
+        "--split",
+        choices=SPLIT_KINDS,
+        help="split protocol (default random 0.8/0.1/0.1 per user; given: fixed files, --test or gowalla's)",
+    )
+    g.add_argument(
+        "--ratios",
+        type=positive_float,
+        nargs=3,
+        metavar=("TRAIN", "VALID", "TEST"),
+        help="split shares (default 0.8 0.1 0.1)",
+    )
     t = p.add_argument_group("training")
     t.add_argument("--model", choices=tuple(MODELS), default=None, help="model (default lightgode)")
     t.add_argument("--dim", type=int, help="embedding dimension (default 64)")
     t.add_argument("--lr", type=positive_float, help="Adam learning rate (default 1e-3)")
     t.add_argument("--weight-decay", type=positive_float, help="Adam weight decay")
-    t.add_argument("--sampling", choices=SAMPLINGS,
-                   help="pairs (default: every training pair once per epoch, in random order) or users (LightGCN's "
-                        "reference sampler: uniform users, then one of each user's items)")
-    t.add_argument("--optimizer", choices=OPTIMIZERS,
-                   help="adam (default, as the paper: every row moves each step; lightgode and directau without "
-                        "weight decay compute only the batch's rows and catch the others up exactly), dense-adam "
-                        "(torch's Adam on dense gradients, every row every step) or sparse-adam (only the batch's "
-                        "rows are updated, lazy moments; lightgode and directau only, no weight decay): faster "
-                        "steps on large tables, a different optimiser")
+    t.add_argument(
+        "--sampling",
+        choices=SAMPLINGS,
+        help="pairs (default: every training pair once per epoch, in random order) or users (LightGCN's "
+        "reference sampler: uniform users, then one of each user's items)",
+    )
+    t.add_argument(
+        "--optimizer",
+        choices=OPTIMIZERS,
+        help="adam (default, as the paper: every row moves each step; lightgode and directau without "
+        "weight decay compute only the batch's rows and catch the others up exactly), dense-adam "
+        "(torch's Adam on dense gradients, every row every step) or sparse-adam (only the batch's "
+        "rows are updated, lazy moments; lightgode and directau only, no weight decay): faster "
+        "steps on large tables, a different optimiser",
+    )
     t.add_argument("--gamma", type=positive_float, help="uniformity weight of the DirectAU loss")
     t.add_argument("--batch-size", type=int, help="pairs per step (default 256)")
     t.add_argument("--epochs", type=int, help="maximum epochs (default 300)")
     t.add_argument("--patience", type=int, help="early-stopping patience in epochs (default 10)")
-    t.add_argument("--valid-every", type=int, metavar="N",
-                   help="validate every N epochs and after the last (default 1); patience still counts epochs")
-    t.add_argument("--device", help="where training and validation run: cpu (default), cuda, cuda:N, or auto "
-                   "(cuda when torch sees a GPU); the run directory is the same either way")
-    t.add_argument("--layers", type=int, nargs="+", help="lightgcn: propagation layers (default 3); mf-conv: "
-                   "post-training layers, several are chosen from on validation")
+    t.add_argument(
+        "--valid-every",
+        type=int,
+        metavar="N",
+        help="validate every N epochs and after the last (default 1); patience still counts epochs",
+    )
+    t.add_argument(
+        "--device",
+        help="where training and validation run: cpu (default), cuda, cuda:N, or auto "
+        "(cuda when torch sees a GPU); the run directory is the same either way",
+    )
+    t.add_argument(
+        "--layers",
+        type=int,
+        nargs="+",
+        help="lightgcn: propagation layers (default 3); mf-conv: "
+        "post-training layers, several are chosen from on validation",
+    )
     t.add_argument("--reg", type=positive_float, help="mf-bpr/lightgcn: L2 weight on the batch embeddings (1e-4)")
-    t.add_argument("--init-std", type=positive_float,
-                   help="mf-bpr/lightgcn: draw embeddings from N(0, std) (LightGCN's code: 0.1; default Xavier)")
+    t.add_argument(
+        "--init-std",
+        type=positive_float,
+        help="mf-bpr/lightgcn: draw embeddings from N(0, std) (LightGCN's code: 0.1; default Xavier)",
+    )
     t.add_argument("--conv-base", choices=("mf-bpr", "directau"), help="mf-conv: the MF trained first")
     t.add_argument("--alpha", type=positive_float, nargs="+", help="gf-cf: ideal low-pass weight(s) (0.3)")
     t.add_argument("--rank", type=int, help="gf-cf/bspm: truncated SVD rank (default 256)")
@@ -89,25 +163,42 @@ def register(sub) -> None:
     e.add_argument("--ks", type=int, nargs="+", help="cut-offs K (default 10 20 50)")
     e.add_argument("--eval-batch-size", type=int, help="users scored at once (default 1024)")
     r = p.add_argument_group("run")
-    r.add_argument("--config", help="JSON or TOML file of settings ({\"train\": {\"lr\": 0.001}, ...})")
+    r.add_argument("--config", help='JSON or TOML file of settings ({"train": {"lr": 0.001}, ...})')
     r.add_argument("--seed", type=int, help="random seed (default 2020)")
     r.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     r.add_argument("--out", help="run directory to write (default: print metrics only)")
     r.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
-    r.add_argument("--resume", metavar="RUN_DIR", help="continue the interrupted run that was writing RUN_DIR "
-                   "from its last checkpoint, with its own settings (other setting flags but --device are ignored)")
-    r.add_argument("--search", type=positive_float, metavar="SECONDS",
-                   help="search the training settings on validation for SECONDS of wall time first (lightgode "
-                        "search, default space; the study in <out>.search) and write the best trial to --out")
-    r.add_argument("--checkpoint-every", type=int, default=1, metavar="N",
-                   help="save a checkpoint in <out>.ckpt every N epochs (default 1; 0 disables)")
-    r.add_argument("--uniformity", choices=("rank", "global"), default="rank",
-                   help="under torchrun: uniformity over each rank's shard of a batch (default) or the whole batch")
+    r.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        help="continue the interrupted run that was writing RUN_DIR "
+        "from its last checkpoint, with its own settings (other setting flags but --device are ignored)",
+    )
+    r.add_argument(
+        "--search",
+        type=positive_float,
+        metavar="SECONDS",
+        help="search the training settings on validation for SECONDS of wall time first (lightgode "
+        "search, default space; the study in <out>.search) and write the best trial to --out",
+    )
+    r.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=1,
+        metavar="N",
+        help="save a checkpoint in <out>.ckpt every N epochs (default 1; 0 disables)",
+    )
+    r.add_argument(
+        "--uniformity",
+        choices=("rank", "global"),
+        default="rank",
+        help="under torchrun: uniformity over each rank's shard of a batch (default) or the whole batch",
+    )
     add_progress_args(p)
     p.set_defaults(func=run)
 
 
-def config_from_args(args: argparse.Namespace) -> "RunConfig":
+def config_from_args(args: argparse.Namespace) -> RunConfig:
     """Defaults < the paper's settings for a named dataset < config file < flags."""
     from lightgode.core.config import RunConfig, load_config_file, paper_overrides
 
@@ -115,8 +206,9 @@ def config_from_args(args: argparse.Namespace) -> "RunConfig":
     file_data = file_over.get("data") if isinstance(file_over.get("data"), dict) else {}
     if args.test is not None and args.split not in (None, "given"):
         raise ConfigError(f"--test needs --split given (or no --split), not --split {args.split}")
-    if (args.test is not None or file_data.get("test") is not None) and args.split is None \
-            and "split" not in file_data:  # a test file, and no split named anywhere: the split is given
+    if (
+        (args.test is not None or file_data.get("test") is not None) and args.split is None and "split" not in file_data
+    ):  # a test file, and no split named anywhere: the split is given
         file_data = {**file_data, "split": "given"}
         file_over = {**file_over, "data": file_data}
     named = file_data.get("data")
@@ -159,22 +251,34 @@ def run(args: argparse.Namespace) -> int:
         cfg = config_from_args(args)
         if args.search is not None:
             from lightgode.commands.search import train_with_search
+
             return train_with_search(args, cfg)
         out = Path(args.out) if args.out else None
     if launched_world_size(os.environ) > 1:  # started by torchrun: one rank of a multi-process run
         from lightgode.commands.launch import run_distributed_train
+
         return run_distributed_train(args, cfg, out)
-    summary = train_run(cfg, out, env_data_dir=args.env_data_dir, overwrite=args.overwrite,
-                        show_progress=args.show_progress, resume=bool(args.resume),
-                        checkpoint_every=args.checkpoint_every)
+    summary = train_run(
+        cfg,
+        out,
+        env_data_dir=args.env_data_dir,
+        overwrite=args.overwrite,
+        show_progress=args.show_progress,
+        resume=bool(args.resume),
+        checkpoint_every=args.checkpoint_every,
+    )
     info = summary.info
-    print(f"{cfg.model} on {cfg.data.data}: best epoch {info['best_epoch']} of {info['epochs_run']}, "
-          f"{info['seconds_per_epoch']:.2f} s/epoch, {info['seconds']['total']:.1f} s in all, "
-          f"peak memory {info['peak_rss_mb']:.0f} MiB")
+    print(
+        f"{cfg.model} on {cfg.data.data}: best epoch {info['best_epoch']} of {info['epochs_run']}, "
+        f"{info['seconds_per_epoch']:.2f} s/epoch, {info['seconds']['total']:.1f} s in all, "
+        f"peak memory {info['peak_rss_mb']:.0f} MiB"
+    )
     print(format_metrics(summary.metrics))
     if "tune" in info:
-        print(f"T chosen on validation: {info['tune']['t']:.4g} ({info['tune']['evaluations']} evaluations, "
-              f"{info['tune']['seconds']:.1f} s)")
+        print(
+            f"T chosen on validation: {info['tune']['t']:.4g} ({info['tune']['evaluations']} evaluations, "
+            f"{info['tune']['seconds']:.1f} s)"
+        )
     if out is not None:
         print(f"run written to {out}")
     if args.verbose:

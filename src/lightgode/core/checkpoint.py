@@ -75,10 +75,18 @@ class Checkpoint:
         if state.module_rng is not None:
             tensors["rng.module"] = state.module_rng
         meta = {
-            "format": FORMAT, "epoch": state.epoch, "best_value": state.best_value, "best_epoch": state.best_epoch,
-            "best_valid": state.best_valid, "bad_epochs": state.bad_epochs, "history": state.history,
-            "param_groups": state.optimizer["param_groups"], "numpy_rng": state.numpy_rng,
-            "has_best": state.best_state is not None, "extra": state.extra, "opt_scalars": scalars,
+            "format": FORMAT,
+            "epoch": state.epoch,
+            "best_value": state.best_value,
+            "best_epoch": state.best_epoch,
+            "best_valid": state.best_valid,
+            "bad_epochs": state.bad_epochs,
+            "history": state.history,
+            "param_groups": state.optimizer["param_groups"],
+            "numpy_rng": state.numpy_rng,
+            "has_best": state.best_state is not None,
+            "extra": state.extra,
+            "opt_scalars": scalars,
         }
         tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -114,10 +122,18 @@ class Checkpoint:
                 _, idx, key = k.split(".", 2)
                 opt.setdefault(int(idx), {})[key] = v.item() if f"{idx}.{key}" in scalars else v
         return TrainState(
-            epoch=int(meta["epoch"]), model=model, optimizer={"state": opt, "param_groups": meta["param_groups"]},
-            best_state=best, best_value=float(meta["best_value"]), best_epoch=int(meta["best_epoch"]),
-            best_valid=meta["best_valid"], bad_epochs=int(meta["bad_epochs"]), history=meta["history"],
-            numpy_rng=meta["numpy_rng"], torch_rng=tensors["rng.torch"], module_rng=tensors.get("rng.module"),
+            epoch=int(meta["epoch"]),
+            model=model,
+            optimizer={"state": opt, "param_groups": meta["param_groups"]},
+            best_state=best,
+            best_value=float(meta["best_value"]),
+            best_epoch=int(meta["best_epoch"]),
+            best_valid=meta["best_valid"],
+            bad_epochs=int(meta["bad_epochs"]),
+            history=meta["history"],
+            numpy_rng=meta["numpy_rng"],
+            torch_rng=tensors["rng.torch"],
+            module_rng=tensors.get("rng.module"),
             extra=meta.get("extra", {}),
         )
 

@@ -9,10 +9,10 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from lightgode.errors import ConfigError
 from lightgode.core.evaluate import EvalConfig
-from lightgode.fieldtypes import check_fields, shown
 from lightgode.core.ode import ODEConfig
+from lightgode.errors import ConfigError
+from lightgode.fieldtypes import check_fields, shown
 from lightgode.names import MODEL_NAMES, OPTIMIZERS, PAPER_SETTINGS, SAMPLINGS, SPLIT_KINDS  # noqa: F401
 
 
@@ -138,12 +138,16 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_fields(self, "train")
-        checks = [("dim", self.dim > 0 and int(self.dim) == self.dim), ("lr", 0 < self.lr < math.inf),
-                  ("weight_decay", 0 <= self.weight_decay < math.inf), ("gamma", 0 <= self.gamma < math.inf),
-                  ("batch_size", self.batch_size >= 2 and int(self.batch_size) == self.batch_size),
-                  ("epochs", self.epochs >= 1 and int(self.epochs) == self.epochs),
-                  ("patience", self.patience >= 1 and int(self.patience) == self.patience),
-                  ("valid_every", self.valid_every >= 1 and int(self.valid_every) == self.valid_every)]
+        checks = [
+            ("dim", self.dim > 0 and int(self.dim) == self.dim),
+            ("lr", 0 < self.lr < math.inf),
+            ("weight_decay", 0 <= self.weight_decay < math.inf),
+            ("gamma", 0 <= self.gamma < math.inf),
+            ("batch_size", self.batch_size >= 2 and int(self.batch_size) == self.batch_size),
+            ("epochs", self.epochs >= 1 and int(self.epochs) == self.epochs),
+            ("patience", self.patience >= 1 and int(self.patience) == self.patience),
+            ("valid_every", self.valid_every >= 1 and int(self.valid_every) == self.valid_every),
+        ]
         for name, ok in checks:
             if not ok:
                 raise ConfigError(f"impossible value for {name}: {getattr(self, name)}")
@@ -191,20 +195,27 @@ class BaselineConfig:
         for name in ("layers", "alpha", "idl_beta", "t_sharp"):
             if not getattr(self, name):
                 raise ConfigError(f"{name} needs at least one value")
-        checks = [("layers", all(int(x) == x and 0 <= x <= 64 for x in self.layers)),
-                  ("reg", 0 <= self.reg < math.inf), ("conv_base", self.conv_base in ("mf-bpr", "directau")),
-                  ("alpha", all(0 <= x < math.inf for x in self.alpha)), ("rank", self.rank >= 1),
-                  ("idl_beta", all(0 <= x < math.inf for x in self.idl_beta)),
-                  ("t_blur", 0 <= self.t_blur < math.inf), ("init_std", 0 <= self.init_std < math.inf), ("steps_blur", self.steps_blur >= 1),
-                  ("t_sharp", all(0 <= x < math.inf for x in self.t_sharp)), ("steps_sharp", self.steps_sharp >= 1),
-                  ("sharp_solver", self.sharp_solver in ("euler", "rk4")),
-                  ("max_train_seconds", 0 <= self.max_train_seconds < math.inf)]
+        checks = [
+            ("layers", all(int(x) == x and 0 <= x <= 64 for x in self.layers)),
+            ("reg", 0 <= self.reg < math.inf),
+            ("conv_base", self.conv_base in ("mf-bpr", "directau")),
+            ("alpha", all(0 <= x < math.inf for x in self.alpha)),
+            ("rank", self.rank >= 1),
+            ("idl_beta", all(0 <= x < math.inf for x in self.idl_beta)),
+            ("t_blur", 0 <= self.t_blur < math.inf),
+            ("init_std", 0 <= self.init_std < math.inf),
+            ("steps_blur", self.steps_blur >= 1),
+            ("t_sharp", all(0 <= x < math.inf for x in self.t_sharp)),
+            ("steps_sharp", self.steps_sharp >= 1),
+            ("sharp_solver", self.sharp_solver in ("euler", "rk4")),
+            ("max_train_seconds", 0 <= self.max_train_seconds < math.inf),
+        ]
         for name, ok in checks:
             if not ok:
                 raise ConfigError(f"impossible value for baseline.{name}: {getattr(self, name)}")
 
 
-SEED_LIMIT = 2 ** 63  # seeds go to numpy (>= 0) and torch (64-bit)
+SEED_LIMIT = 2**63  # seeds go to numpy (>= 0) and torch (64-bit)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -273,7 +284,7 @@ class RunConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
+    def from_dict(cls, d: dict[str, Any]) -> RunConfig:
         """The defaults overridden by ``d`` (the inverse of :meth:`to_dict`; sections may be partial).
 
         Parameters
@@ -293,7 +304,7 @@ class RunConfig:
         return cls().override(d)
 
     @classmethod
-    def from_stored(cls, d: dict[str, Any]) -> "RunConfig":
+    def from_stored(cls, d: dict[str, Any]) -> RunConfig:
         """A run's settings as written (``config.json``, a checkpoint's), its "versions" record left out; a setting
         added since the run was made takes its default.
 
@@ -315,7 +326,7 @@ class RunConfig:
             raise ConfigError(f"expected a table of settings, got {shown(d)}")
         return cls.from_dict({k: v for k, v in d.items() if k != "versions"})
 
-    def override(self, d: dict[str, Any]) -> "RunConfig":
+    def override(self, d: dict[str, Any]) -> RunConfig:
         """A copy with nested settings replaced: ``{"train": {"lr": 0.01}, "seed": 1}``.
 
         Parameters
@@ -333,8 +344,13 @@ class RunConfig:
         ConfigError
             Unknown keys and values of the wrong type, naming the key (``ode.t: expected a number, got "abc"``).
         """
-        sections = {"data": DataConfig, "train": TrainConfig, "ode": ODEConfig, "eval": EvalConfig,
-                    "baseline": BaselineConfig}
+        sections = {
+            "data": DataConfig,
+            "train": TrainConfig,
+            "ode": ODEConfig,
+            "eval": EvalConfig,
+            "baseline": BaselineConfig,
+        }
         if not isinstance(d, dict):
             raise ConfigError(f"settings must be a table of values, got {shown(d)}")
         top = {f.name for f in fields(self)}
@@ -376,6 +392,7 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     try:
         if p.suffix.lower() == ".toml":
             import tomllib  # Python >= 3.11
+
             d = tomllib.loads(text)
         else:
             d = json.loads(text)

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from lightgode.errors import ConfigError
 from lightgode.core.losses import uniformity
+from lightgode.errors import ConfigError
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -90,14 +90,19 @@ def reference(E0: torch.Tensor, n_users: int, config: DiscrepancyConfig = Discre
         if n <= config.sample:
             idx = torch.arange(n)
         else:
-            idx = torch.randperm(n, generator=torch.Generator().manual_seed(config.seed + side))[:config.sample]
+            idx = torch.randperm(n, generator=torch.Generator().manual_seed(config.seed + side))[: config.sample]
         rows.append(idx + (0 if side == 0 else n_users))
     u0 = tuple(normalized_uniformity(E0[r]) for r in rows)
     return Reference(n_users, (rows[0], rows[1]), (u0[0], u0[1]))
 
 
-def discrepancy(E0: torch.Tensor, E: torch.Tensor, n_users: int,
-                config: DiscrepancyConfig = DiscrepancyConfig(), ref: Reference | None = None) -> dict[str, float]:
+def discrepancy(
+    E0: torch.Tensor,
+    E: torch.Tensor,
+    n_users: int,
+    config: DiscrepancyConfig = DiscrepancyConfig(),
+    ref: Reference | None = None,
+) -> dict[str, float]:
     """Both measures for stacked ``[users; items]`` embeddings before (E0) and after (E) propagation.
 
     ``ref`` (from ``reference(E0, n_users, config)``) saves recomputing E(0)'s part when many E(T) are
@@ -114,9 +119,11 @@ def discrepancy(E0: torch.Tensor, E: torch.Tensor, n_users: int,
     if ref is None or ref.n_users != n_users:
         ref = reference(E0, n_users, config)
     dist, keep = _row_cosine(E0, E)
-    out = {"cosine_distance": _masked_mean(dist, keep),
-           "cosine_distance_users": _masked_mean(dist[:n_users], keep[:n_users]),
-           "cosine_distance_items": _masked_mean(dist[n_users:], keep[n_users:])}
+    out = {
+        "cosine_distance": _masked_mean(dist, keep),
+        "cosine_distance_users": _masked_mean(dist[:n_users], keep[:n_users]),
+        "cosine_distance_items": _masked_mean(dist[n_users:], keep[n_users:]),
+    }
     deltas = []
     for side, name in enumerate(("users", "items")):
         uT = normalized_uniformity(E[ref.rows[side]])

@@ -6,10 +6,10 @@ testing) are masked. Memory is bounded by ``batch_size x n_items`` scores, never
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -40,8 +40,10 @@ class EvalConfig:
             raise ConfigError(f"evaluation batch size must be > 0, got {self.batch_size}")
         name, _, k = self.valid_metric.partition("@")
         if name not in METRICS or not k.isdigit() or int(k) not in self.ks:
-            raise ConfigError(f"valid_metric must be <metric>@<K> with metric in {METRICS} and K in {list(self.ks)}, "
-                              f"got {self.valid_metric!r}")
+            raise ConfigError(
+                f"valid_metric must be <metric>@<K> with metric in {METRICS} and K in {list(self.ks)}, "
+                f"got {self.valid_metric!r}"
+            )
 
 
 class EmbeddingScorer:
@@ -61,8 +63,12 @@ class EmbeddingScorer:
     def __init__(self, user_emb: torch.Tensor, item_emb: torch.Tensor) -> None:
         self.user_emb = user_emb.detach()
         item_emb = item_emb.detach()
-        self.uses_numpy = (self.user_emb.device.type == "cpu" and item_emb.device.type == "cpu"
-                           and self.user_emb.dtype == torch.float32 and item_emb.dtype == torch.float32)
+        self.uses_numpy = (
+            self.user_emb.device.type == "cpu"
+            and item_emb.device.type == "cpu"
+            and self.user_emb.dtype == torch.float32
+            and item_emb.dtype == torch.float32
+        )
         if self.uses_numpy:
             self._user_np = self.user_emb.contiguous().numpy()
             self._item_np = item_emb.contiguous().numpy()
@@ -80,8 +86,9 @@ class EmbeddingScorer:
         """Where the scores are computed (the embeddings' device)."""
         return self.user_emb.device
 
-    def __call__(self, users: torch.Tensor, out: torch.Tensor | None = None,
-                 *, pool: ScoringPool | None = None) -> torch.Tensor:
+    def __call__(
+        self, users: torch.Tensor, out: torch.Tensor | None = None, *, pool: ScoringPool | None = None
+    ) -> torch.Tensor:
         if not self.uses_numpy:
             u = self.user_emb[users.to(self.user_emb.device)]
             if out is None:
@@ -125,9 +132,15 @@ def embedding_scorer(user_emb: torch.Tensor, item_emb: torch.Tensor) -> Embeddin
     return EmbeddingScorer(user_emb, item_emb)
 
 
-def topk_masked(score_fn: ScoreFn, users: np.ndarray, exclude: sp.csr_matrix | None, k: int,
-                *, buffer: torch.Tensor | None = None,
-                pool: ScoringPool | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def topk_masked(
+    score_fn: ScoreFn,
+    users: np.ndarray,
+    exclude: sp.csr_matrix | None,
+    k: int,
+    *,
+    buffer: torch.Tensor | None = None,
+    pool: ScoringPool | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Top-k item indices and scores for a batch of users, excluded items masked out.
 
     Returns (scores, indices), each (len(users), k). Masked items get -inf and may appear only when a
@@ -138,14 +151,15 @@ def topk_masked(score_fn: ScoreFn, users: np.ndarray, exclude: sp.csr_matrix | N
     """
     u = torch.from_numpy(np.asarray(users, dtype=np.int64))
     if isinstance(score_fn, EmbeddingScorer):
-        scores = score_fn(u, out=None if buffer is None else buffer[:len(u)], pool=pool)
+        scores = score_fn(u, out=None if buffer is None else buffer[: len(u)], pool=pool)
     else:
         scores = score_fn(u)
     if exclude is not None:
         sub = exclude[users]
         rows = np.repeat(np.arange(len(users)), np.diff(sub.indptr))
-        scores[torch.from_numpy(rows).to(scores.device),
-               torch.from_numpy(sub.indices.astype(np.int64)).to(scores.device)] = -torch.inf
+        scores[
+            torch.from_numpy(rows).to(scores.device), torch.from_numpy(sub.indices.astype(np.int64)).to(scores.device)
+        ] = -torch.inf
     k = min(k, scores.shape[1])
     return torch.topk(scores, k, dim=1, sorted=True)
 
@@ -227,12 +241,15 @@ def full_ranking(
     sums = {f"{m}@{k}": 0.0 for m in METRICS for k in config.ks}
     n_items = np.int64(relevant.shape[1])
     batches = range(0, len(users), config.batch_size)
-    buffer = (torch.empty(min(config.batch_size, len(users)), score_fn.n_items, device=score_fn.device)
-              if isinstance(score_fn, EmbeddingScorer) and len(users) else None)
+    buffer = (
+        torch.empty(min(config.batch_size, len(users)), score_fn.n_items, device=score_fn.device)
+        if isinstance(score_fn, EmbeddingScorer) and len(users)
+        else None
+    )
     pooled = isinstance(score_fn, EmbeddingScorer) and score_fn.uses_numpy
-    with torch.no_grad(), (scoring_threads() if pooled else nullcontext()) as pool:
+    with torch.no_grad(), scoring_threads() if pooled else nullcontext() as pool:
         for start in tqdm(batches, desc=desc, unit="batch", disable=not show_progress, leave=False):
-            b = users[start:start + config.batch_size]
+            b = users[start : start + config.batch_size]
             _, idx = topk_masked(score_fn, b, exclude, kmax, buffer=buffer, pool=pool)
             hits = torch.from_numpy(relevant_hits(relevant[b], idx.cpu().numpy(), n_items))
             per_user = ranking_metrics(hits, torch.from_numpy(counts[b]), config.ks)

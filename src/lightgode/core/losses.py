@@ -43,8 +43,9 @@ def normalize_backward(x_hat: torch.Tensor, norm: torch.Tensor, g: torch.Tensor)
     return (g - x_hat * (x_hat * g).sum(dim=-1, keepdim=True)) / norm
 
 
-def directau_with_grad(u: torch.Tensor, i: torch.Tensor, gamma: float, t: float = 2.0
-                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def directau_with_grad(
+    u: torch.Tensor, i: torch.Tensor, gamma: float, t: float = 2.0
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``directau(u, i, gamma)`` and its exact gradients w.r.t. the raw rows ``u`` and ``i``.
 
     The same objective as :func:`directau`, differentiated by hand, with the user and item sides stacked into

@@ -17,13 +17,12 @@ import scipy.sparse.linalg as spla
 import torch
 from torchdiffeq import odeint
 
+from lightgode.core.graph import to_torch
 from lightgode.errors import ConfigError
 from lightgode.fieldtypes import check_fields
-from lightgode.core.graph import to_torch
 from lightgode.names import ADAPTIVE_SOLVERS, FIXED_SOLVERS, SOLVERS  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
-
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -114,8 +113,7 @@ def propagate(A_hat: sp.csr_matrix | torch.Tensor, E0: torch.Tensor, config: ODE
     with torch.no_grad():
         if config.solver in FIXED_SOLVERS:
             grid = torch.linspace(0.0, config.t, config.steps + 1, dtype=torch.float64, device=E0.device)
-            out = odeint(field, E0, t, method=config.solver,
-                         options={"grid_constructor": lambda *_: grid})
+            out = odeint(field, E0, t, method=config.solver, options={"grid_constructor": lambda *_: grid})
         else:
             out = odeint(field, E0, t, method=config.solver, rtol=config.rtol, atol=config.atol)
     log.debug("solver %s used %d function evaluations", config.solver, field.nfe)

@@ -18,7 +18,6 @@ Weight decay would give every row a gradient at every step, so there is none her
 from __future__ import annotations
 
 import math
-
 from typing import NamedTuple
 
 import numpy as np
@@ -40,7 +39,7 @@ class _Tails(NamedTuple):
 def _tails(beta1: float, beta2: float) -> _Tails:
     """F and G by backward recursion, e.g. F(s) = r (c_{s+1} + F(s+1)), from their constant value at J."""
     r, q = beta1 / math.sqrt(beta2), beta1 / beta2
-    J = int(math.ceil(math.log(2.0 ** -56) / math.log(beta2))) + 1
+    J = int(math.ceil(math.log(2.0**-56) / math.log(beta2))) + 1
     j = np.arange(1, J + 1, dtype=np.float64)
     bc1, bc2 = -np.expm1(j * math.log(beta1)), -np.expm1(j * math.log(beta2))  # 1 - beta^j, j = 1..J
     tables = []
@@ -48,12 +47,13 @@ def _tails(beta1: float, beta2: float) -> _Tails:
         at_j = ratio / (1.0 - ratio)  # coef = 1 from J on
         rev = lfilter([ratio], [1.0, -ratio], coef[::-1], zi=[ratio * at_j])[0]  # F(J-1), F(J-2), ..., F(0)
         tables.append(np.concatenate([rev[::-1], [at_j]]))
-    K = int(math.ceil(math.log(2.0 ** -56) / math.log(r)))
+    K = int(math.ceil(math.log(2.0**-56) / math.log(r)))
     return _Tails(tables[0], tables[1], J, r, q, K)
 
 
-def _explicit_moves(m: np.ndarray, v: np.ndarray, last: np.ndarray, gap: np.ndarray, betas, eps: float,
-                    K: int) -> np.ndarray:
+def _explicit_moves(
+    m: np.ndarray, v: np.ndarray, last: np.ndarray, gap: np.ndarray, betas, eps: float, K: int
+) -> np.ndarray:
     """sum over the skipped steps of m_j / (1 - b1^j) / (sqrt(v_j / (1 - b2^j)) + eps), one element at a time.
 
     For the elements whose sqrt(v) is within a factor 100 of eps, where the series in eps does not hold.
@@ -66,8 +66,8 @@ def _explicit_moves(m: np.ndarray, v: np.ndarray, last: np.ndarray, gap: np.ndar
     for lo in range(0, len(m), 2048):
         sl = slice(lo, lo + 2048)
         j = last[sl, None] + k
-        mk = m[sl, None].astype(np.float64) * b1 ** k / -np.expm1(j * math.log(b1))
-        ak = np.sqrt(v[sl, None].astype(np.float64) * b2 ** k / -np.expm1(j * math.log(b2)))
+        mk = m[sl, None].astype(np.float64) * b1**k / -np.expm1(j * math.log(b1))
+        ak = np.sqrt(v[sl, None].astype(np.float64) * b2**k / -np.expm1(j * math.log(b2)))
         out[sl] = np.where(k <= gap[sl, None], mk / (ak + eps), 0.0).sum(axis=1)
     return out
 
@@ -113,8 +113,9 @@ class RowAdam(torch.optim.Optimizer):
             st["last"] = torch.full((p.shape[0],), int(st["step"]), dtype=torch.int64)
         return st
 
-    def _catch_up(self, group: dict, arrays: tuple[np.ndarray, ...], sel: np.ndarray, end: int
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _catch_up(
+        self, group: dict, arrays: tuple[np.ndarray, ...], sel: np.ndarray, end: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Apply to rows ``sel`` of (weights, exp_avg, exp_avg_sq, last) the zero-gradient steps last+1 .. end.
 
         Returns those rows' (weights, exp_avg, exp_avg_sq), up to date and written back.
@@ -134,8 +135,8 @@ class RowAdam(torch.optim.Optimizer):
         k = (end - last).astype(np.float64)
         at_s, at_e = np.minimum(last, T.J), min(end, T.J)
         lr = group["lr"]
-        W1 = (lr * (T.F[at_s] - T.r ** k * T.F[at_e])).astype(np.float32)[:, None]
-        W2 = (lr * eps * (T.G[at_s] - T.q ** k * T.G[at_e])).astype(np.float32)[:, None]
+        W1 = (lr * (T.F[at_s] - T.r**k * T.F[at_e])).astype(np.float32)[:, None]
+        W2 = (lr * eps * (T.G[at_s] - T.q**k * T.G[at_e])).astype(np.float32)[:, None]
         root = np.sqrt(v)
         small = root <= 100 * eps  # includes v = 0 (rows never touched: m = 0, no move)
         if small.any():
@@ -145,13 +146,14 @@ class RowAdam(torch.optim.Optimizer):
             rough = small & (m != 0)
             if rough.any():
                 r_rows = np.nonzero(rough)[0]
-                moves[rough] = lr * _explicit_moves(m[rough], v[rough], last[r_rows], end - last[r_rows], (b1, b2),
-                                                    eps, T.K)
+                moves[rough] = lr * _explicit_moves(
+                    m[rough], v[rough], last[r_rows], end - last[r_rows], (b1, b2), eps, T.K
+                )
         else:
             moves = _series_moves(m, root, W1, W2)
         w -= moves
-        m *= (b1 ** k).astype(np.float32)[:, None]
-        v *= (b2 ** k).astype(np.float32)[:, None]
+        m *= (b1**k).astype(np.float32)[:, None]
+        v *= (b2**k).astype(np.float32)[:, None]
         P[sel], M[sel], V[sel], L[sel] = w, m, v, end
         return w, m, v
 
@@ -174,8 +176,9 @@ class RowAdam(torch.optim.Optimizer):
                 if p.grad is None:
                     continue
                 if not p.grad.is_sparse or p.device.type != "cpu" or p.dtype != torch.float32:
-                    raise RuntimeError("RowAdam needs float32 CPU weights with sparse COO row gradients "
-                                       "(the model's use_sparse_grads)")
+                    raise RuntimeError(
+                        "RowAdam needs float32 CPU weights with sparse COO row gradients (the model's use_sparse_grads)"
+                    )
                 st, arrays = self._arrays(p)
                 t = int(st["step"]) + 1
                 idx, vals = p.grad._indices()[0], p.grad._values()
@@ -185,8 +188,11 @@ class RowAdam(torch.optim.Optimizer):
                 else:
                     rows, inverse = np.unique(idx.numpy(), return_inverse=True)
                     w, m, v = self._catch_up(group, arrays, rows, t - 1)
-                g = torch.zeros(len(rows), vals.shape[1], dtype=vals.dtype).index_add_(
-                    0, torch.from_numpy(inverse.astype(np.int64, copy=False)), vals).numpy()  # repeats summed
+                g = (
+                    torch.zeros(len(rows), vals.shape[1], dtype=vals.dtype)
+                    .index_add_(0, torch.from_numpy(inverse.astype(np.int64, copy=False)), vals)
+                    .numpy()
+                )  # repeats summed
                 st["step"] += 1
                 m *= np.float32(b1)
                 m += np.float32(1 - b1) * g
@@ -194,11 +200,11 @@ class RowAdam(torch.optim.Optimizer):
                 v *= np.float32(b2)
                 v += np.float32(1 - b2) * g
                 # lr/(1-b1^t) m / (sqrt(v)/c + eps) with c = sqrt(1-b2^t), as c lr/(1-b1^t) m / (sqrt(v) + eps c)
-                c = math.sqrt(1 - b2 ** t)
+                c = math.sqrt(1 - b2**t)
                 denom = np.sqrt(v)
                 denom += np.float32(group["eps"] * c)
                 np.divide(m, denom, out=denom)
-                denom *= np.float32(c * group["lr"] / (1 - b1 ** t))
+                denom *= np.float32(c * group["lr"] / (1 - b1**t))
                 w -= denom
                 P, M, V, L = arrays
                 P[rows], M[rows], V[rows], L[rows] = w, m, v, t
@@ -238,8 +244,15 @@ class RowAdam(torch.optim.Optimizer):
         sd = super().state_dict()
         sd["state"] = {i: {k: v for k, v in s.items() if k != "last"} for i, s in sd["state"].items()}
         for g in sd["param_groups"]:  # the keys torch.optim.Adam expects, at the values RowAdam implements
-            g.update(weight_decay=0.0, amsgrad=False, maximize=False, foreach=None, capturable=False,
-                     differentiable=False, fused=None)
+            g.update(
+                weight_decay=0.0,
+                amsgrad=False,
+                maximize=False,
+                foreach=None,
+                capturable=False,
+                differentiable=False,
+                fused=None,
+            )
         return sd
 
     def load_state_dict(self, state_dict) -> None:

@@ -6,8 +6,9 @@ import copy
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -15,8 +16,8 @@ from tqdm.auto import tqdm
 
 from lightgode.core.checkpoint import Checkpoint, TrainState
 from lightgode.core.config import TrainConfig, check_device_name
-from lightgode.errors import ConfigError, FitError, RunDirError
 from lightgode.core.optim import RowAdam
+from lightgode.errors import ConfigError, FitError, RunDirError
 
 log = logging.getLogger(__name__)
 
@@ -41,14 +42,15 @@ def resolve_device(name: str) -> torch.device:
     d = torch.device(name)
     if d.type == "cuda":
         if not torch.cuda.is_available():
-            raise ConfigError(f"device {name} asked for, but this torch ({torch.__version__}) sees no CUDA GPU; "
-                              f"use --device cpu")
+            raise ConfigError(
+                f"device {name} asked for, but this torch ({torch.__version__}) sees no CUDA GPU; use --device cpu"
+            )
         if d.index is not None and d.index >= torch.cuda.device_count():
             raise ConfigError(f"device {name} asked for, but there are {torch.cuda.device_count()} CUDA GPUs")
     return d
 
 
-def params_device(model: "Trainable") -> torch.device:
+def params_device(model: Trainable) -> torch.device:
     """The device of a model's first parameter (the CPU for a model without parameters)."""
     return next((p.device for p in model.parameters()), torch.device("cpu"))
 
@@ -114,8 +116,12 @@ def fit(
     if checkpoint is not None and checkpoint.exists():
         state = checkpoint.load()
         _restore(model, opt, gen, module_gen, state, checkpoint)
-        best_value, best_epoch, best_valid, best_state = (state.best_value, state.best_epoch, state.best_valid,
-                                                          state.best_state)
+        best_value, best_epoch, best_valid, best_state = (
+            state.best_value,
+            state.best_epoch,
+            state.best_valid,
+            state.best_state,
+        )
         history, bad_epochs, first_epoch = state.history, state.bad_epochs, state.epoch + 1
         log.info("resumed from %s after epoch %d", checkpoint.path, state.epoch)
         if validate is not None and bad_epochs >= config.patience and best_state is not None:
@@ -123,8 +129,14 @@ def fit(
             return TrainResult(best_epoch, best_valid, state.epoch, history, stopped_early=True)
         if stop_when is not None and history and stop_when(history):
             return _finish(model, best_state, best_epoch, best_valid, history)
-    epochs = tqdm(range(first_epoch, config.epochs + 1), desc="epochs", unit="epoch", disable=not show_progress,
-                  initial=first_epoch - 1, total=config.epochs)
+    epochs = tqdm(
+        range(first_epoch, config.epochs + 1),
+        desc="epochs",
+        unit="epoch",
+        disable=not show_progress,
+        initial=first_epoch - 1,
+        total=config.epochs,
+    )
     order = epoch_order(u_all.numpy(), config.sampling)
     u_np, i_np = u_all.numpy(), i_all.numpy()
     on_cpu = params_device(model).type == "cpu"
@@ -133,7 +145,7 @@ def fit(
         perm = order(gen)
         total: float | torch.Tensor = 0.0
         for start in range(0, n, config.batch_size):
-            idx = perm[start:start + config.batch_size]  # numpy gathers: a step's fixed costs matter at batch 256
+            idx = perm[start : start + config.batch_size]  # numpy gathers: a step's fixed costs matter at batch 256
             loss = model.compute_grads(torch.from_numpy(u_np[idx]), torch.from_numpy(i_np[idx]))
             opt.step()
             # on a GPU the sum stays there: reading each step's loss would wait for the device every step
@@ -147,8 +159,10 @@ def fit(
             if best_state is not None:
                 model.load_state_dict(best_state)
             kept = f"kept the best epoch, {best_epoch}" if best_state is not None else "no epoch to keep"
-            raise FitError(f"training diverged at epoch {epoch}: {what}; try a smaller learning rate ({kept}"
-                           f"{', whose checkpoint stays on disk' if checkpoint is not None and best_state else ''})")
+            raise FitError(
+                f"training diverged at epoch {epoch}: {what}; try a smaller learning rate ({kept}"
+                f"{', whose checkpoint stays on disk' if checkpoint is not None and best_state else ''})"
+            )
         row: dict[str, float] = {"epoch": epoch, "loss": mean_loss, "train_seconds": train_seconds}
         validated = validate is not None and (epoch % config.valid_every == 0 or epoch == config.epochs)
         value: float | None = None
@@ -171,11 +185,22 @@ def fit(
         stop = validated and bad_epochs >= config.patience
         halt = not stop and stop_when is not None and stop_when(history)
         if checkpoint is not None and (epoch % checkpoint.every == 0 or stop or halt or epoch == config.epochs):
-            checkpoint.save(TrainState(
-                epoch=epoch, model=model.state_dict(), optimizer=opt.state_dict(), best_state=best_state,
-                best_value=best_value, best_epoch=best_epoch, best_valid=best_valid, bad_epochs=bad_epochs,
-                history=history, numpy_rng=gen.bit_generator.state, torch_rng=torch.get_rng_state(),
-                module_rng=module_gen.get_state() if module_gen is not None else None))
+            checkpoint.save(
+                TrainState(
+                    epoch=epoch,
+                    model=model.state_dict(),
+                    optimizer=opt.state_dict(),
+                    best_state=best_state,
+                    best_value=best_value,
+                    best_epoch=best_epoch,
+                    best_valid=best_valid,
+                    bad_epochs=bad_epochs,
+                    history=history,
+                    numpy_rng=gen.bit_generator.state,
+                    torch_rng=torch.get_rng_state(),
+                    module_rng=module_gen.get_state() if module_gen is not None else None,
+                )
+            )
         shown = {valid_metric: f"{value:.4f}"} if validated else {}
         epochs.set_postfix(loss=f"{mean_loss:.4f}", **shown, best=best_epoch)
         log.info("epoch %d loss %.5f %s", epoch, mean_loss, f"{valid_metric} {value:.5f}" if validated else "")
@@ -187,8 +212,13 @@ def fit(
     return _finish(model, best_state, best_epoch, best_valid, history)
 
 
-def _finish(model: Trainable, best_state: dict | None, best_epoch: int, best_valid: dict[str, float],
-            history: list[dict[str, float]]) -> TrainResult:
+def _finish(
+    model: Trainable,
+    best_state: dict | None,
+    best_epoch: int,
+    best_valid: dict[str, float],
+    history: list[dict[str, float]],
+) -> TrainResult:
     """The result of a loop that ran out of epochs or was stopped by ``stop_when``: the best validated state."""
     if best_state is not None:
         model.load_state_dict(best_state)
@@ -243,31 +273,41 @@ def make_optimizer(model: Trainable, params: list[torch.Tensor], config: TrainCo
     ConfigError
         sparse-adam for a model without row-sparse gradients.
     """
-    row_sparse = hasattr(model, "use_sparse_grads") and all(p.device.type == "cpu" and p.dtype == torch.float32
-                                                            for p in params)
+    row_sparse = hasattr(model, "use_sparse_grads") and all(
+        p.device.type == "cpu" and p.dtype == torch.float32 for p in params
+    )
     if config.optimizer == "adam" and config.weight_decay == 0 and row_sparse:
         opt = RowAdam(params, lr=config.lr)
         model.use_sparse_grads(before_read=opt.catch_up)
         return opt
     if config.optimizer == "sparse-adam":
         if not hasattr(model, "use_sparse_grads"):
-            raise ConfigError(f"optimizer sparse-adam needs row-sparse gradients, which {type(model).__name__} does "
-                              f"not give (only DirectAU training: lightgode, directau); use adam")
+            raise ConfigError(
+                f"optimizer sparse-adam needs row-sparse gradients, which {type(model).__name__} does "
+                f"not give (only DirectAU training: lightgode, directau); use adam"
+            )
         model.use_sparse_grads()
         return torch.optim.SparseAdam(params, lr=config.lr)
     # One fused kernel per step: the same Adam (with coupled L2 weight decay) as the reference, fewer passes.
     return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay, fused=True)
 
 
-def _restore(model: Trainable, opt: torch.optim.Optimizer, gen: np.random.Generator,
-             module_gen: torch.Generator | None, state: TrainState, checkpoint: Checkpoint) -> None:
+def _restore(
+    model: Trainable,
+    opt: torch.optim.Optimizer,
+    gen: np.random.Generator,
+    module_gen: torch.Generator | None,
+    state: TrainState,
+    checkpoint: Checkpoint,
+) -> None:
     """Load a checkpoint's model, optimiser and random states; a mismatch is a RunDirError."""
     try:
         model.load_state_dict(state.model)
         opt.load_state_dict(state.optimizer)
     except (RuntimeError, ValueError, KeyError) as exc:
-        raise RunDirError(f"checkpoint {checkpoint.path} does not match this model: "
-                          f"{str(exc).splitlines()[0]}") from None
+        raise RunDirError(
+            f"checkpoint {checkpoint.path} does not match this model: {str(exc).splitlines()[0]}"
+        ) from None
     gen.bit_generator.state = state.numpy_rng
     torch.set_rng_state(state.torch_rng)
     if module_gen is not None and state.module_rng is not None:

@@ -19,19 +19,20 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 
 from lightgode.core.discrepancy import DiscrepancyConfig, discrepancy, reference
-from lightgode.errors import ConfigError, DataError
 from lightgode.core.evaluate import METRICS, EvalConfig, embedding_scorer, full_ranking
 from lightgode.core.graph import to_torch
 from lightgode.core.ode import ODEConfig, propagate
+from lightgode.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
@@ -67,13 +68,17 @@ class TuneConfig:
 
     def user_cap(self, n_items: int) -> int | None:
         """Validation users scored per pass for a catalogue of ``n_items`` (None: all)."""
-        caps = [c for c in (self.max_users, self.max_scores // max(n_items, 1) if self.max_scores else None)
-                if c is not None]
+        caps = [
+            c
+            for c in (self.max_users, self.max_scores // max(n_items, 1) if self.max_scores else None)
+            if c is not None
+        ]
         return max(1, min(caps)) if caps else None
 
 
-def maximize(f: Callable[[float], float], lo: float, hi: float, *, grid: int, refine: int,
-             extend: int = 0) -> tuple[float, dict[float, float]]:
+def maximize(
+    f: Callable[[float], float], lo: float, hi: float, *, grid: int, refine: int, extend: int = 0
+) -> tuple[float, dict[float, float]]:
     """Maximise a scalar function of one variable on [lo, hi] with ``grid + refine`` (+ ``extend``) evaluations.
 
     While the best grid point is the largest evaluated, up to ``extend`` more grid steps beyond ``hi`` are
@@ -140,9 +145,18 @@ class TuneResult:
         return self.ode.t >= max(p["t"] for p in self.points) and self.ode.t > self.config.t_min
 
     def to_dict(self) -> dict[str, Any]:
-        return {"t": self.ode.t, "ode": asdict(self.ode), "metric": self.metric, "value": self.value,
-                "at_boundary": self.at_boundary, "seconds": self.seconds, "evaluations": len(self.points),
-                "valid_users": self.valid_users, "config": asdict(self.config), "points": self.points}
+        return {
+            "t": self.ode.t,
+            "ode": asdict(self.ode),
+            "metric": self.metric,
+            "value": self.value,
+            "at_boundary": self.at_boundary,
+            "seconds": self.seconds,
+            "evaluations": len(self.points),
+            "valid_users": self.valid_users,
+            "config": asdict(self.config),
+            "points": self.points,
+        }
 
 
 def _sample_users(relevant: sp.csr_matrix, max_users: int | None, seed: int) -> sp.csr_matrix:
@@ -156,10 +170,18 @@ def _sample_users(relevant: sp.csr_matrix, max_users: int | None, seed: int) -> 
     return out
 
 
-def tune_horizon(A_hat: sp.csr_matrix | torch.Tensor, E0: torch.Tensor, n_users: int, valid: sp.csr_matrix,
-                 exclude: sp.csr_matrix | None, *, ode: ODEConfig = ODEConfig(), config: TuneConfig = TuneConfig(),
-                 eval_config: EvalConfig | None = None,
-                 on_point: Callable[[dict[str, Any]], None] | None = None) -> TuneResult:
+def tune_horizon(
+    A_hat: sp.csr_matrix | torch.Tensor,
+    E0: torch.Tensor,
+    n_users: int,
+    valid: sp.csr_matrix,
+    exclude: sp.csr_matrix | None,
+    *,
+    ode: ODEConfig = ODEConfig(),
+    config: TuneConfig = TuneConfig(),
+    eval_config: EvalConfig | None = None,
+    on_point: Callable[[dict[str, Any]], None] | None = None,
+) -> TuneResult:
     """Search T maximising ``config.metric`` on validation for fixed E0, solver and steps.
 
     Parameters
@@ -177,8 +199,9 @@ def tune_horizon(A_hat: sp.csr_matrix | torch.Tensor, E0: torch.Tensor, n_users:
     TuneResult whose ``ode`` is ``ode`` with the best T.
     """
     if valid.shape != (n_users, E0.shape[0] - n_users):
-        raise DataError(f"validation matrix {valid.shape} does not match {n_users} users and "
-                        f"{E0.shape[0] - n_users} items")
+        raise DataError(
+            f"validation matrix {valid.shape} does not match {n_users} users and {E0.shape[0] - n_users} items"
+        )
     relevant = _sample_users(valid.tocsr(), config.user_cap(valid.shape[1]), config.seed)
     n_valid = int((np.diff(relevant.indptr) > 0).sum())
     if n_valid == 0:
@@ -197,8 +220,13 @@ def tune_horizon(A_hat: sp.csr_matrix | torch.Tensor, E0: torch.Tensor, n_users:
         E = propagate(A, E0, replace(ode, t=T))
         t_prop = time.perf_counter() - t0
         metrics = full_ranking(embedding_scorer(E[:n_users], E[n_users:]), relevant, exclude, ecfg)
-        point = {"t": T, "metrics": metrics, "discrepancy": discrepancy(E0, E, n_users, disc_cfg, disc_ref),
-                 "propagate_seconds": t_prop, "seconds": time.perf_counter() - t0}
+        point = {
+            "t": T,
+            "metrics": metrics,
+            "discrepancy": discrepancy(E0, E, n_users, disc_cfg, disc_ref),
+            "propagate_seconds": t_prop,
+            "seconds": time.perf_counter() - t0,
+        }
         records[T] = point
         log.info("T=%.4f %s=%.5f (%.2f s)", T, config.metric, metrics[config.metric], point["seconds"])
         if on_point is not None:
@@ -206,8 +234,9 @@ def tune_horizon(A_hat: sp.csr_matrix | torch.Tensor, E0: torch.Tensor, n_users:
         return metrics[config.metric]
 
     start = time.perf_counter()
-    best, values = maximize(objective, config.t_min, config.t_max, grid=config.grid, refine=config.refine,
-                            extend=config.extend)
+    best, values = maximize(
+        objective, config.t_min, config.t_max, grid=config.grid, refine=config.refine, extend=config.extend
+    )
     seconds = time.perf_counter() - start
     points = [records[t] for t in sorted(records)]
     return TuneResult(replace(ode, t=best), config.metric, values[best], points, seconds, config, n_valid)
@@ -229,14 +258,25 @@ def plot_t_curve(result: TuneResult, path: str | Path, *, title: str = "") -> No
         ax.set_xlabel("ODE horizon T")
         ax.set_ylabel(f"validation {name.replace('ndcg', 'NDCG').replace('recall', 'Recall')}", color="tab:blue")
         twin = ax.twinx()
-        twin.plot(ts, [p["discrepancy"]["cosine_distance"] for p in result.points], "s--", color="tab:red",
-                  ms=3, label="mean cosine distance")
-        twin.plot(ts, [p["discrepancy"]["uniformity_delta"] for p in result.points], "^--", color="tab:orange",
-                  ms=3, label="uniformity change")
+        twin.plot(
+            ts,
+            [p["discrepancy"]["cosine_distance"] for p in result.points],
+            "s--",
+            color="tab:red",
+            ms=3,
+            label="mean cosine distance",
+        )
+        twin.plot(
+            ts,
+            [p["discrepancy"]["uniformity_delta"] for p in result.points],
+            "^--",
+            color="tab:orange",
+            ms=3,
+            label="uniformity change",
+        )
         twin.set_ylabel("discrepancy E(T) vs E(0)", color="tab:red")
     fig.legend(*twin.get_legend_handles_labels(), loc="outside lower center", ncols=2, fontsize=8)
-    solver = result.ode.solver + (f" x{result.ode.steps}" if result.ode.solver in ("euler", "midpoint", "rk4")
-                                  else "")
+    solver = result.ode.solver + (f" x{result.ode.steps}" if result.ode.solver in ("euler", "midpoint", "rk4") else "")
     fig.suptitle(f"{title + ': ' if title else ''}{solver}, chosen T = {result.t:.3g}", fontsize=10)
     fig.savefig(str(path), dpi=110, format="png")
 
@@ -251,10 +291,16 @@ def write_tune_files(directory: str | Path, result: TuneResult, *, title: str = 
         plot_t_curve(result, tmp, title=title)
 
 
-def tune_split(E0: torch.Tensor, split, *, ode: ODEConfig = ODEConfig(), config: TuneConfig = TuneConfig(),
-               eval_config: EvalConfig | None = None,
-               on_point: Callable[[dict[str, Any]], None] | None = None,
-               A_hat: sp.csr_matrix | None = None) -> TuneResult:
+def tune_split(
+    E0: torch.Tensor,
+    split,
+    *,
+    ode: ODEConfig = ODEConfig(),
+    config: TuneConfig = TuneConfig(),
+    eval_config: EvalConfig | None = None,
+    on_point: Callable[[dict[str, Any]], None] | None = None,
+    A_hat: sp.csr_matrix | None = None,
+) -> TuneResult:
     """``tune_horizon`` on a ``data.split.Split``: the graph of its train part (``A_hat`` when the caller has already
     built it, e.g. a fitted model's ``A_hat_``), its validation part."""
     from lightgode.core.graph import normalized_adjacency
@@ -262,8 +308,17 @@ def tune_split(E0: torch.Tensor, split, *, ode: ODEConfig = ODEConfig(), config:
     train = split.train
     if A_hat is None:
         A_hat = normalized_adjacency(train.n_users, train.n_items, train.users, train.items)
-    return tune_horizon(A_hat, E0, train.n_users, split.valid.to_csr(), train.to_csr(), ode=ode, config=config,
-                        eval_config=eval_config, on_point=on_point)
+    return tune_horizon(
+        A_hat,
+        E0,
+        train.n_users,
+        split.valid.to_csr(),
+        train.to_csr(),
+        ode=ode,
+        config=config,
+        eval_config=eval_config,
+        on_point=on_point,
+    )
 
 
 def tune_fitted(model, split, cfg, *, config: TuneConfig | None = None):
@@ -274,8 +329,10 @@ def tune_fitted(model, split, cfg, *, config: TuneConfig | None = None):
     if not isinstance(cfg.t_auto, bool):
         raise ConfigError(f"t_auto must be true or false, got {cfg.t_auto!r}")
     if not hasattr(model, "E0_") or not hasattr(model, "with_ode") or cfg.model != "lightgode":
-        raise ConfigError(f"automatic T applies to lightgode runs, not {cfg.model!r}; use 'lightgode propagate "
-                          f"--t auto' on its embeddings")
+        raise ConfigError(
+            f"automatic T applies to lightgode runs, not {cfg.model!r}; use 'lightgode propagate "
+            f"--t auto' on its embeddings"
+        )
     if len(split.valid) == 0:
         raise DataError("automatic T needs validation interactions, but the split has none")
     config = config or TuneConfig(metric=cfg.eval.valid_metric, seed=cfg.seed)

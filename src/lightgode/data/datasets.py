@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lightgode.errors import ConfigError, DataError
 from lightgode.data.interactions import Interactions, as_ids
 from lightgode.data.readers import first_rows, index_int_pairs, lightgcn_arrays, read_interactions, read_lightgcn
+from lightgode.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +51,7 @@ def _relative_files(name: str) -> tuple[str, ...]:
 def search_dirs(data_dir=None, env_data_dir=None) -> list[Path]:
     """The folders searched for named datasets, in order (the bundled copy comes after them)."""
     repo_root = Path(__file__).resolve().parents[3]
-    dirs = [data_dir, env_data_dir, Path.cwd() / ".." / "shared" / "datasets",
-            repo_root.parent / "shared" / "datasets"]
+    dirs = [data_dir, env_data_dir, Path.cwd() / ".." / "shared" / "datasets", repo_root.parent / "shared" / "datasets"]
     return [Path(d) for d in dirs if d is not None and str(d) != ""]
 
 
@@ -86,8 +85,10 @@ def dataset_files(name: str, data_dir=None, env_data_dir=None) -> tuple[Path, ..
     found = _locate(name, data_dir, env_data_dir)
     if found is None:
         where = ", ".join(str(d) for d in search_dirs(data_dir, env_data_dir))
-        raise DataError(f"dataset {name!r} not found (looked in {where}); pass data_dir (--data-dir) or set "
-                        f"$LIGHTGODE_DATA to the folder holding {', '.join(_relative_files(name))}")
+        raise DataError(
+            f"dataset {name!r} not found (looked in {where}); pass data_dir (--data-dir) or set "
+            f"$LIGHTGODE_DATA to the folder holding {', '.join(_relative_files(name))}"
+        )
     if found[0] == bundled_dir():
         log.info("dataset %s: using the bundled copy %s", name, found[1][0])
     return found[1]
@@ -129,12 +130,12 @@ def _shared_map(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
 
 
 def _on_map(inter: Interactions, user_ids, item_ids, u_pos: np.ndarray, i_pos: np.ndarray) -> Interactions:
-    return Interactions(user_ids, item_ids, u_pos[inter.users].astype(np.int32), i_pos[inter.items].astype(np.int32),
-                        inter.timestamps)
+    return Interactions(
+        user_ids, item_ids, u_pos[inter.users].astype(np.int32), i_pos[inter.items].astype(np.int32), inter.timestamps
+    )
 
 
-def load_train_test(train_path, test_path, *, fmt: str = "auto",
-                    **reader_options) -> tuple[Interactions, Interactions]:
+def load_train_test(train_path, test_path, *, fmt: str = "auto", **reader_options) -> tuple[Interactions, Interactions]:
     """A training file and a test file of one's own, read alike and sharing their ids.
 
     Both files are read by ``read_interactions`` with the same ``fmt`` and ``reader_options`` (``"auto"``
@@ -177,8 +178,9 @@ def load_train_test(train_path, test_path, *, fmt: str = "auto",
     return train, test
 
 
-def load_dataset(name_or_path, *, given_split: bool = False, data_dir=None, env_data_dir=None,
-                 fmt: str = "auto", **reader_options) -> Interactions | tuple[Interactions, Interactions]:
+def load_dataset(
+    name_or_path, *, given_split: bool = False, data_dir=None, env_data_dir=None, fmt: str = "auto", **reader_options
+) -> Interactions | tuple[Interactions, Interactions]:
     """Interactions of a named dataset (``DATASETS``) or of a file (through ``read_interactions``).
 
     Parameters
@@ -212,27 +214,35 @@ def load_dataset(name_or_path, *, given_split: bool = False, data_dir=None, env_
         if (problem := unknown_dataset(name)) is not None:
             raise DataError(problem)
         if given_split:
-            raise DataError(f"given_split needs a dataset with fixed train/test files "
-                            f"({', '.join(n for n in DATASETS if not isinstance(DATASETS[n], str))}); "
-                            f"{name} is one file")
+            raise DataError(
+                f"given_split needs a dataset with fixed train/test files "
+                f"({', '.join(n for n in DATASETS if not isinstance(DATASETS[n], str))}); "
+                f"{name} is one file"
+            )
         return read_interactions(name, fmt, **reader_options)
     if fmt not in ("auto", "lightgcn") or reader_options:
         given = [f"fmt={fmt!r}"] if fmt not in ("auto", "lightgcn") else []
-        raise ConfigError(f"dataset {name} is a LightGCN file; reader settings do not apply to it: "
-                          f"{', '.join(given + sorted(reader_options))}")
+        raise ConfigError(
+            f"dataset {name} is a LightGCN file; reader settings do not apply to it: "
+            f"{', '.join(given + sorted(reader_options))}"
+        )
     files = dataset_files(name, data_dir, env_data_dir)
     if len(files) == 2:
         return _load_train_test(files, given_split)
     if given_split:
-        raise DataError(f"dataset {name} has no fixed train/test files; given_split needs one of "
-                        f"{', '.join(n for n in DATASETS if not isinstance(DATASETS[n], str))}")
+        raise DataError(
+            f"dataset {name} has no fixed train/test files; given_split needs one of "
+            f"{', '.join(n for n in DATASETS if not isinstance(DATASETS[n], str))}"
+        )
     return read_lightgcn(files[0])
 
 
-def load_named(name_or_path, *, data_dir=None, env_data_dir=None, fmt: str = "auto",
-               **reader_options) -> Interactions | tuple[Interactions, Interactions]:
+def load_named(
+    name_or_path, *, data_dir=None, env_data_dir=None, fmt: str = "auto", **reader_options
+) -> Interactions | tuple[Interactions, Interactions]:
     """``load_dataset`` with the dataset's natural shape: ``(train, test)`` for a dataset with fixed
     train/test files (gowalla), one ``Interactions`` otherwise."""
     fixed = str(name_or_path) in DATASETS and not isinstance(DATASETS[str(name_or_path)], str)
-    return load_dataset(name_or_path, given_split=fixed, data_dir=data_dir, env_data_dir=env_data_dir, fmt=fmt,
-                        **reader_options)
+    return load_dataset(
+        name_or_path, given_split=fixed, data_dir=data_dir, env_data_dir=env_data_dir, fmt=fmt, **reader_options
+    )

@@ -7,8 +7,8 @@ import numbers
 
 import numpy as np
 
-from lightgode.errors import ConfigError, DataError
 from lightgode.data.interactions import Interactions
+from lightgode.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +50,20 @@ def filter_kcore(inter: Interactions, k_user: int = 5, k_item: int = 5) -> Inter
             break
         keep = ok
     if not keep.any():
-        raise DataError(f"the k-core filter (k_user={k_user}, k_item={k_item}) left no interactions "
-                        f"of {len(inter)}; lower k")
+        raise DataError(
+            f"the k-core filter (k_user={k_user}, k_item={k_item}) left no interactions of {len(inter)}; lower k"
+        )
     out = inter.select(keep).compact()
-    log.info("k-core (k_user=%d, k_item=%d): %d rounds; kept %d of %d rows, %d of %d users, %d of %d items",
-             k_user, k_item, rounds, len(out), len(inter), out.n_users, inter.n_users, out.n_items, inter.n_items)
+    log.info(
+        "k-core (k_user=%d, k_item=%d): %d rounds; kept %d of %d rows, %d of %d users, %d of %d items",
+        k_user,
+        k_item,
+        rounds,
+        len(out),
+        len(inter),
+        out.n_users,
+        inter.n_users,
+        out.n_items,
+        inter.n_items,
+    )
     return out

@@ -63,7 +63,7 @@ class Interactions:
         m.data[:] = 1.0
         return m
 
-    def select(self, mask_or_index: np.ndarray) -> "Interactions":
+    def select(self, mask_or_index: np.ndarray) -> Interactions:
         """Rows selected by a boolean mask or an index array, keeping the same id maps.
 
         Parameters
@@ -76,10 +76,9 @@ class Interactions:
         Interactions
         """
         ts = None if self.timestamps is None else self.timestamps[mask_or_index]
-        return Interactions(self.user_ids, self.item_ids, self.users[mask_or_index],
-                            self.items[mask_or_index], ts)
+        return Interactions(self.user_ids, self.item_ids, self.users[mask_or_index], self.items[mask_or_index], ts)
 
-    def compact(self) -> "Interactions":
+    def compact(self) -> Interactions:
         """Drop users and items that have no interaction and re-index contiguously (order kept).
 
         Returns
@@ -93,9 +92,13 @@ class Interactions:
         u_new[u_keep] = np.arange(len(u_keep))
         i_new = np.full(self.n_items, -1, dtype=np.int64)
         i_new[i_keep] = np.arange(len(i_keep))
-        return Interactions(self.user_ids[u_keep], self.item_ids[i_keep],
-                            u_new[self.users].astype(np.int32), i_new[self.items].astype(np.int32),
-                            self.timestamps)
+        return Interactions(
+            self.user_ids[u_keep],
+            self.item_ids[i_keep],
+            u_new[self.users].astype(np.int32),
+            i_new[self.items].astype(np.int32),
+            self.timestamps,
+        )
 
     def user_index(self, raw_ids) -> np.ndarray:
         """Indices of raw user ids.
@@ -200,5 +203,6 @@ def from_pairs(users_raw, items_raw, timestamps=None) -> Interactions:
     key = users * max(len(item_ids), 1) + items
     _, first = np.unique(key, return_index=True)
     keep = np.sort(first)
-    return Interactions(user_ids, item_ids, users[keep].astype(np.int32), items[keep].astype(np.int32),
-                        None if ts is None else ts[keep])
+    return Interactions(
+        user_ids, item_ids, users[keep].astype(np.int32), items[keep].astype(np.int32), None if ts is None else ts[keep]
+    )

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lightgode.errors import ConfigError, DataError
 from lightgode.data.interactions import Interactions, from_pairs
+from lightgode.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
@@ -32,12 +32,33 @@ _MAX_DIGITS = 18  # every 18-digit id fits in int64
 DEFAULT_MAX_ID_LENGTH = 256  # characters; a longer id is refused (max_id_length, --max-id-length)
 # The strings pandas reads as a missing value by default: an id that is one of them (or empty) is refused
 # instead of becoming a user or item called "nan".
-MISSING_MARKERS = frozenset({"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
-                             "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"})
+MISSING_MARKERS = frozenset(
+    {
+        "",
+        "#N/A",
+        "#N/A N/A",
+        "#NA",
+        "-1.#IND",
+        "-1.#QNAN",
+        "-NaN",
+        "-nan",
+        "1.#IND",
+        "1.#QNAN",
+        "<NA>",
+        "N/A",
+        "NA",
+        "NULL",
+        "NaN",
+        "None",
+        "n/a",
+        "nan",
+        "null",
+    }
+)
 
 # Byte classes of a LightGCN file: 0 = not allowed, 1 = digit, 2 = whitespace.
 _BYTE_CLASS = np.zeros(256, dtype=np.uint8)
-_BYTE_CLASS[ord("0"):ord("9") + 1] = 1
+_BYTE_CLASS[ord("0") : ord("9") + 1] = 1
 _BYTE_CLASS[[9, 10, 11, 12, 13, 32]] = 2
 _BYTE_CLASS.setflags(write=False)
 
@@ -71,7 +92,7 @@ def _read_bytes(p: Path) -> bytes:
             data = gzip.decompress(data)
     except (OSError, EOFError, zlib.error) as exc:
         raise DataError(f"cannot read {p}: {_first_line(exc)}") from None
-    return data[len(_BOM):] if data.startswith(_BOM) else data
+    return data[len(_BOM) :] if data.startswith(_BOM) else data
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -82,10 +103,11 @@ def _bad_token_error(data: bytes, pos: int, p: Path, why: str) -> DataError:
     line_no = data.count(b"\n", 0, pos) + 1
     start = data.rfind(b"\n", 0, pos) + 1
     end = data.find(b"\n", pos)
-    line = data[start:end if end >= 0 else len(data)]
+    line = data[start : end if end >= 0 else len(data)]
     offset = pos - start
-    token = next((m.group() for m in re.finditer(rb"\S+", line) if m.start() <= offset < m.end()),
-                 line[offset:offset + 1])
+    token = next(
+        (m.group() for m in re.finditer(rb"\S+", line) if m.start() <= offset < m.end()), line[offset : offset + 1]
+    )
     text = token[:24].decode("utf-8", errors="backslashreplace")
     shown = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
     return DataError(f"{p}, line {line_no}: {why}, got '{shown}'")
@@ -123,8 +145,9 @@ def lightgcn_arrays(path, *, max_id_length: int = DEFAULT_MAX_ID_LENGTH) -> tupl
     if lengths.max() > _MAX_DIGITS:
         raise _bad_token_error(data, int(starts[np.argmax(lengths)]), p, f"ids have at most {_MAX_DIGITS} digits")
     if lengths.max() > limit:
-        raise _bad_token_error(data, int(starts[np.argmax(lengths)]), p,
-                               f"an id is longer than max_id_length {limit} (--max-id-length)")
+        raise _bad_token_error(
+            data, int(starts[np.argmax(lengths)]), p, f"an id is longer than max_id_length {limit} (--max-id-length)"
+        )
     values = np.zeros(len(starts), dtype=np.int64)
     for k in range(int(lengths.max())):
         sel = np.flatnonzero(lengths > k) if k >= lengths.min() else slice(None)
@@ -204,7 +227,7 @@ _WHITESPACE_SEP = r"\s+"
 def _sniff_sep(data: bytes) -> str:
     """The separator of the header line: the most frequent of tab , ; | there, else runs of whitespace."""
     end = data.find(b"\n")
-    header = data[:end if end >= 0 else 65536].decode("utf-8", errors="replace")
+    header = data[: end if end >= 0 else 65536].decode("utf-8", errors="replace")
     counts = {s: header.count(s) for s in ("\t", ",", ";", "|")}
     best = max(counts, key=lambda s: counts[s])
     if counts[best]:
@@ -292,8 +315,9 @@ def _scan_quoted(data: bytes, sep: str) -> _Layout | None:
                 before = reader.line_num
     except (UnicodeDecodeError, csv.Error):
         return None
-    return _Layout(*(np.frombuffer(a, dtype=np.int64) if len(a) else np.zeros(0, dtype=np.int64)
-                     for a in (first, last, fields)))
+    return _Layout(
+        *(np.frombuffer(a, dtype=np.int64) if len(a) else np.zeros(0, dtype=np.int64) for a in (first, last, fields))
+    )
 
 
 def _scan(data: bytes, sep: str, quoting: int) -> _Layout | None:
@@ -347,14 +371,28 @@ def _load_text(p: Path, kind: str, sep: str | None, skip_bad_rows: bool) -> tupl
             where = f"{p}, line {int(layout.first_line[k])}"
             if not skip_bad_rows:
                 raise DataError(f"{where}: {int(layout.fields[k])} fields where the header has {want}")
-            log.warning("%s: skipped %d rows whose number of fields differs from the header's %d (first: line %d)",
-                        p, len(bad), want, int(layout.first_line[k]))
+            log.warning(
+                "%s: skipped %d rows whose number of fields differs from the header's %d (first: line %d)",
+                p,
+                len(bad),
+                want,
+                int(layout.first_line[k]),
+            )
             data = _drop_lines(data, layout.first_line[bad], layout.last_line[bad])
             keep[bad] = False
         rows = _Rows(layout.first_line[keep][1:])
     try:
-        df = pd.read_csv(io.BytesIO(data), sep=sep, dtype=str, na_filter=False, keep_default_na=False,
-                         encoding="utf-8", quoting=quoting, skip_blank_lines=True, index_col=False)
+        df = pd.read_csv(
+            io.BytesIO(data),
+            sep=sep,
+            dtype=str,
+            na_filter=False,
+            keep_default_na=False,
+            encoding="utf-8",
+            quoting=quoting,
+            skip_blank_lines=True,
+            index_col=False,
+        )
     except Exception as exc:  # pandas raises many unrelated kinds for a malformed file
         if isinstance(exc, UnicodeDecodeError):
             raise DataError(f"cannot parse {p}: not UTF-8 text ({_first_line(exc)})") from None
@@ -392,8 +430,9 @@ def _id_problem(ids: pd.Series, what: str, limit: int) -> tuple[np.ndarray, list
     reasons: list[str | None] = []
     for r in np.flatnonzero(bad)[:1].tolist():  # only the first is ever shown
         if long[r]:
-            reasons.append(f"{what} id of {int(lengths[r])} characters is longer than max_id_length {limit} "
-                           f"(--max-id-length)")
+            reasons.append(
+                f"{what} id of {int(lengths[r])} characters is longer than max_id_length {limit} (--max-id-length)"
+            )
         elif ids.iloc[r] == "":
             reasons.append(f"empty or null {what} id")
         else:
@@ -401,8 +440,7 @@ def _id_problem(ids: pd.Series, what: str, limit: int) -> tuple[np.ndarray, list
     return bad, reasons
 
 
-def _check_ids(users: pd.Series, items: pd.Series, p: Path, rows: _Rows, limit: int,
-               skip_bad_rows: bool) -> np.ndarray:
+def _check_ids(users: pd.Series, items: pd.Series, p: Path, rows: _Rows, limit: int, skip_bad_rows: bool) -> np.ndarray:
     """Rows whose user and item ids are both present and at most ``limit`` characters long; the first bad
     row is a DataError naming it, unless ``skip_bad_rows`` (then they are counted in a warning)."""
     bad_u, why_u = _id_problem(users, "user", limit)
@@ -414,8 +452,9 @@ def _check_ids(users: pd.Series, items: pd.Series, p: Path, rows: _Rows, limit: 
     why = why_u[0] if bad_u[r] else why_i[0]
     if not skip_bad_rows:
         raise DataError(f"{p}, {rows.name(r)}: {why}")
-    log.warning("%s: skipped %d rows with a missing or too long id (first: %s: %s)", p, int(bad.sum()),
-                rows.name(r), why)
+    log.warning(
+        "%s: skipped %d rows with a missing or too long id (first: %s: %s)", p, int(bad.sum()), rows.name(r), why
+    )
     return ~bad
 
 
@@ -434,8 +473,10 @@ def _timestamps(col: pd.Series, p: Path, name: str) -> np.ndarray:
     if dates.notna().all():
         return _epoch_seconds(dates)
     bad = int(np.flatnonzero(num.isna().to_numpy() & dates.isna().to_numpy())[0])
-    raise DataError(f"{p}: timestamp column {name!r} holds {str(col.iloc[bad])[:40]!r} (data row {bad + 1}), "
-                    f"which is neither a number nor an ISO date")
+    raise DataError(
+        f"{p}: timestamp column {name!r} holds {str(col.iloc[bad])[:40]!r} (data row {bad + 1}), "
+        f"which is neither a number nor an ISO date"
+    )
 
 
 @dataclass(frozen=True)
@@ -451,9 +492,17 @@ class _IdRules:
             raise ConfigError(f"skip_bad_rows must be true or false, got {self.skip_bad_rows!r}")
 
 
-def _frame_to_interactions(df: pd.DataFrame, p: Path, user_col: str, item_col: str, rating_col: str | None,
-                           rating_threshold: float | None, timestamp_col: str | None, rows: _Rows,
-                           rules: _IdRules) -> Interactions:
+def _frame_to_interactions(
+    df: pd.DataFrame,
+    p: Path,
+    user_col: str,
+    item_col: str,
+    rating_col: str | None,
+    rating_threshold: float | None,
+    timestamp_col: str | None,
+    rows: _Rows,
+    rules: _IdRules,
+) -> Interactions:
     df.columns = [str(c).strip().lstrip("\ufeff") for c in df.columns]
     if df.columns.duplicated().any():
         dup = df.columns[df.columns.duplicated()][0]
@@ -491,23 +540,39 @@ def _check_rating_options(rating_col, rating_threshold) -> None:
         raise ConfigError(f"rating_threshold must be a finite number, got {rating_threshold!r}")
 
 
-def _read_any_table(path, kind: str | None, *, user_col: str, item_col: str, rating_col: str | None,
-                    rating_threshold: float | None, timestamp_col: str | None, sep: str | None,
-                    rules: _IdRules) -> Interactions:
+def _read_any_table(
+    path,
+    kind: str | None,
+    *,
+    user_col: str,
+    item_col: str,
+    rating_col: str | None,
+    rating_threshold: float | None,
+    timestamp_col: str | None,
+    sep: str | None,
+    rules: _IdRules,
+) -> Interactions:
     _check_rating_options(rating_col, rating_threshold)
     p = check_file(path)
     parquet = _is_parquet(p)
     if kind == "parquet" and not parquet:
         raise DataError(f"{p} is not a Parquet file (no PAR1 signature)")
     df, rows = _load_parquet(p) if parquet else _load_text(p, kind or "csv", sep, rules.skip_bad_rows)
-    return _frame_to_interactions(df, p, user_col, item_col, rating_col, rating_threshold, timestamp_col, rows,
-                                  rules)
+    return _frame_to_interactions(df, p, user_col, item_col, rating_col, rating_threshold, timestamp_col, rows, rules)
 
 
-def read_table(path, *, user_col: str = "user", item_col: str = "item", rating_col: str | None = None,
-               rating_threshold: float | None = None, timestamp_col: str | None = None,
-               sep: str | None = None, max_id_length: int = DEFAULT_MAX_ID_LENGTH,
-               skip_bad_rows: bool = False) -> Interactions:
+def read_table(
+    path,
+    *,
+    user_col: str = "user",
+    item_col: str = "item",
+    rating_col: str | None = None,
+    rating_threshold: float | None = None,
+    timestamp_col: str | None = None,
+    sep: str | None = None,
+    max_id_length: int = DEFAULT_MAX_ID_LENGTH,
+    skip_bad_rows: bool = False,
+) -> Interactions:
     """Read a CSV/TSV (plain or gzip) or Parquet table with named user and item columns.
 
     Parquet is recognised by its signature. For text, ``sep`` defaults to ``,`` for ``.csv``, tab for ``.tsv``
@@ -528,9 +593,17 @@ def read_table(path, *, user_col: str = "user", item_col: str = "item", rating_c
     ConfigError
         ``rating_threshold`` without ``rating_col``; ``max_id_length`` not an integer >= 1.
     """
-    return _read_any_table(path, None, user_col=user_col, item_col=item_col, rating_col=rating_col,
-                           rating_threshold=rating_threshold, timestamp_col=timestamp_col, sep=sep,
-                           rules=_IdRules(max_id_length, skip_bad_rows))
+    return _read_any_table(
+        path,
+        None,
+        user_col=user_col,
+        item_col=item_col,
+        rating_col=rating_col,
+        rating_threshold=rating_threshold,
+        timestamp_col=timestamp_col,
+        sep=sep,
+        rules=_IdRules(max_id_length, skip_bad_rows),
+    )
 
 
 def read_csv(path, *, sep: str = ",", **options) -> Interactions:
@@ -543,17 +616,38 @@ def read_tsv(path, *, sep: str = "\t", **options) -> Interactions:
     return read_table(path, sep=sep, **options)
 
 
-def read_parquet(path, *, user_col: str = "user", item_col: str = "item", rating_col: str | None = None,
-                 rating_threshold: float | None = None, timestamp_col: str | None = None,
-                 max_id_length: int = DEFAULT_MAX_ID_LENGTH, skip_bad_rows: bool = False) -> Interactions:
+def read_parquet(
+    path,
+    *,
+    user_col: str = "user",
+    item_col: str = "item",
+    rating_col: str | None = None,
+    rating_threshold: float | None = None,
+    timestamp_col: str | None = None,
+    max_id_length: int = DEFAULT_MAX_ID_LENGTH,
+    skip_bad_rows: bool = False,
+) -> Interactions:
     """``read_table`` for a file that must be Parquet."""
-    return _read_any_table(path, "parquet", user_col=user_col, item_col=item_col, rating_col=rating_col,
-                           rating_threshold=rating_threshold, timestamp_col=timestamp_col, sep=None,
-                           rules=_IdRules(max_id_length, skip_bad_rows))
+    return _read_any_table(
+        path,
+        "parquet",
+        user_col=user_col,
+        item_col=item_col,
+        rating_col=rating_col,
+        rating_threshold=rating_threshold,
+        timestamp_col=timestamp_col,
+        sep=None,
+        rules=_IdRules(max_id_length, skip_bad_rows),
+    )
 
 
-def read_recbole(path, *, rating_threshold: float | None = None, max_id_length: int = DEFAULT_MAX_ID_LENGTH,
-                 skip_bad_rows: bool = False) -> Interactions:
+def read_recbole(
+    path,
+    *,
+    rating_threshold: float | None = None,
+    max_id_length: int = DEFAULT_MAX_ID_LENGTH,
+    skip_bad_rows: bool = False,
+) -> Interactions:
     """Read a RecBole atomic ``.inter`` file: tab separated, typed header ``user_id:token\\titem_id:token...``.
 
     Uses ``user_id`` and ``item_id``; ``timestamp`` (when present) orders the rows; ``rating`` is compared with
@@ -565,20 +659,45 @@ def read_recbole(path, *, rating_threshold: float | None = None, max_id_length: 
     names = [str(c).strip().lstrip("\ufeff").split(":", 1)[0].strip() for c in df.columns]
     for field in ("user_id", "item_id"):
         if field not in names:
-            raise DataError(f"{p}: a RecBole .inter header needs a {field} field; the header is "
-                            f"{', '.join(map(repr, map(str, df.columns)))}")
+            raise DataError(
+                f"{p}: a RecBole .inter header needs a {field} field; the header is "
+                f"{', '.join(map(repr, map(str, df.columns)))}"
+            )
     if rating_threshold is not None and "rating" not in names:
         raise DataError(f"{p}: rating_threshold given but the header has no rating field")
     df.columns = names
-    return _frame_to_interactions(df, p, "user_id", "item_id", "rating" if rating_threshold is not None else None,
-                                  rating_threshold, "timestamp" if "timestamp" in names else None, rows, rules)
+    return _frame_to_interactions(
+        df,
+        p,
+        "user_id",
+        "item_id",
+        "rating" if rating_threshold is not None else None,
+        rating_threshold,
+        "timestamp" if "timestamp" in names else None,
+        rows,
+        rules,
+    )
 
 
-FORMATS = {"lightgcn": read_lightgcn, "csv": read_csv, "tsv": read_tsv, "parquet": read_parquet,
-           "recbole": read_recbole}
+FORMATS = {
+    "lightgcn": read_lightgcn,
+    "csv": read_csv,
+    "tsv": read_tsv,
+    "parquet": read_parquet,
+    "recbole": read_recbole,
+}
 
-_SUFFIXES = ((".inter", "recbole"), (".parquet", "parquet"), (".pq", "parquet"), (".csv", "csv"),
-             (".csv.gz", "csv"), (".tsv", "tsv"), (".tsv.gz", "tsv"), (".txt", "lightgcn"), (".txt.gz", "lightgcn"))
+_SUFFIXES = (
+    (".inter", "recbole"),
+    (".parquet", "parquet"),
+    (".pq", "parquet"),
+    (".csv", "csv"),
+    (".csv.gz", "csv"),
+    (".tsv", "tsv"),
+    (".tsv.gz", "tsv"),
+    (".txt", "lightgcn"),
+    (".txt.gz", "lightgcn"),
+)
 
 
 def detect_format(path) -> str:
@@ -587,8 +706,7 @@ def detect_format(path) -> str:
     for suffix, fmt in _SUFFIXES:
         if name.endswith(suffix):
             return fmt
-    raise DataError(f"cannot tell the format of {path} from its name; name the format "
-                    f"({', '.join(FORMATS)})")
+    raise DataError(f"cannot tell the format of {path} from its name; name the format ({', '.join(FORMATS)})")
 
 
 def read_interactions(path, fmt: str = "auto", **options) -> Interactions:
@@ -625,10 +743,11 @@ def read_interactions(path, fmt: str = "auto", **options) -> Interactions:
     reader = FORMATS[fmt]
     accepted = {n for n, prm in inspect.signature(reader).parameters.items() if prm.kind is prm.KEYWORD_ONLY}
     if reader in (read_csv, read_tsv):
-        accepted |= {n for n, prm in inspect.signature(read_table).parameters.items()
-                     if prm.kind is prm.KEYWORD_ONLY}
+        accepted |= {n for n, prm in inspect.signature(read_table).parameters.items() if prm.kind is prm.KEYWORD_ONLY}
     unknown = sorted(set(options) - accepted)
     if unknown:
-        raise ConfigError(f"option {unknown[0]!r} does not apply to the {fmt} format; it takes "
-                          f"{', '.join(sorted(accepted)) or 'no options'}")
+        raise ConfigError(
+            f"option {unknown[0]!r} does not apply to the {fmt} format; it takes "
+            f"{', '.join(sorted(accepted)) or 'no options'}"
+        )
     return reader(path, **options)

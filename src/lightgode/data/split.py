@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 
 from lightgode.atomic import atomic_path
-from lightgode.errors import ConfigError, DataError
 from lightgode.data.filters import filter_kcore
 from lightgode.data.interactions import Interactions, as_ids, show_id
+from lightgode.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,9 @@ class Split:
     def __post_init__(self) -> None:
         for name in ("valid", "test"):
             part = getattr(self, name)
-            if not (_same_vocab(part.user_ids, self.train.user_ids) and _same_vocab(part.item_ids, self.train.item_ids)):
+            if not (
+                _same_vocab(part.user_ids, self.train.user_ids) and _same_vocab(part.item_ids, self.train.item_ids)
+            ):
                 raise DataError(f"the {name} part does not share the train part's user and item id maps")
 
     @property
@@ -202,8 +204,10 @@ def split_given(train: Interactions, test: Interactions, valid_ratio: float = 0.
     if not 0 <= v < 1:
         raise ConfigError(f"valid_ratio must be in [0, 1), got {valid_ratio!r}")
     if not (_same_vocab(train.user_ids, test.user_ids) and _same_vocab(train.item_ids, test.item_ids)):
-        raise DataError("the given train and test parts must share id maps "
-                        "(load them together, e.g. load_dataset(name, given_split=True))")
+        raise DataError(
+            "the given train and test parts must share id maps "
+            "(load them together, e.g. load_dataset(name, given_split=True))"
+        )
     _non_empty(train)
     fit, valid = _cut(train, _grouped(train, np.random.default_rng(seed)), (1.0 - v, v))
     return _make(fit, valid, test)
@@ -247,19 +251,32 @@ def restrict_given(train: Interactions, test: Interactions, kcore: int = 0) -> t
     unseen = ~(seen_u[test.users] & seen_i[test.items])
     filtered = ~unseen & ((u_pos[test.users] < 0) | (i_pos[test.items] < 0))
     if unseen.any():
-        log.warning("dropped %d of %d test rows whose user or item is not in the training data",
-                    int(unseen.sum()), len(test))
+        log.warning(
+            "dropped %d of %d test rows whose user or item is not in the training data", int(unseen.sum()), len(test)
+        )
     if filtered.any():
-        log.warning("dropped %d of %d test rows whose user or item the %d-core filter of the training data removed "
-                    "(--kcore 0 keeps the files as given)", int(filtered.sum()), len(test), kcore)
+        log.warning(
+            "dropped %d of %d test rows whose user or item the %d-core filter of the training data removed "
+            "(--kcore 0 keeps the files as given)",
+            int(filtered.sum()),
+            len(test),
+            kcore,
+        )
     keep = ~(unseen | filtered)
     if not keep.any():
-        raise DataError(f"no test row has both its user and its item in the training data (of {len(test)} test rows, "
-                        f"{int(unseen.sum())} are not in the training file, {int(filtered.sum())} were removed "
-                        f"by the k-core filter); are the ids of the two files the same?")
+        raise DataError(
+            f"no test row has both its user and its item in the training data (of {len(test)} test rows, "
+            f"{int(unseen.sum())} are not in the training file, {int(filtered.sum())} were removed "
+            f"by the k-core filter); are the ids of the two files the same?"
+        )
     ts = None if test.timestamps is None else test.timestamps[keep]
-    test = Interactions(kept.user_ids, kept.item_ids, u_pos[test.users[keep]].astype(np.int32),
-                        i_pos[test.items[keep]].astype(np.int32), ts)
+    test = Interactions(
+        kept.user_ids,
+        kept.item_ids,
+        u_pos[test.users[keep]].astype(np.int32),
+        i_pos[test.items[keep]].astype(np.int32),
+        ts,
+    )
     return kept, test
 
 

@@ -28,8 +28,10 @@ class SynthConfig:
             if int(v) != v or v < 1:
                 raise ConfigError(f"{name} must be an integer >= 1, got {v}")
         if self.edges > self.users * self.items // 2:
-            raise ConfigError(f"edges must be at most half of users x items ({self.users * self.items // 2}) "
-                              f"for sampling without replacement; got {self.edges}")
+            raise ConfigError(
+                f"edges must be at most half of users x items ({self.users * self.items // 2}) "
+                f"for sampling without replacement; got {self.edges}"
+            )
         for name in ("user_exponent", "item_exponent"):
             v = getattr(self, name)
             if not np.isfinite(v) or not 0 <= v <= 3:
@@ -61,8 +63,9 @@ def synth_edges(cfg: SynthConfig) -> tuple[np.ndarray, np.ndarray]:
         new = gen.choice(cfg.users, m, p=pu).astype(np.int64) * cfg.items + gen.choice(cfg.items, m, p=pi)
         keys = np.unique(np.concatenate([keys, new]))
     if len(keys) < cfg.edges:
-        raise ConfigError(f"could not draw {cfg.edges} distinct pairs with these exponents; lower them or "
-                          f"raise users/items")
+        raise ConfigError(
+            f"could not draw {cfg.edges} distinct pairs with these exponents; lower them or raise users/items"
+        )
     keys = np.sort(gen.choice(keys, cfg.edges, replace=False))
     return (keys // cfg.items).astype(np.int32), (keys % cfg.items).astype(np.int32)
 

@@ -10,8 +10,8 @@ directory (``ode`` applies to the ODE models; the others ignore it) and, when it
 from __future__ import annotations
 
 from lightgode.core.config import RunConfig
-from lightgode.errors import ConfigError
 from lightgode.core.ode import ODEConfig
+from lightgode.errors import ConfigError
 from lightgode.models.bpr import MFBPR
 from lightgode.models.conv import MFConv
 from lightgode.models.filters import BSPM, GFCF
@@ -19,7 +19,6 @@ from lightgode.models.lightgcn import LightGCN
 from lightgode.models.lightgode import DirectAU, LightGODE
 from lightgode.models.pop import Pop
 from lightgode.names import MODEL_NAMES, TRAINING_FREE  # noqa: F401 (re-exported)
-
 
 MODELS = {
     "lightgode": LightGODE,
@@ -54,5 +53,13 @@ def model_from_weights(cfg: RunConfig, user, item, train, ode: ODEConfig | None 
     return model_class(cfg.model).from_stored(user, item, train, cfg, ode)
 
 
-__all__ = ["MODELS", "TRAINING_FREE", "build_model", "model_class", "model_from_weights", "LightGODE", "DirectAU",
-           "ODEConfig"]
+__all__ = [
+    "MODELS",
+    "TRAINING_FREE",
+    "build_model",
+    "model_class",
+    "model_from_weights",
+    "LightGODE",
+    "DirectAU",
+    "ODEConfig",
+]

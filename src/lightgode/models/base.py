@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import scipy.sparse as sp
 import torch
 
 from lightgode.core.config import TrainConfig
-from lightgode.data.interactions import Interactions
-from lightgode.errors import NotFittedError
 from lightgode.core.evaluate import EvalConfig, ScoreFn, full_ranking
 from lightgode.core.train import TrainResult, fit
+from lightgode.data.interactions import Interactions
+from lightgode.errors import NotFittedError
 
 
 def exclude_csr(parts: Iterable[Interactions]) -> sp.csr_matrix | None:
@@ -34,11 +34,23 @@ class ScoringModel:
         if not hasattr(self, "result_"):
             raise NotFittedError(f"this {type(self).__name__} model is not fitted yet; call fit() first")
 
-    def evaluate(self, relevant: Interactions, exclude: list[Interactions], *, show_progress: bool = False,
-                 desc: str = "evaluate") -> dict[str, float]:
+    def evaluate(
+        self,
+        relevant: Interactions,
+        exclude: list[Interactions],
+        *,
+        show_progress: bool = False,
+        desc: str = "evaluate",
+    ) -> dict[str, float]:
         """Full-ranking metrics on ``relevant``, masking the items of every set in ``exclude``."""
-        return full_ranking(self.score_fn(), relevant.to_csr(), exclude_csr(exclude), self.eval_config,
-                            show_progress=show_progress, desc=desc)
+        return full_ranking(
+            self.score_fn(),
+            relevant.to_csr(),
+            exclude_csr(exclude),
+            self.eval_config,
+            show_progress=show_progress,
+            desc=desc,
+        )
 
 
 def no_training_result(valid_metrics: dict[str, float] | None = None) -> TrainResult:
@@ -46,8 +58,9 @@ def no_training_result(valid_metrics: dict[str, float] | None = None) -> TrainRe
     return TrainResult(best_epoch=0, best_valid=valid_metrics or {}, epochs_run=0, history=[])
 
 
-def select_on_valid(candidates: dict, valid: Interactions | None, train: Interactions, eval_config: EvalConfig
-                    ) -> tuple[object, dict[str, float], dict[object, float]]:
+def select_on_valid(
+    candidates: dict, valid: Interactions | None, train: Interactions, eval_config: EvalConfig
+) -> tuple[object, dict[str, float], dict[object, float]]:
     """The key of the best candidate score function on validation ``eval_config.valid_metric``.
 
     Parameters
@@ -70,9 +83,19 @@ def select_on_valid(candidates: dict, valid: Interactions | None, train: Interac
     return best, best_metrics, table
 
 
-def capped_fit(module: torch.nn.Module, train: Interactions, config: TrainConfig, *, seed: int,
-               validate: Callable[[], dict[str, float]] | None, valid_metric: str, max_seconds: float,
-               show_progress: bool = False, on_epoch=None, checkpoint=None) -> tuple[TrainResult, bool]:
+def capped_fit(
+    module: torch.nn.Module,
+    train: Interactions,
+    config: TrainConfig,
+    *,
+    seed: int,
+    validate: Callable[[], dict[str, float]] | None,
+    valid_metric: str,
+    max_seconds: float,
+    show_progress: bool = False,
+    on_epoch=None,
+    checkpoint=None,
+) -> tuple[TrainResult, bool]:
     """``train.fit`` with an optional wall-time cap; returns (result, capped).
 
     The cap counts the training and validation seconds of every epoch in the history, so a run resumed from its
@@ -81,13 +104,34 @@ def capped_fit(module: torch.nn.Module, train: Interactions, config: TrainConfig
     """
     kwargs = {"checkpoint": checkpoint} if checkpoint is not None else {}
     if max_seconds <= 0:
-        res = fit(module, train.users, train.items, config, seed=seed, validate=validate,
-                  valid_metric=valid_metric, show_progress=show_progress, on_epoch=on_epoch, **kwargs)
+        res = fit(
+            module,
+            train.users,
+            train.items,
+            config,
+            seed=seed,
+            validate=validate,
+            valid_metric=valid_metric,
+            show_progress=show_progress,
+            on_epoch=on_epoch,
+            **kwargs,
+        )
         return res, False
 
     def spent(history: list[dict[str, float]]) -> bool:
         return sum(r.get("train_seconds", 0.0) + r.get("valid_seconds", 0.0) for r in history) >= max_seconds
 
-    res = fit(module, train.users, train.items, config, seed=seed, validate=validate, valid_metric=valid_metric,
-              show_progress=show_progress, on_epoch=on_epoch, stop_when=spent, **kwargs)
+    res = fit(
+        module,
+        train.users,
+        train.items,
+        config,
+        seed=seed,
+        validate=validate,
+        valid_metric=valid_metric,
+        show_progress=show_progress,
+        on_epoch=on_epoch,
+        stop_when=spent,
+        **kwargs,
+    )
     return res, not res.stopped_early and res.epochs_run < config.epochs

@@ -6,10 +6,10 @@ import numpy as np
 import torch
 
 from lightgode.core.config import BaselineConfig, RunConfig, TrainConfig
-from lightgode.data.interactions import Interactions
 from lightgode.core.evaluate import EvalConfig, embedding_scorer, full_ranking
 from lightgode.core.losses import bpr
 from lightgode.core.train import resolve_device
+from lightgode.data.interactions import Interactions
 from lightgode.models.base import ScoringModel, capped_fit
 from lightgode.models.mf import MFEmbeddings
 
@@ -61,8 +61,17 @@ class BPRMF(MFEmbeddings):
     ``generator`` (a torch.Generator) drives negative sampling; a checkpoint saves its state.
     """
 
-    def __init__(self, n_users: int, n_items: int, dim: int, reg: float, sampler: NegativeSampler, *,
-                 generator: torch.Generator, init_std: float = 0.0) -> None:
+    def __init__(
+        self,
+        n_users: int,
+        n_items: int,
+        dim: int,
+        reg: float,
+        sampler: NegativeSampler,
+        *,
+        generator: torch.Generator,
+        init_std: float = 0.0,
+    ) -> None:
         super().__init__(n_users, n_items, dim, generator=generator, init_std=init_std)
         self.reg, self.sampler, self.generator = reg, sampler, generator
 
@@ -76,8 +85,14 @@ class BPRMF(MFEmbeddings):
 class EmbeddingEstimator(ScoringModel):
     """Shared parts of the estimators whose state is E0 = [users; items] scored by inner products."""
 
-    def __init__(self, train: TrainConfig = TrainConfig(), baseline: BaselineConfig = BaselineConfig(),
-                 eval: EvalConfig = EvalConfig(), *, seed: int = 2020) -> None:
+    def __init__(
+        self,
+        train: TrainConfig = TrainConfig(),
+        baseline: BaselineConfig = BaselineConfig(),
+        eval: EvalConfig = EvalConfig(),
+        *,
+        seed: int = 2020,
+    ) -> None:
         self.train_config, self.baseline, self.eval_config, self.seed = train, baseline, eval, seed
 
     @classmethod
@@ -90,7 +105,7 @@ class EmbeddingEstimator(ScoringModel):
 
     def _set_embeddings(self) -> None:
         E = self._final_embeddings()
-        self.user_embeddings_, self.item_embeddings_ = E[:self.n_users_], E[self.n_users_:]
+        self.user_embeddings_, self.item_embeddings_ = E[: self.n_users_], E[self.n_users_ :]
 
     def score_fn(self):
         self._check()
@@ -98,11 +113,10 @@ class EmbeddingEstimator(ScoringModel):
 
     def stored_weights(self) -> tuple[torch.Tensor, torch.Tensor, dict[str, str]]:
         """What the run directory keeps: E0 split into users and items."""
-        return self.E0_[:self.n_users_], self.E0_[self.n_users_:], {"format": "lightgode-E0"}
+        return self.E0_[: self.n_users_], self.E0_[self.n_users_ :], {"format": "lightgode-E0"}
 
     @classmethod
-    def from_stored(cls, user: torch.Tensor, item: torch.Tensor, train: Interactions, cfg: RunConfig,
-                    ode=None):
+    def from_stored(cls, user: torch.Tensor, item: torch.Tensor, train: Interactions, cfg: RunConfig, ode=None):
         """A fitted model from a run directory's weights and training split (no training)."""
         from lightgode.models.base import no_training_result
 
@@ -144,11 +158,25 @@ class MFBPR(EmbeddingEstimator):
     def training_module(self, train: Interactions, device: torch.device = torch.device("cpu")) -> torch.nn.Module:
         """The trainable tables on ``device``, initialised on the CPU (the same values on every device)."""
         gen = torch.Generator().manual_seed(self.seed)
-        return BPRMF(train.n_users, train.n_items, self.train_config.dim, self.baseline.reg,
-                     NegativeSampler(train), generator=gen, init_std=self.baseline.init_std).to(device)
+        return BPRMF(
+            train.n_users,
+            train.n_items,
+            self.train_config.dim,
+            self.baseline.reg,
+            NegativeSampler(train),
+            generator=gen,
+            init_std=self.baseline.init_std,
+        ).to(device)
 
-    def fit(self, train: Interactions, valid: Interactions | None = None, *, show_progress: bool = False,
-            on_epoch=None, checkpoint=None):
+    def fit(
+        self,
+        train: Interactions,
+        valid: Interactions | None = None,
+        *,
+        show_progress: bool = False,
+        on_epoch=None,
+        checkpoint=None,
+    ):
         device = resolve_device(self.train_config.device)
         self.n_users_ = train.n_users
         self.prepare_graph(train)
@@ -158,9 +186,17 @@ class MFBPR(EmbeddingEstimator):
             self.result_ = None  # marks fitting in progress for score_fn during validation
             validate = self._validator(module, train, valid)
             self.result_, self.capped_ = capped_fit(
-                module, train, self.train_config, seed=self.seed, validate=validate,
-                valid_metric=self.eval_config.valid_metric, max_seconds=self.baseline.max_train_seconds,
-                show_progress=show_progress, on_epoch=on_epoch, checkpoint=checkpoint)
+                module,
+                train,
+                self.train_config,
+                seed=self.seed,
+                validate=validate,
+                valid_metric=self.eval_config.valid_metric,
+                max_seconds=self.baseline.max_train_seconds,
+                show_progress=show_progress,
+                on_epoch=on_epoch,
+                checkpoint=checkpoint,
+            )
         finally:
             self._graph_to(torch.device("cpu"))
         self.E0_ = module.E0().cpu().clone()

@@ -11,11 +11,11 @@ from dataclasses import replace
 import torch
 
 from lightgode.core.config import BaselineConfig, RunConfig, TrainConfig
-from lightgode.data.interactions import Interactions
 from lightgode.core.evaluate import EvalConfig, embedding_scorer
 from lightgode.core.graph import normalized_adjacency, to_torch
 from lightgode.core.ode import ODEConfig
 from lightgode.core.train import TrainResult
+from lightgode.data.interactions import Interactions
 from lightgode.models.base import no_training_result, select_on_valid
 from lightgode.models.bpr import MFBPR, EmbeddingEstimator
 from lightgode.models.lightgcn import layer_mean
@@ -30,18 +30,25 @@ class MFConv(EmbeddingEstimator):
     ``item_embeddings_`` (E(L)), ``result_`` (the base's training result), ``A_hat_``.
     """
 
-    def __init__(self, train: TrainConfig = TrainConfig(), baseline: BaselineConfig = BaselineConfig(),
-                 eval: EvalConfig = EvalConfig(), *, seed: int = 2020) -> None:
+    def __init__(
+        self,
+        train: TrainConfig = TrainConfig(),
+        baseline: BaselineConfig = BaselineConfig(),
+        eval: EvalConfig = EvalConfig(),
+        *,
+        seed: int = 2020,
+    ) -> None:
         super().__init__(train, baseline, eval, seed=seed)
         self._base: tuple[torch.Tensor, TrainResult] | None = None
 
-    def with_base(self, E0: torch.Tensor, result: TrainResult | None = None) -> "MFConv":
+    def with_base(self, E0: torch.Tensor, result: TrainResult | None = None) -> MFConv:
         """Use already-trained base embeddings E0 (n_users + n_items, d); ``fit`` then trains nothing."""
         self._base = (E0.detach().to(torch.float32), result or no_training_result())
         return self
 
-    def _train_base(self, train: Interactions, valid: Interactions | None, show_progress: bool, on_epoch,
-                    checkpoint) -> tuple[torch.Tensor, TrainResult]:
+    def _train_base(
+        self, train: Interactions, valid: Interactions | None, show_progress: bool, on_epoch, checkpoint
+    ) -> tuple[torch.Tensor, TrainResult]:
         kwargs = dict(show_progress=show_progress, on_epoch=on_epoch)
         if checkpoint is not None:
             kwargs["checkpoint"] = checkpoint
@@ -66,12 +73,22 @@ class MFConv(EmbeddingEstimator):
         with torch.no_grad():
             return layer_mean(self.A_hat_, self.E0_, self.layers)
 
-    def fit(self, train: Interactions, valid: Interactions | None = None, *, show_progress: bool = False,
-            on_epoch=None, checkpoint=None) -> "MFConv":
+    def fit(
+        self,
+        train: Interactions,
+        valid: Interactions | None = None,
+        *,
+        show_progress: bool = False,
+        on_epoch=None,
+        checkpoint=None,
+    ) -> MFConv:
         self.n_users_ = train.n_users
         self.capped_ = False
-        E0, result = self._base if self._base is not None else self._train_base(train, valid, show_progress,
-                                                                                 on_epoch, checkpoint)
+        E0, result = (
+            self._base
+            if self._base is not None
+            else self._train_base(train, valid, show_progress, on_epoch, checkpoint)
+        )
         self.E0_ = E0
         self.prepare_graph(train)
         nu = train.n_users
@@ -81,6 +98,7 @@ class MFConv(EmbeddingEstimator):
                 with torch.no_grad():
                     E = layer_mean(self.A_hat_, self.E0_, L)
                 return embedding_scorer(E[:nu], E[nu:])
+
             return make
 
         layers = sorted({int(x) for x in self.baseline.layers})
@@ -92,18 +110,20 @@ class MFConv(EmbeddingEstimator):
         return self
 
     @classmethod
-    def from_stored(cls, user: torch.Tensor, item: torch.Tensor, train: Interactions, cfg: RunConfig,
-                    ode=None) -> "MFConv":
+    def from_stored(
+        cls, user: torch.Tensor, item: torch.Tensor, train: Interactions, cfg: RunConfig, ode=None
+    ) -> MFConv:
         m = super().from_stored(user, item, train, cfg, ode)
         m.layers_ = int(cfg.baseline.layers[0])
         m._set_embeddings()
         return m
 
-    def with_layers(self, layers: int) -> "MFConv":
+    def with_layers(self, layers: int) -> MFConv:
         """The same base embeddings with another number of post-training layers (no retraining)."""
         self._check()
-        m = type(self)(self.train_config, replace(self.baseline, layers=(int(layers),)), self.eval_config,
-                       seed=self.seed)
+        m = type(self)(
+            self.train_config, replace(self.baseline, layers=(int(layers),)), self.eval_config, seed=self.seed
+        )
         m.E0_, m.n_users_, m.A_hat_, m.result_, m.layers_ = self.E0_, self.n_users_, self.A_hat_, self.result_, layers
         m._set_embeddings()
         return m

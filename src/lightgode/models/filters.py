@@ -23,10 +23,10 @@ import scipy.sparse.linalg as spla
 import torch
 
 from lightgode.core.config import BaselineConfig, RunConfig
-from lightgode.data.interactions import Interactions
-from lightgode.errors import ConfigError
 from lightgode.core.evaluate import EvalConfig, ScoreFn
 from lightgode.core.graph import to_torch
+from lightgode.data.interactions import Interactions
+from lightgode.errors import ConfigError
 from lightgode.models.base import ScoringModel, no_training_result, select_on_valid
 
 
@@ -73,8 +73,9 @@ class FilterOperators:
 class _Filter(ScoringModel):
     """Shared fit/load for the training-free filters; subclasses define the grid and the score."""
 
-    def __init__(self, baseline: BaselineConfig = BaselineConfig(), eval: EvalConfig = EvalConfig(), *,
-                 seed: int = 2020) -> None:
+    def __init__(
+        self, baseline: BaselineConfig = BaselineConfig(), eval: EvalConfig = EvalConfig(), *, seed: int = 2020
+    ) -> None:
         self.baseline, self.eval_config, self.seed = baseline, eval, seed
 
     @classmethod
@@ -87,14 +88,21 @@ class _Filter(ScoringModel):
     def _scores(self, users: torch.Tensor, setting: dict) -> torch.Tensor:
         raise NotImplementedError
 
-    def fit(self, train: Interactions, valid: Interactions | None = None, *, show_progress: bool = False,
-            on_epoch=None, checkpoint=None):
+    def fit(
+        self,
+        train: Interactions,
+        valid: Interactions | None = None,
+        *,
+        show_progress: bool = False,
+        on_epoch=None,
+        checkpoint=None,
+    ):
         """Build the operators and pick the grid setting on validation (``checkpoint`` is unused: no epochs)."""
         t0 = time.perf_counter()
         self.ops_ = FilterOperators(train, self.baseline.rank, self.seed)
         self.fit_seconds_ = time.perf_counter() - t0
         grid = self._grid()
-        cands = {i: (lambda s=s: (lambda users: self._scores(users, s))) for i, s in enumerate(grid)}
+        cands = {i: (lambda s=s: lambda users: self._scores(users, s)) for i, s in enumerate(grid)}
         self.result_ = no_training_result()
         t1 = time.perf_counter()
         best, metrics, table = select_on_valid(cands, valid, train, self.eval_config)
@@ -115,8 +123,7 @@ class _Filter(ScoringModel):
         return torch.zeros(n_users, 0), torch.zeros(n_items, 0), {"format": "lightgode-training-free"}
 
     @classmethod
-    def from_stored(cls, user: torch.Tensor, item: torch.Tensor, train: Interactions, cfg: RunConfig,
-                    ode=None):
+    def from_stored(cls, user: torch.Tensor, item: torch.Tensor, train: Interactions, cfg: RunConfig, ode=None):
         m = cls.from_config(cfg)
         m.ops_ = FilterOperators(train, m.baseline.rank, m.seed)
         m.setting_ = m._grid()[0]
@@ -162,8 +169,9 @@ class BSPM(_Filter):
     """
 
     def _grid(self) -> list[dict]:
-        return [{"idl_beta": float(b), "t_sharp": float(t)} for b in self.baseline.idl_beta
-                for t in self.baseline.t_sharp]
+        return [
+            {"idl_beta": float(b), "t_sharp": float(t)} for b in self.baseline.idl_beta for t in self.baseline.t_sharp
+        ]
 
     def _scores(self, users: torch.Tensor, setting: dict) -> torch.Tensor:
         b = self.baseline

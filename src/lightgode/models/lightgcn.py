@@ -17,10 +17,10 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from lightgode.data.interactions import Interactions
 from lightgode.core.graph import normalized_adjacency, to_torch
 from lightgode.core.losses import bpr
-from lightgode.models.bpr import MFBPR, BPRMF, NegativeSampler, bpr_reg_loss
+from lightgode.data.interactions import Interactions
+from lightgode.models.bpr import BPRMF, MFBPR, NegativeSampler, bpr_reg_loss
 
 
 class _SymmetricSpMM(torch.autograd.Function):
@@ -48,14 +48,30 @@ def layer_mean(A_hat: torch.Tensor, E0: torch.Tensor, layers: int) -> torch.Tens
 class LightGCNModule(BPRMF):
     """Embedding tables trained through ``layers`` rounds of propagation on ``A_hat`` (torch sparse CSR)."""
 
-    def __init__(self, n_users: int, n_items: int, dim: int, reg: float, sampler: NegativeSampler,
-                 A_hat: torch.Tensor, layers: int, *, generator: torch.Generator, init_std: float = 0.0) -> None:
+    def __init__(
+        self,
+        n_users: int,
+        n_items: int,
+        dim: int,
+        reg: float,
+        sampler: NegativeSampler,
+        A_hat: torch.Tensor,
+        layers: int,
+        *,
+        generator: torch.Generator,
+        init_std: float = 0.0,
+    ) -> None:
         super().__init__(n_users, n_items, dim, reg, sampler, generator=generator, init_std=init_std)
         self.A_hat, self.layers = A_hat, layers
         # The same matrix as scipy CSR (shared memory) for the batch-row products of compute_grads (CPU only).
-        self._A_sp = (sp.csr_matrix((A_hat.values().numpy(), A_hat.col_indices().numpy(),
-                                     A_hat.crow_indices().numpy()), shape=tuple(A_hat.shape))
-                      if A_hat.device.type == "cpu" else None)
+        self._A_sp = (
+            sp.csr_matrix(
+                (A_hat.values().numpy(), A_hat.col_indices().numpy(), A_hat.crow_indices().numpy()),
+                shape=tuple(A_hat.shape),
+            )
+            if A_hat.device.type == "cpu"
+            else None
+        )
 
     def batch_loss(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         neg = self.sampler.sample(users, self.generator)  # on the CPU, from the CPU's generator
@@ -63,8 +79,9 @@ class LightGCNModule(BPRMF):
         E = layer_mean(self.A_hat, torch.cat([self.user, self.item], dim=0), self.layers)
         nu = self.n_users
         u, p, n = E[users], E[nu + items], E[nu + neg]
-        return (bpr((u * p).sum(1), (u * n).sum(1))
-                + bpr_reg_loss(self.user[users], self.item[items], self.item[neg], self.reg))
+        return bpr((u * p).sum(1), (u * n).sum(1)) + bpr_reg_loss(
+            self.user[users], self.item[items], self.item[neg], self.reg
+        )
 
     def compute_grads(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """The gradient of ``batch_loss`` by hand. Tested against autograd.
@@ -82,7 +99,7 @@ class LightGCNModule(BPRMF):
             pi, ni = nu + items, nu + neg
             S, inv = torch.unique(torch.cat([users, pi, ni]), return_inverse=True)
             b = users.shape[0]
-            iu, ip, ineg = inv[:b], inv[b:2 * b], inv[2 * b:]
+            iu, ip, ineg = inv[:b], inv[b : 2 * b], inv[2 * b :]
             A_S = self._A_sp[S.numpy()] if L > 0 else None
             E, total = E0, E0[S]
             for layer in range(1, L + 1):
@@ -114,8 +131,9 @@ class LightGCNModule(BPRMF):
             grad.index_add_(0, users, k * u0)
             grad.index_add_(0, pi, k * p0)
             grad.index_add_(0, ni, k * n0)
-            loss = (-torch.nn.functional.logsigmoid(x).mean()
-                    + 0.5 * k * (u0.pow(2).sum() + p0.pow(2).sum() + n0.pow(2).sum()))
+            loss = -torch.nn.functional.logsigmoid(x).mean() + 0.5 * k * (
+                u0.pow(2).sum() + p0.pow(2).sum() + n0.pow(2).sum()
+            )
             for param, g in ((self.user, grad[:nu]), (self.item, grad[nu:])):
                 if param.grad is None:
                     param.grad = g.clone()
@@ -147,9 +165,17 @@ class LightGCN(MFBPR):
     def training_module(self, train: Interactions, device: torch.device = torch.device("cpu")) -> torch.nn.Module:
         """The trainable tables with the propagation layers on ``device`` (call :meth:`prepare_graph` first)."""
         gen = torch.Generator().manual_seed(self.seed)
-        return LightGCNModule(train.n_users, train.n_items, self.train_config.dim, self.baseline.reg,
-                              NegativeSampler(train), self.A_hat_.to(device), self.layers, generator=gen,
-                              init_std=self.baseline.init_std).to(device)
+        return LightGCNModule(
+            train.n_users,
+            train.n_items,
+            self.train_config.dim,
+            self.baseline.reg,
+            NegativeSampler(train),
+            self.A_hat_.to(device),
+            self.layers,
+            generator=gen,
+            init_std=self.baseline.init_std,
+        ).to(device)
 
     def _final_embeddings(self) -> torch.Tensor:
         if not self.conv_at_test:

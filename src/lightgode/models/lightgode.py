@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import scipy.sparse as sp
 import torch
 
-from dataclasses import replace
-
 from lightgode.core.config import RunConfig, TrainConfig
-from lightgode.data.interactions import Interactions
-from lightgode.errors import NotFittedError
 from lightgode.core.evaluate import EvalConfig, embedding_scorer, full_ranking
 from lightgode.core.graph import normalized_adjacency, to_torch
 from lightgode.core.ode import ODEConfig, propagate
 from lightgode.core.train import TrainResult, fit, resolve_device
+from lightgode.data.interactions import Interactions
+from lightgode.errors import NotFittedError
 from lightgode.models.mf import DirectAUMF
 
 
@@ -54,12 +54,25 @@ class LightGODE:
     >>> model.evaluate(split.test, [split.train, split.valid])["ndcg@20"]  # doctest: +SKIP
     """
 
-    def __init__(self, train: TrainConfig = TrainConfig(), ode: ODEConfig = ODEConfig(),
-                 eval: EvalConfig = EvalConfig(), *, seed: int = 2020) -> None:
+    def __init__(
+        self,
+        train: TrainConfig = TrainConfig(),
+        ode: ODEConfig = ODEConfig(),
+        eval: EvalConfig = EvalConfig(),
+        *,
+        seed: int = 2020,
+    ) -> None:
         self.train_config, self.ode, self.eval_config, self.seed = train, ode, eval, seed
 
-    def fit(self, train: Interactions, valid: Interactions | None = None, *, show_progress: bool = False,
-            on_epoch=None, checkpoint=None) -> "LightGODE":
+    def fit(
+        self,
+        train: Interactions,
+        valid: Interactions | None = None,
+        *,
+        show_progress: bool = False,
+        on_epoch=None,
+        checkpoint=None,
+    ) -> LightGODE:
         """Train E0 with DirectAU on ``train``, early-stopped on ``valid``, then propagate it with the ODE.
 
         Parameters
@@ -97,8 +110,7 @@ class LightGODE:
         A_t = to_torch(self.A_hat_)
         A_dev = A_t.to(device)
         gen = torch.Generator().manual_seed(self.seed)
-        module = DirectAUMF(n_users, n_items, self.train_config.dim, self.train_config.gamma,
-                            generator=gen).to(device)
+        module = DirectAUMF(n_users, n_items, self.train_config.dim, self.train_config.gamma, generator=gen).to(device)
         validate = None
         if valid is not None and len(valid) > 0:
             valid_csr, train_csr = valid.to_csr(), train.to_csr()
@@ -108,17 +120,31 @@ class LightGODE:
                 score = embedding_scorer(E[:n_users], E[n_users:])
                 return full_ranking(score, valid_csr, train_csr, self.eval_config)
 
-        self.result_: TrainResult = fit(module, train.users, train.items, self.train_config, seed=self.seed,
-                                        validate=validate, valid_metric=self.eval_config.valid_metric,
-                                        show_progress=show_progress, on_epoch=on_epoch,
-                                        checkpoint=checkpoint)
+        self.result_: TrainResult = fit(
+            module,
+            train.users,
+            train.items,
+            self.train_config,
+            seed=self.seed,
+            validate=validate,
+            valid_metric=self.eval_config.valid_metric,
+            show_progress=show_progress,
+            on_epoch=on_epoch,
+            checkpoint=checkpoint,
+        )
         self.E0_ = module.E0().cpu().clone()
         self._set_embeddings(A_t)
         return self
 
     @classmethod
-    def from_embeddings(cls, E0: torch.Tensor, n_users: int, A_hat: sp.csr_matrix,
-                        ode: ODEConfig = ODEConfig(), eval: EvalConfig = EvalConfig()) -> "LightGODE":
+    def from_embeddings(
+        cls,
+        E0: torch.Tensor,
+        n_users: int,
+        A_hat: sp.csr_matrix,
+        ode: ODEConfig = ODEConfig(),
+        eval: EvalConfig = EvalConfig(),
+    ) -> LightGODE:
         """A fitted model from stored E0 and its training graph (no training).
 
         Parameters
@@ -141,7 +167,7 @@ class LightGODE:
         return m
 
     @classmethod
-    def from_config(cls, cfg: RunConfig) -> "LightGODE":
+    def from_config(cls, cfg: RunConfig) -> LightGODE:
         """An unfitted model with the run's training, ODE and evaluation settings.
 
         Parameters
@@ -156,8 +182,9 @@ class LightGODE:
         return cls(cfg.train, cfg.ode, cfg.eval, seed=cfg.seed)
 
     @classmethod
-    def from_stored(cls, user: torch.Tensor, item: torch.Tensor, train: Interactions, cfg: RunConfig,
-                    ode: ODEConfig | None = None) -> "LightGODE":
+    def from_stored(
+        cls, user: torch.Tensor, item: torch.Tensor, train: Interactions, cfg: RunConfig, ode: ODEConfig | None = None
+    ) -> LightGODE:
         """A fitted model from a run directory's E0 (users, items) and training split, propagated with the run's
         ODE settings or with ``ode``.
 
@@ -194,9 +221,9 @@ class LightGODE:
             Before ``fit``.
         """
         self._check()
-        return self.E0_[:self.n_users_], self.E0_[self.n_users_:], {"format": "lightgode-E0"}
+        return self.E0_[: self.n_users_], self.E0_[self.n_users_ :], {"format": "lightgode-E0"}
 
-    def with_ode(self, ode: ODEConfig) -> "LightGODE":
+    def with_ode(self, ode: ODEConfig) -> LightGODE:
         """The same trained E0 propagated with another horizon or solver (no retraining).
 
         Parameters
@@ -218,7 +245,7 @@ class LightGODE:
 
     def _set_embeddings(self, A_t: torch.Tensor) -> None:
         E = propagate(A_t, self.E0_, self.ode)
-        self.user_embeddings_, self.item_embeddings_ = E[:self.n_users_], E[self.n_users_:]
+        self.user_embeddings_, self.item_embeddings_ = E[: self.n_users_], E[self.n_users_ :]
 
     def _check(self) -> None:
         if not hasattr(self, "E0_"):
@@ -240,8 +267,14 @@ class LightGODE:
         self._check()
         return embedding_scorer(self.user_embeddings_, self.item_embeddings_)
 
-    def evaluate(self, relevant: Interactions, exclude: list[Interactions], *, show_progress: bool = False,
-                 desc: str = "evaluate") -> dict[str, float]:
+    def evaluate(
+        self,
+        relevant: Interactions,
+        exclude: list[Interactions],
+        *,
+        show_progress: bool = False,
+        desc: str = "evaluate",
+    ) -> dict[str, float]:
         """Full-ranking metrics on ``relevant``, masking the items of every set in ``exclude``.
 
         Parameters
@@ -267,8 +300,9 @@ class LightGODE:
         excl = None
         for part in exclude:
             excl = part.to_csr() if excl is None else excl + part.to_csr()
-        return full_ranking(self.score_fn(), relevant.to_csr(), excl, self.eval_config,
-                            show_progress=show_progress, desc=desc)
+        return full_ranking(
+            self.score_fn(), relevant.to_csr(), excl, self.eval_config, show_progress=show_progress, desc=desc
+        )
 
 
 class DirectAU(LightGODE):
@@ -277,10 +311,11 @@ class DirectAU(LightGODE):
     A stored run is read back with T = 0 unless another ODE is asked for explicitly."""
 
     @classmethod
-    def from_config(cls, cfg: RunConfig) -> "DirectAU":
+    def from_config(cls, cfg: RunConfig) -> DirectAU:
         return cls(cfg.train, replace(cfg.ode, t=0.0), cfg.eval, seed=cfg.seed)
 
     @classmethod
-    def from_stored(cls, user: torch.Tensor, item: torch.Tensor, train: Interactions, cfg: RunConfig,
-                    ode: ODEConfig | None = None) -> "DirectAU":
+    def from_stored(
+        cls, user: torch.Tensor, item: torch.Tensor, train: Interactions, cfg: RunConfig, ode: ODEConfig | None = None
+    ) -> DirectAU:
         return super().from_stored(user, item, train, cfg, ode or replace(cfg.ode, t=0.0))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import weakref
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -43,8 +43,9 @@ class MFEmbeddings(nn.Module):
     subclass supplies exact gradients more cheaply.
     """
 
-    def __init__(self, n_users: int, n_items: int, dim: int, *, generator: torch.Generator | None = None,
-                 init_std: float = 0.0) -> None:
+    def __init__(
+        self, n_users: int, n_items: int, dim: int, *, generator: torch.Generator | None = None, init_std: float = 0.0
+    ) -> None:
         super().__init__()
         self.n_users, self.n_items = n_users, n_items
         self.user = nn.Parameter(torch.empty(n_users, dim))
@@ -77,8 +78,9 @@ class MFEmbeddings(nn.Module):
 class DirectAUMF(MFEmbeddings):
     """MF trained with alignment + gamma * uniformity on L2-normalised embeddings; no negative sampling."""
 
-    def __init__(self, n_users: int, n_items: int, dim: int, gamma: float, *,
-                 generator: torch.Generator | None = None) -> None:
+    def __init__(
+        self, n_users: int, n_items: int, dim: int, gamma: float, *, generator: torch.Generator | None = None
+    ) -> None:
         super().__init__(n_users, n_items, dim, generator=generator)
         self.gamma = gamma
         self.sparse_grads = False  # set by use_sparse_grads: gradients as sparse COO rows (row-sparse optimisers)
@@ -104,8 +106,9 @@ class DirectAUMF(MFEmbeddings):
         users, items = self.on_device(users, items)
         self.before_reading(users, items)
         # index_select: a few times cheaper than advanced indexing for a batch of rows on a CPU
-        loss, g_u, g_i = directau_with_grad(self.user.detach().index_select(0, users),
-                                            self.item.detach().index_select(0, items), self.gamma)
+        loss, g_u, g_i = directau_with_grad(
+            self.user.detach().index_select(0, users), self.item.detach().index_select(0, items), self.gamma
+        )
         self.set_row_grads(users, items, g_u, g_i)
         return loss
 

@@ -8,8 +8,8 @@ import numpy as np
 import torch
 
 from lightgode.core.config import RunConfig
-from lightgode.data.interactions import Interactions
 from lightgode.core.evaluate import EvalConfig, embedding_scorer
+from lightgode.data.interactions import Interactions
 from lightgode.models.base import ScoringModel, no_training_result
 
 
@@ -25,11 +25,18 @@ class Pop(ScoringModel):
         self.eval_config = eval
 
     @classmethod
-    def from_config(cls, cfg: RunConfig) -> "Pop":
+    def from_config(cls, cfg: RunConfig) -> Pop:
         return cls(cfg.eval)
 
-    def fit(self, train: Interactions, valid: Interactions | None = None, *, show_progress: bool = False,
-            on_epoch=None, checkpoint=None) -> "Pop":
+    def fit(
+        self,
+        train: Interactions,
+        valid: Interactions | None = None,
+        *,
+        show_progress: bool = False,
+        on_epoch=None,
+        checkpoint=None,
+    ) -> Pop:
         t0 = time.perf_counter()
         counts = np.bincount(np.asarray(train.items, dtype=np.int64), minlength=train.n_items)
         self.user_embeddings_ = torch.ones(train.n_users, 1)
@@ -46,8 +53,7 @@ class Pop(ScoringModel):
         return self.user_embeddings_, self.item_embeddings_, {"format": "lightgode-pop"}
 
     @classmethod
-    def from_stored(cls, user: torch.Tensor, item: torch.Tensor, train: Interactions, cfg: RunConfig,
-                    ode=None) -> "Pop":
+    def from_stored(cls, user: torch.Tensor, item: torch.Tensor, train: Interactions, cfg: RunConfig, ode=None) -> Pop:
         m = cls.from_config(cfg)
         m.user_embeddings_, m.item_embeddings_ = user.to(torch.float32), item.to(torch.float32)
         m.result_ = no_training_result()

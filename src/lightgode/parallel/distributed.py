@@ -13,8 +13,8 @@ gradients (not the dense tables) are all-gathered, so every rank applies the sam
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Mapping
 
 import numpy as np
 import torch
@@ -22,10 +22,10 @@ import torch.distributed as dist
 
 from lightgode.core.checkpoint import Checkpoint, TrainState
 from lightgode.core.config import TrainConfig
-from lightgode.errors import ConfigError
-from lightgode.core.losses import normalize_backward, directau_with_grad
+from lightgode.core.losses import directau_with_grad, normalize_backward
 from lightgode.core.train import TrainResult, Validate, fit
 from lightgode.core.train import resolve_device as resolve_training_device
+from lightgode.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ def all_gather_rows(x: torch.Tensor, counts: list[int], ctx: DistContext) -> tor
         return x
     width = max(max(counts), 1)
     buf = x.new_zeros((width,) + tuple(x.shape[1:]), device=ctx.device)
-    buf[:x.shape[0]] = x.to(ctx.device)
+    buf[: x.shape[0]] = x.to(ctx.device)
     out = [torch.empty_like(buf) for _ in range(ctx.world_size)]
     dist.all_gather(out, buf)
     return torch.cat([o[:c] for o, c in zip(out, counts)]).to(x.device)
@@ -182,8 +182,9 @@ class DataParallelDirectAU:
         m.set_row_grads(users, items, g[:, :d], g[:, d:])
         return loss
 
-    def _global_shard(self, u: torch.Tensor, i: torch.Tensor, lo: int, hi: int, gamma: float
-                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _global_shard(
+        self, u: torch.Tensor, i: torch.Tensor, lo: int, hi: int, gamma: float
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """DirectAU over the global batch (B rows): loss, and gradients of rows ``lo:hi`` only."""
         t, B = self.t, u.shape[0]
         with torch.no_grad():
@@ -203,8 +204,11 @@ class DataParallelDirectAU:
             for sign, x, total, (_, row_k, kx) in ((1.0, uh, tot_u, parts[0]), (-1.0, ih, tot_i, parts[1])):
                 g_unif = (-4.0 * t / total) * (x[lo:hi] * row_k[:, None] - kx) if B >= 2 else 0.0
                 g.append(sign * (2.0 / B) * diff + (gamma / 2) * g_unif)
-            return (loss, normalize_backward(uh[lo:hi], u_norm[lo:hi], g[0]),
-                    normalize_backward(ih[lo:hi], i_norm[lo:hi], g[1]))
+            return (
+                loss,
+                normalize_backward(uh[lo:hi], u_norm[lo:hi], g[0]),
+                normalize_backward(ih[lo:hi], i_norm[lo:hi], g[1]),
+            )
 
 
 def _kernel_rows(x: torch.Tensor, lo: int, hi: int, t: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -261,9 +265,18 @@ def fit_distributed(
     model = DataParallelDirectAU(module, ctx, uniformity) if ctx.active or uniformity == "global" else module
     if checkpoint is not None and ctx.active and not isinstance(checkpoint, RankZeroCheckpoint):
         checkpoint = RankZeroCheckpoint(checkpoint.path, checkpoint.every, ctx.rank)
-    result = fit(model, users, items, config, seed=seed, validate=validate, valid_metric=valid_metric,
-                 show_progress=show_progress and ctx.is_main, on_epoch=on_epoch if ctx.is_main else None,
-                 checkpoint=checkpoint)
+    result = fit(
+        model,
+        users,
+        items,
+        config,
+        seed=seed,
+        validate=validate,
+        valid_metric=valid_metric,
+        show_progress=show_progress and ctx.is_main,
+        on_epoch=on_epoch if ctx.is_main else None,
+        checkpoint=checkpoint,
+    )
     module.bytes_sent_ = getattr(model, "bytes_sent", 0)
     return result
 
@@ -274,4 +287,3 @@ def _check_same_start(module, ctx: DistContext) -> None:
     total = all_reduce_sum(s, ctx)
     if not torch.allclose(total, s * ctx.world_size, rtol=1e-12, atol=0.0):
         raise ConfigError("the ranks start from different embeddings; seed every rank's module the same way")
-

@@ -20,15 +20,16 @@ import scipy.sparse as sp
 import torch
 from torchdiffeq import odeint
 
-from lightgode.parallel.distributed import DistContext, all_gather_rows, all_reduce_sum, shard_bounds
-from lightgode.errors import ConfigError
 from lightgode.core.evaluate import METRICS, EvalConfig, ScoreFn, full_ranking, topk_masked
 from lightgode.core.graph import to_torch
 from lightgode.core.ode import FIXED_SOLVERS, ODEConfig
+from lightgode.errors import ConfigError
+from lightgode.parallel.distributed import DistContext, all_gather_rows, all_reduce_sum, shard_bounds
 
 
-def edge_degrees(n_users: int, n_items: int, users: np.ndarray, items: np.ndarray
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def edge_degrees(
+    n_users: int, n_items: int, users: np.ndarray, items: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Deduplicated edges and the float32 degrees of users and items (as ``graph.normalized_adjacency``)."""
     key = np.unique(np.asarray(users, dtype=np.int64) * n_items + np.asarray(items, dtype=np.int64))
     u, i = key // n_items, key % n_items
@@ -47,8 +48,9 @@ def partition_rows(row_nnz: np.ndarray, world_size: int) -> np.ndarray:
     return np.maximum.accumulate(np.minimum(offsets, n))
 
 
-def adjacency_block(n_users: int, n_items: int, u: np.ndarray, i: np.ndarray, deg_u: np.ndarray,
-                    deg_i: np.ndarray, r0: int, r1: int) -> sp.csr_matrix:
+def adjacency_block(
+    n_users: int, n_items: int, u: np.ndarray, i: np.ndarray, deg_u: np.ndarray, deg_i: np.ndarray, r0: int, r1: int
+) -> sp.csr_matrix:
     """Rows ``r0:r1`` of Â = D^-1/2 A D^-1/2, shape (r1 - r0, n_users + n_items), float32, without building Â.
 
     ``u, i`` are deduplicated edges and ``deg_u, deg_i`` their degrees (:func:`edge_degrees`); the values equal
@@ -114,8 +116,9 @@ def shard_adjacency(block: sp.csr_matrix, offsets: np.ndarray, ctx: DistContext)
     needed, local_cols = np.unique(block.indices.astype(np.int64), return_inverse=True)
     owner = np.searchsorted(offsets, needed, side="right") - 1
     want = np.bincount(owner, minlength=ctx.world_size).astype(np.int64)
-    A_local = to_torch(sp.csr_matrix((block.data, local_cols.astype(np.int64), block.indptr),
-                                     shape=(r1 - r0, len(needed))))
+    A_local = to_torch(
+        sp.csr_matrix((block.data, local_cols.astype(np.int64), block.indptr), shape=(r1 - r0, len(needed)))
+    )
     own = torch.from_numpy(needed[owner == ctx.rank] - r0)
     recv_counts = want.tolist()
     recv_counts[ctx.rank] = 0
@@ -133,8 +136,9 @@ def shard_adjacency(block: sp.csr_matrix, offsets: np.ndarray, ctx: DistContext)
     return ShardedAdjacency(ctx, np.asarray(offsets), A_local, own, send_idx, send_counts, recv_counts, nbytes)
 
 
-def sharded_graph(n_users: int, n_items: int, users: np.ndarray, items: np.ndarray, ctx: DistContext
-                  ) -> ShardedAdjacency:
+def sharded_graph(
+    n_users: int, n_items: int, users: np.ndarray, items: np.ndarray, ctx: DistContext
+) -> ShardedAdjacency:
     """This rank's block of the normalised bipartite graph of the edges, partitioned by nonzeros."""
     u, i, deg_u, deg_i = edge_degrees(n_users, n_items, users, items)
     offsets = partition_rows(np.concatenate([deg_u, deg_i]), ctx.world_size)
@@ -149,8 +153,9 @@ def propagate_sharded(A: ShardedAdjacency, E0_local: torch.Tensor, config: ODECo
     and the exact solver needs the whole matrix: both are refused.
     """
     if config.solver not in FIXED_SOLVERS:
-        raise ConfigError(f"sharded propagation supports the fixed-step solvers {', '.join(FIXED_SOLVERS)}, "
-                          f"not {config.solver!r}")
+        raise ConfigError(
+            f"sharded propagation supports the fixed-step solvers {', '.join(FIXED_SOLVERS)}, not {config.solver!r}"
+        )
     E0 = E0_local.detach().to(torch.float32)
     if config.t == 0:
         return E0.clone()
@@ -158,8 +163,13 @@ def propagate_sharded(A: ShardedAdjacency, E0_local: torch.Tensor, config: ODECo
         if config.solver == "euler" and config.steps == 1:
             return (1.0 + config.t) * E0 + config.t * A.matmul(E0)
         grid = torch.linspace(0.0, config.t, config.steps + 1, dtype=torch.float64)
-        out = odeint(lambda t, E: A.matmul(E) + E0, E0, torch.tensor([0.0, config.t], dtype=torch.float64),
-                     method=config.solver, options={"grid_constructor": lambda *_: grid})
+        out = odeint(
+            lambda t, E: A.matmul(E) + E0,
+            E0,
+            torch.tensor([0.0, config.t], dtype=torch.float64),
+            method=config.solver,
+            options={"grid_constructor": lambda *_: grid},
+        )
     return out[-1]
 
 
@@ -179,8 +189,9 @@ def _keep_rows(m: sp.csr_matrix, lo: int, hi: int) -> sp.csr_matrix:
     return sp.csr_matrix((m.data[sel], m.indices[sel], indptr), shape=m.shape)
 
 
-def full_ranking_sharded(score_fn: ScoreFn, relevant: sp.csr_matrix, exclude: sp.csr_matrix | None,
-                         config: EvalConfig, ctx: DistContext) -> dict[str, float]:
+def full_ranking_sharded(
+    score_fn: ScoreFn, relevant: sp.csr_matrix, exclude: sp.csr_matrix | None, config: EvalConfig, ctx: DistContext
+) -> dict[str, float]:
     """:func:`lightgode.core.evaluate.full_ranking` with the evaluated users split across ranks; collective.
 
     Every rank returns the same metrics, equal to the single-process ones.
@@ -199,8 +210,9 @@ def full_ranking_sharded(score_fn: ScoreFn, relevant: sp.csr_matrix, exclude: sp
     return {k: float(s) / n for k, s in zip(keys, sums.tolist())}
 
 
-def topk_sharded(score_fn: ScoreFn, users: np.ndarray, exclude: sp.csr_matrix | None, k: int,
-                 ctx: DistContext) -> tuple[torch.Tensor, torch.Tensor]:
+def topk_sharded(
+    score_fn: ScoreFn, users: np.ndarray, exclude: sp.csr_matrix | None, k: int, ctx: DistContext
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Top-k recommendations for ``users`` with the users split across ranks; collective.
 
     Every rank returns (scores, item indices), each (len(users), min(k, n_items)), equal to

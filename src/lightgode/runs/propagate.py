@@ -53,13 +53,25 @@ class PropagateInput:
             raise ConfigError("give exactly one of --split-dir and --data")
         if self.split_dir is None:
             for side in ("user", "item"):
-                if Path(getattr(self, f"{side}_emb")).suffix.lower() != ".parquet" and getattr(self, f"{side}_ids") is None:
-                    raise ConfigError(f"--{side}-ids is needed with --data and a .npy file (row order is otherwise "
-                                      "unknown)")
+                if (
+                    Path(getattr(self, f"{side}_emb")).suffix.lower() != ".parquet"
+                    and getattr(self, f"{side}_ids") is None
+                ):
+                    raise ConfigError(
+                        f"--{side}-ids is needed with --data and a .npy file (row order is otherwise unknown)"
+                    )
 
 
-def propagate_files(source: PropagateInput, out: str | Path, ode: ODEConfig, *, t_auto: bool = False,
-                    t_max: float = 4.0, overwrite: bool = False, show_progress: bool = False) -> dict[str, Any]:
+def propagate_files(
+    source: PropagateInput,
+    out: str | Path,
+    ode: ODEConfig,
+    *,
+    t_auto: bool = False,
+    t_max: float = 4.0,
+    overwrite: bool = False,
+    show_progress: bool = False,
+) -> dict[str, Any]:
     """Propagate ``source``'s embeddings over its graph with ``ode`` and write the folder ``out``.
 
     Parameters
@@ -87,12 +99,13 @@ def propagate_files(source: PropagateInput, out: str | Path, ode: ODEConfig, *, 
     split = None
     if source.split_dir is not None:
         from lightgode.data.split import load_split
+
         split = load_split(source.split_dir)
         graph = split.train
     else:
         from lightgode.data.datasets import load_dataset
-        graph = load_dataset(source.data, data_dir=source.data_dir, env_data_dir=source.env_data_dir,
-                             fmt=source.format)
+
+        graph = load_dataset(source.data, data_dir=source.data_dir, env_data_dir=source.env_data_dir, fmt=source.format)
     if t_auto:
         ode = replace(ode, t=0.0)
     u_ids, U = read_vectors(source.user_emb, source.user_ids)
@@ -105,9 +118,15 @@ def propagate_files(source: PropagateInput, out: str | Path, ode: ODEConfig, *, 
     A_hat = normalized_adjacency(n_users, graph.n_items, graph.users, graph.items)
     E0 = torch.from_numpy(np.concatenate([U[u_rows], I[i_rows]]))
 
-    report: dict[str, Any] = {"graph": {"users": n_users, "items": graph.n_items, "edges": int(A_hat.nnz // 2),
-                                        "source": source.split_dir or source.data},
-                              "isolated": {"users": int(len(u_extra)), "items": int(len(i_extra))}}
+    report: dict[str, Any] = {
+        "graph": {
+            "users": n_users,
+            "items": graph.n_items,
+            "edges": int(A_hat.nnz // 2),
+            "source": source.split_dir or source.data,
+        },
+        "isolated": {"users": int(len(u_extra)), "items": int(len(i_extra))},
+    }
     tune_result = None
     if t_auto:
         tune_result = tune_split(E0, split, ode=ode, config=TuneConfig(t_max=t_max))
@@ -119,8 +138,10 @@ def propagate_files(source: PropagateInput, out: str | Path, ode: ODEConfig, *, 
     if split is not None:
         before = LightGODE.from_embeddings(E0, n_users, A_hat, replace(ode, t=0.0))
         after = LightGODE.from_embeddings(E0, n_users, A_hat, ode)
-        report["metrics"] = {"before": evaluate_model(before, split, show_progress=show_progress),
-                             "after": evaluate_model(after, split, show_progress=show_progress)}
+        report["metrics"] = {
+            "before": evaluate_model(before, split, show_progress=show_progress),
+            "after": evaluate_model(after, split, show_progress=show_progress),
+        }
 
     U_out, I_out = (1.0 + ode.t) * U, (1.0 + ode.t) * I  # isolated nodes: dE/dt = E0 gives (1 + T) E0
     U_out[u_rows], I_out[i_rows] = E[:n_users].numpy(), E[n_users:].numpy()
@@ -145,8 +166,9 @@ def read_ids(path: str | Path) -> np.ndarray:
         try:
             ids = np.load(p, allow_pickle=False)
         except Exception as exc:  # numpy raises ValueError/OSError/EOFError for damaged or pickled files
-            raise DataError(f"cannot read id file {p}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
-                            ) from None
+            raise DataError(
+                f"cannot read id file {p}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+            ) from None
         if ids.ndim != 1 or not (np.issubdtype(ids.dtype, np.str_) or np.issubdtype(ids.dtype, np.integer)):
             raise DataError(f"id file {p} must hold a 1-D array of strings or integers, got {ids.dtype} {ids.shape}")
         return np.array([str(x) for x in ids.tolist()], dtype=object)
@@ -169,11 +191,15 @@ def read_vectors(path: str, ids_path: str | None) -> tuple[np.ndarray | None, np
         try:
             df = pd.read_parquet(p)
         except Exception as exc:  # pyarrow raises several kinds for a damaged file
-            raise DataError(f"cannot read {p}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+            raise DataError(
+                f"cannot read {p}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+            ) from None
         col = next((c for c in ("vector", "embedding") if c in df.columns), None)
         if "id" not in df.columns or col is None:
-            raise DataError(f"{p} needs an 'id' column and a 'vector' (or 'embedding') list column, has "
-                            f"{', '.join(map(str, df.columns))}")
+            raise DataError(
+                f"{p} needs an 'id' column and a 'vector' (or 'embedding') list column, has "
+                f"{', '.join(map(str, df.columns))}"
+            )
         try:
             X = np.stack([np.asarray(v, dtype=np.float32) for v in df[col]]) if len(df) else np.zeros((0, 0))
         except (ValueError, TypeError):
@@ -214,8 +240,10 @@ def align(vocab: np.ndarray, ids: np.ndarray | None, n_rows: int, what: str) -> 
     found = ids[order][pos] == vocab
     if not found.all():
         missing = vocab[~found]
-        raise DataError(f"{len(missing)} {what}s of the graph have no embedding (e.g. {str(missing[0])!r}); "
-                        f"every {what} of the data needs one")
+        raise DataError(
+            f"{len(missing)} {what}s of the graph have no embedding (e.g. {str(missing[0])!r}); "
+            f"every {what} of the data needs one"
+        )
     rows = order[pos]
     extra = np.setdiff1d(np.arange(len(ids)), rows)
     return rows, extra
@@ -229,7 +257,11 @@ def _write_side(folder: Path, side: str, names: np.ndarray, X: np.ndarray) -> No
         np.save(fh, X.astype(np.float32), allow_pickle=False)
     with atomic_path(folder / f"{side}_ids.txt") as tmp:
         tmp.write_text("".join(f"{x}\n" for x in names.tolist()), encoding="utf-8")
-    table = pa.table({"id": pa.array(names.tolist(), pa.string()),
-                      "vector": pa.FixedSizeListArray.from_arrays(pa.array(X.reshape(-1), pa.float32()), X.shape[1])})
+    table = pa.table(
+        {
+            "id": pa.array(names.tolist(), pa.string()),
+            "vector": pa.FixedSizeListArray.from_arrays(pa.array(X.reshape(-1), pa.float32()), X.shape[1]),
+        }
+    )
     with atomic_path(folder / f"{side}s.parquet") as tmp:
         pq.write_table(table, str(tmp))

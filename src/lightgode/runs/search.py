@@ -61,12 +61,17 @@ class Param:
         return {"low": self.low, "high": self.high, "log": self.log}
 
 
-_MF = {"train.lr": Param("train.lr", 1e-4, 1e-2, log=True),
-       "train.dim": Param("train.dim", choices=(32, 64, 128)),
-       "train.batch_size": Param("train.batch_size", choices=(256, 512, 1024, 2048))}
+_MF = {
+    "train.lr": Param("train.lr", 1e-4, 1e-2, log=True),
+    "train.dim": Param("train.dim", choices=(32, 64, 128)),
+    "train.batch_size": Param("train.batch_size", choices=(256, 512, 1024, 2048)),
+}
 DEFAULT_SPACES: dict[str, dict[str, Param]] = {
-    "lightgode": {**_MF, "train.gamma": Param("train.gamma", 0.1, 10.0, log=True),
-                  "train.weight_decay": Param("train.weight_decay", 1e-10, 1e-4, log=True)},
+    "lightgode": {
+        **_MF,
+        "train.gamma": Param("train.gamma", 0.1, 10.0, log=True),
+        "train.weight_decay": Param("train.weight_decay", 1e-10, 1e-4, log=True),
+    },
     "mf-bpr": {**_MF, "baseline.reg": Param("baseline.reg", 1e-6, 1e-2, log=True)},
 }
 DEFAULT_SPACES["directau"] = DEFAULT_SPACES["lightgode"]
@@ -77,11 +82,14 @@ setting) or removes (``null``) entries."""
 
 # ----------------------------------------------------------------------------------------------------------- space
 
+
 def _field_type(key: str) -> type:
     section, _, name = key.partition(".")
     if section not in SECTIONS or not name:
-        raise ConfigError(f"search space: unknown setting {key!r}; name it section.setting with section "
-                          f"{', '.join(SECTIONS)} (e.g. train.lr)")
+        raise ConfigError(
+            f"search space: unknown setting {key!r}; name it section.setting with section "
+            f"{', '.join(SECTIONS)} (e.g. train.lr)"
+        )
     known = {f.name: f for f in fields(SECTIONS[section])}
     if name not in known:
         raise ConfigError(f"search space: unknown setting {key!r}; {section} has {', '.join(sorted(known))}")
@@ -95,8 +103,9 @@ def parse_param(key: str, spec: Any) -> Param:
     """A space entry (``{"low", "high", "log"}`` or ``{"choices": [...]}``) checked; a one-line ConfigError."""
     kind = _field_type(key)
     if not isinstance(spec, dict):
-        raise ConfigError(f"search space: {key}: expected {{\"low\": .., \"high\": ..}} or {{\"choices\": [..]}}, "
-                          f"got {shown(spec)}")
+        raise ConfigError(
+            f'search space: {key}: expected {{"low": .., "high": ..}} or {{"choices": [..]}}, got {shown(spec)}'
+        )
     extra = sorted(set(spec) - {"low", "high", "log", "choices"}, key=str)
     if extra:
         raise ConfigError(f"search space: {key}: unknown field {extra[0]!r}; use low, high, log or choices")
@@ -160,7 +169,7 @@ def load_space_file(path: str | os.PathLike) -> dict[str, Any]:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot parse search space file {p}: {str(exc).splitlines()[0]}") from None
     if not isinstance(raw, dict):
-        raise ConfigError(f"search space file {p} must hold a table {{\"train.lr\": {{...}}, ...}}")
+        raise ConfigError(f'search space file {p} must hold a table {{"train.lr": {{...}}, ...}}')
     return raw
 
 
@@ -176,7 +185,7 @@ def nest(values: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def check_space(base: RunConfig, space: dict[str, Param]) -> None:
     """Every end of every range and every choice is a possible setting of ``base`` (a one-line ConfigError)."""
     for key, p in space.items():
-        for v in (p.choices if p.choices is not None else (p.low, p.high)):
+        for v in p.choices if p.choices is not None else (p.low, p.high):
             try:
                 base.override(nest({key: v}))
             except ConfigError as exc:
@@ -198,6 +207,7 @@ def suggest(trial, space: dict[str, Param]) -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------------------------------- one trial
 
+
 @dataclass
 class TrialOutcome:
     model: Any  # the fitted model (at the chosen T for lightgode)
@@ -218,8 +228,7 @@ def run_trial(cfg: RunConfig, split, *, on_epoch: Callable[[dict], None] | None 
     if cfg.model == "lightgode":
         cfg = replace(cfg, t_auto=True)
         model, cfg, tuned = tune_fitted(model, split, cfg)
-        return TrialOutcome(model, cfg, float(tuned.value), {k: v for k, v in tuned.to_dict().items()
-                                                              if k != "points"})
+        return TrialOutcome(model, cfg, float(tuned.value), {k: v for k, v in tuned.to_dict().items() if k != "points"})
     value = model.result_.best_valid.get(metric)
     if value is None:
         raise DataError(f"training reported no validation {metric}; the search needs validation interactions")
@@ -227,6 +236,7 @@ def run_trial(cfg: RunConfig, split, *, on_epoch: Callable[[dict], None] | None 
 
 
 # ---------------------------------------------------------------------------------------------------- the search
+
 
 @dataclass(frozen=True, kw_only=True)
 class SearchConfig:
@@ -240,8 +250,9 @@ class SearchConfig:
     storage: str | None = None  # an Optuna storage URL; None: sqlite in the search directory
 
     def __post_init__(self) -> None:
-        if self.trials is not None and (isinstance(self.trials, bool) or int(self.trials) != self.trials
-                                        or self.trials < 1):
+        if self.trials is not None and (
+            isinstance(self.trials, bool) or int(self.trials) != self.trials or self.trials < 1
+        ):
             raise ConfigError(f"trials must be an integer >= 1, got {self.trials}")
         if self.timeout is not None and not (0 < self.timeout < math.inf):
             raise ConfigError(f"timeout must be a number of seconds > 0, got {self.timeout}")
@@ -251,7 +262,7 @@ class SearchConfig:
             raise ConfigError(f"workers must be an integer >= 1, got {self.workers}")
         if int(self.min_epochs) != self.min_epochs or self.min_epochs < 0:
             raise ConfigError(f"min_epochs must be an integer >= 0, got {self.min_epochs}")
-        if not 0 <= self.seed < 2 ** 32:
+        if not 0 <= self.seed < 2**32:
             raise ConfigError(f"the search seed must be an integer in 0..2**32-1, got {self.seed}")
 
 
@@ -288,7 +299,7 @@ def _sampler(seed: int, offset: int, parallel: bool):
     import optuna
 
     # a resumed session or another worker draws from another stream, so it does not repeat the first draws
-    return optuna.samplers.TPESampler(seed=(seed + 1_000_003 * offset) % 2 ** 32, constant_liar=parallel)
+    return optuna.samplers.TPESampler(seed=(seed + 1_000_003 * offset) % 2**32, constant_liar=parallel)
 
 
 def _pruner(min_epochs: int):
@@ -336,10 +347,21 @@ def _save_trial(out: Path, number: int, outcome: TrialOutcome) -> None:
         user, item, meta = outcome.model.stored_weights()
         save_weights(d / "weights.safetensors", user, item, meta)
         res = outcome.model.result_
-        write_json(d / "trial.json", {"config": outcome.cfg.to_dict(), "tune": outcome.tune, "value": outcome.value,
-                                      "result": {"best_epoch": res.best_epoch, "best_valid": res.best_valid,
-                                                 "epochs_run": res.epochs_run, "stopped_early": res.stopped_early,
-                                                 "history": res.history}})
+        write_json(
+            d / "trial.json",
+            {
+                "config": outcome.cfg.to_dict(),
+                "tune": outcome.tune,
+                "value": outcome.value,
+                "result": {
+                    "best_epoch": res.best_epoch,
+                    "best_valid": res.best_valid,
+                    "epochs_run": res.epochs_run,
+                    "stopped_early": res.stopped_early,
+                    "history": res.history,
+                },
+            },
+        )
 
 
 @dataclass(frozen=True)
@@ -380,11 +402,16 @@ def run_worker(job: _Job, split=None) -> int:
     if split is None:
         split = prepare_split(base.data, base.seed, env_data_dir=job.env_data_dir)
     if len(split.train) == 0 or len(split.valid) == 0:
-        raise DataError("a search needs training and validation interactions; the split left "
-                        f"{len(split.train)} training and {len(split.valid)} validation interactions")
-    study = optuna.load_study(study_name=STUDY_NAME, storage=_storage(job.url, job.shared),
-                              sampler=_sampler(scfg.seed, job.offset, scfg.workers > 1),
-                              pruner=_pruner(scfg.min_epochs))
+        raise DataError(
+            "a search needs training and validation interactions; the split left "
+            f"{len(split.train)} training and {len(split.valid)} validation interactions"
+        )
+    study = optuna.load_study(
+        study_name=STUDY_NAME,
+        storage=_storage(job.url, job.shared),
+        sampler=_sampler(scfg.seed, job.offset, scfg.workers > 1),
+        pruner=_pruner(scfg.min_epochs),
+    )
     metric = base.eval.valid_metric
     start = time.monotonic()
     ran = 0
@@ -454,8 +481,11 @@ def progress_line(study, trial, scfg: SearchConfig, spent: float) -> str:
     """One line after a trial: its outcome, trials done, best so far, budget left."""
     done = _finished(study)
     state = trial.state.name.lower()
-    what = f"value {trial.value:.5f}" if trial.value is not None else \
-        (trial.user_attrs.get("note") or f"at epoch {trial.user_attrs.get('epochs', '?')}")
+    what = (
+        f"value {trial.value:.5f}"
+        if trial.value is not None
+        else (trial.user_attrs.get("note") or f"at epoch {trial.user_attrs.get('epochs', '?')}")
+    )
     t = trial.user_attrs.get("t")
     best = _best(study)
     left = []
@@ -464,9 +494,11 @@ def progress_line(study, trial, scfg: SearchConfig, spent: float) -> str:
     if scfg.timeout is not None:
         rest = max(scfg.timeout - spent, 0.0)
         left.append(f"{rest:.1f} s" if rest < 10 else f"{rest:.0f} s")
-    return (f"search: trial {trial.number} {state} ({what}{f', T {t:.3g}' if t is not None else ''}); "
-            f"{done} done{f' of {scfg.trials}' if scfg.trials else ''}; best "
-            f"{f'{best.value:.5f} (trial {best.number})' if best else 'none yet'}; left: {', '.join(left)}")
+    return (
+        f"search: trial {trial.number} {state} ({what}{f', T {t:.3g}' if t is not None else ''}); "
+        f"{done} done{f' of {scfg.trials}' if scfg.trials else ''}; best "
+        f"{f'{best.value:.5f} (trial {best.number})' if best else 'none yet'}; left: {', '.join(left)}"
+    )
 
 
 def trial_rows(study, space: dict[str, Param]) -> list[dict[str, Any]]:
@@ -477,10 +509,19 @@ def trial_rows(study, space: dict[str, Param]) -> list[dict[str, Any]]:
         seconds = t.user_attrs.get("seconds")
         if seconds is None and t.datetime_start and t.datetime_complete:
             seconds = (t.datetime_complete - t.datetime_start).total_seconds()
-        rows.append({"number": t.number, "state": t.state.name.lower(), "value": t.value,
-                     "t": t.user_attrs.get("t"), "epochs": t.user_attrs.get("epochs"),
-                     "best_epoch": t.user_attrs.get("best_epoch"), "seconds": seconds,
-                     **{k: t.params.get(k) for k in keys}, "note": t.user_attrs.get("note", "")})
+        rows.append(
+            {
+                "number": t.number,
+                "state": t.state.name.lower(),
+                "value": t.value,
+                "t": t.user_attrs.get("t"),
+                "epochs": t.user_attrs.get("epochs"),
+                "best_epoch": t.user_attrs.get("best_epoch"),
+                "seconds": seconds,
+                **{k: t.params.get(k) for k in keys},
+                "note": t.user_attrs.get("note", ""),
+            }
+        )
     return rows
 
 
@@ -515,8 +556,13 @@ def plot_search(study, space: dict[str, Param], out: Path, metric: str) -> None:
     fig, ax = plt.subplots(figsize=(6, 3.6), layout="constrained")
     when = lambda t: (t.datetime_complete - t0).total_seconds()  # noqa: E731
     if pruned:
-        ax.scatter([when(t) for t in pruned], [t.intermediate_values[max(t.intermediate_values)] for t in pruned],
-                   marker="x", color="tab:gray", label="pruned (last reported)")
+        ax.scatter(
+            [when(t) for t in pruned],
+            [t.intermediate_values[max(t.intermediate_values)] for t in pruned],
+            marker="x",
+            color="tab:gray",
+            label="pruned (last reported)",
+        )
     if done:
         done = sorted(done, key=when)
         ax.scatter([when(t) for t in done], [t.value for t in done], color="tab:blue", label="complete")
@@ -546,13 +592,21 @@ def plot_search(study, space: dict[str, Param], out: Path, metric: str) -> None:
             ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel(key)
         ax.set_ylabel(label, fontsize=8)
-    for ax in list(axes.flat)[len(keys):]:
+    for ax in list(axes.flat)[len(keys) :]:
         ax.set_visible(False)
     write_png(out / "settings.png", fig)
 
 
-def _best_run(out: Path, best_dir: Path, study, base: RunConfig, space: dict[str, Param], split,
-              info_extra: dict[str, Any], show_progress: bool) -> dict[str, dict[str, float]]:
+def _best_run(
+    out: Path,
+    best_dir: Path,
+    study,
+    base: RunConfig,
+    space: dict[str, Param],
+    split,
+    info_extra: dict[str, Any],
+    show_progress: bool,
+) -> dict[str, dict[str, float]]:
     """Write the best trial as a complete run directory; its test metrics are computed here, and only here."""
     from lightgode.core.train import TrainResult
     from lightgode.models import model_from_weights
@@ -579,8 +633,14 @@ def _best_run(out: Path, best_dir: Path, study, base: RunConfig, space: dict[str
         t_fit = time.perf_counter() - t_start
     t0 = time.perf_counter()
     metrics = evaluate_model(model, split, show_progress=show_progress)  # test read once, after every choice
-    info = run_info(cfg, split, model.result_, seconds={"fit": t_fit, "evaluate": time.perf_counter() - t0},
-                    t_start=t_start, peak_mb=peak_rss_mb())
+    info = run_info(
+        cfg,
+        split,
+        model.result_,
+        seconds={"fit": t_fit, "evaluate": time.perf_counter() - t0},
+        t_start=t_start,
+        peak_mb=peak_rss_mb(),
+    )
     info["search"] = {"trial": best.number, "value": best.value, "params": best.params, **info_extra}
     if tune is not None:
         info["tune"] = tune
@@ -591,10 +651,20 @@ def _best_run(out: Path, best_dir: Path, study, base: RunConfig, space: dict[str
     return metrics
 
 
-def search(base: RunConfig | None, out: str | os.PathLike, *, space: dict[str, Param] | None = None,
-           config: SearchConfig = SearchConfig(), resume: bool = False, overwrite: bool = False,
-           budget: dict[str, Any] | None = None, best_dir: str | os.PathLike | None = None,
-           env_data_dir: str | None = None, quiet: bool = False, show_progress: bool = False) -> SearchSummary:
+def search(
+    base: RunConfig | None,
+    out: str | os.PathLike,
+    *,
+    space: dict[str, Param] | None = None,
+    config: SearchConfig = SearchConfig(),
+    resume: bool = False,
+    overwrite: bool = False,
+    budget: dict[str, Any] | None = None,
+    best_dir: str | os.PathLike | None = None,
+    env_data_dir: str | None = None,
+    quiet: bool = False,
+    show_progress: bool = False,
+) -> SearchSummary:
     """Search ``base``'s training settings over ``space`` (default: the model's ``DEFAULT_SPACES``) within
     ``config``'s budget; write the search directory ``out`` and the best trial's run directory (``out/best`` unless
     ``best_dir``).
@@ -624,8 +694,10 @@ def search(base: RunConfig | None, out: str | os.PathLike, *, space: dict[str, P
         space = space if space is not None else build_space(base.model)
         check_space(base, space)
         if (out / "search.json").is_file() and not overwrite:
-            raise OutputError(f"search directory {out} already exists; continue it with --resume {out}, or pass "
-                              f"--overwrite to start again")
+            raise OutputError(
+                f"search directory {out} already exists; continue it with --resume {out}, or pass "
+                f"--overwrite to start again"
+            )
         check_target(out, overwrite=overwrite, kind="dir")
     best_path = Path(best_dir) if best_dir is not None else out / "best"
     if best_dir is not None and not resume:
@@ -636,15 +708,20 @@ def search(base: RunConfig | None, out: str | os.PathLike, *, space: dict[str, P
             check_target(out, overwrite=overwrite, kind="dir")
             shutil.rmtree(out)
         out.mkdir(parents=True, exist_ok=True)
-        write_json(out / "search.json", {"base": base.to_dict(), "space": {k: p.to_dict() for k, p in space.items()},
-                                         "search": asdict(config),
-                                         "best_dir": None if best_dir is None else str(Path(best_dir).absolute())})
+        write_json(
+            out / "search.json",
+            {
+                "base": base.to_dict(),
+                "space": {k: p.to_dict() for k, p in space.items()},
+                "search": asdict(config),
+                "best_dir": None if best_dir is None else str(Path(best_dir).absolute()),
+            },
+        )
         url = storage_url(out, config.storage)
         shared = config.storage is not None
         storage = _storage(url, shared)
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        study = optuna.create_study(study_name=STUDY_NAME, storage=storage, direction="maximize",
-                                    load_if_exists=True)
+        study = optuna.create_study(study_name=STUDY_NAME, storage=storage, direction="maximize", load_if_exists=True)
         if resume and not shared:
             lost = fail_interrupted(study)
             if lost:
@@ -655,9 +732,23 @@ def search(base: RunConfig | None, out: str | os.PathLike, *, space: dict[str, P
         threads = base.threads
         if config.workers > 1 and threads is None:
             threads = max(1, (os.cpu_count() or 1) // config.workers)
-        jobs = [_Job(str(out), url, shared, base.to_dict(), {k: p.to_dict() for k, p in space.items()},
-                     asdict(config), n_before + w, left, threads, env_data_dir, quiet, spent)
-                for w in range(config.workers)]
+        jobs = [
+            _Job(
+                str(out),
+                url,
+                shared,
+                base.to_dict(),
+                {k: p.to_dict() for k, p in space.items()},
+                asdict(config),
+                n_before + w,
+                left,
+                threads,
+                env_data_dir,
+                quiet,
+                spent,
+            )
+            for w in range(config.workers)
+        ]
         from lightgode.runs.workflow import prepare_split
 
         split = prepare_split(base.data, base.seed, env_data_dir=env_data_dir)
@@ -671,10 +762,15 @@ def search(base: RunConfig | None, out: str | os.PathLike, *, space: dict[str, P
         write_trials_csv(out / "trials.csv", study, space)
         plot_search(study, space, out, base.eval.valid_metric)
         if best is None:
-            raise FitError(f"no trial completed within the budget ({finished} finished, all pruned); raise "
-                           f"the budget and continue with --resume {out}")
-        extra = {"trials": finished, "seconds": float(study.user_attrs.get("seconds_spent", 0.0)),
-                 "directory": str(out)}
+            raise FitError(
+                f"no trial completed within the budget ({finished} finished, all pruned); raise "
+                f"the budget and continue with --resume {out}"
+            )
+        extra = {
+            "trials": finished,
+            "seconds": float(study.user_attrs.get("seconds_spent", 0.0)),
+            "directory": str(out),
+        }
         metrics = _best_run(out, best_path, study, base, space, split, extra, show_progress)
     return SearchSummary(out, best_path, best.number, float(best.value), dict(best.params), finished, metrics)
 

@@ -20,21 +20,30 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import logging
+import os
 import re
 import shutil
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 import torch
 from safetensors.torch import load_file, save_file
 
-from lightgode.atomic import atomic_path, check_target, is_write_error, make_parents, os_error_message, remove_dirs, write_json
+from lightgode.atomic import (
+    atomic_path,
+    check_target,
+    is_write_error,
+    make_parents,
+    os_error_message,
+    remove_dirs,
+    write_json,
+)
 from lightgode.core.config import RunConfig
-from lightgode.data.split import Split, load_split, save_split
+from lightgode.data.split import Split, load_split
 from lightgode.errors import ConfigError, OutputError, RunDirError
 from lightgode.fieldtypes import shown
 from lightgode.locks import WAIT_S, target_lock
@@ -62,8 +71,16 @@ def check_out_dir(out: Path, overwrite: bool, *, source: Path | None = None, sam
 
 
 @contextmanager
-def staged(out: str | os.PathLike, *, overwrite: bool = False, source: Path | None = None, same_ok: bool = False,
-           marker: bool = True, wait_s: float = WAIT_S, check: bool = True) -> Iterator[Path]:
+def staged(
+    out: str | os.PathLike,
+    *,
+    overwrite: bool = False,
+    source: Path | None = None,
+    same_ok: bool = False,
+    marker: bool = True,
+    wait_s: float = WAIT_S,
+    check: bool = True,
+) -> Iterator[Path]:
     """Write the folder ``out`` completely or not at all: ``with staged(out) as d:`` yields ``<out>.partial``
     to fill; when the block ends the completion marker is written (``marker``) and the folder renamed onto
     ``out``. Checked before the block (``check_target``: exists without ``overwrite``, under a file, unwritable,
@@ -114,10 +131,18 @@ def holding(out: str | os.PathLike, *, wait_s: float = WAIT_S) -> Iterator[Path]
             remove_dirs(created)
 
 
-def save_weights(path: Path, user_emb: torch.Tensor, item_emb: torch.Tensor, meta: dict[str, str] | None = None) -> None:
+def save_weights(
+    path: Path, user_emb: torch.Tensor, item_emb: torch.Tensor, meta: dict[str, str] | None = None
+) -> None:
     with atomic_path(path) as tmp:
-        save_file({"user_embedding": user_emb.detach().contiguous().to(torch.float32),
-                   "item_embedding": item_emb.detach().contiguous().to(torch.float32)}, str(tmp), metadata=meta)
+        save_file(
+            {
+                "user_embedding": user_emb.detach().contiguous().to(torch.float32),
+                "item_embedding": item_emb.detach().contiguous().to(torch.float32),
+            },
+            str(tmp),
+            metadata=meta,
+        )
 
 
 def load_weights(path: Path) -> tuple[torch.Tensor, torch.Tensor]:
@@ -125,7 +150,9 @@ def load_weights(path: Path) -> tuple[torch.Tensor, torch.Tensor]:
         t = load_file(str(path))
         return t["user_embedding"], t["item_embedding"]
     except Exception as exc:  # safetensors raises several kinds for a damaged file
-        raise RunDirError(f"cannot read weights {path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+        raise RunDirError(
+            f"cannot read weights {path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        ) from None
 
 
 def write_history(path: Path, history: list[dict[str, float]]) -> None:
@@ -211,11 +238,14 @@ def recover(run_dir: str | os.PathLike) -> bool:
             else:
                 return False
     except OSError as exc:
-        raise RunDirError(f"run directory {p} was left between two renames by an interrupted update and cannot "
-                          f"be repaired here ({exc.strerror or exc}); repair it with `{how}`") from None
+        raise RunDirError(
+            f"run directory {p} was left between two renames by an interrupted update and cannot "
+            f"be repaired here ({exc.strerror or exc}); repair it with `{how}`"
+        ) from None
     except OutputError as exc:
-        raise RunDirError(f"run directory {p} was left between two renames by an interrupted update: {exc}; "
-                          f"repair it with `{how}`") from None
+        raise RunDirError(
+            f"run directory {p} was left between two renames by an interrupted update: {exc}; repair it with `{how}`"
+        ) from None
     log.warning("%s was left between two renames by an interrupted update; restored", p)
     return True
 
@@ -226,8 +256,10 @@ def check_complete(run_dir: str | os.PathLike) -> Path:
     recover(p)
     in_progress = p.with_name(p.name + ".ckpt") / "config.json"
     if not (p / MARKER).is_file() and in_progress.is_file():
-        raise RunDirError(f"run {p} has not finished (still training, or interrupted): `lightgode evaluate {p} "
-                          f"--checkpoint` scores its last saved epoch, `lightgode train --resume {p}` continues it")
+        raise RunDirError(
+            f"run {p} has not finished (still training, or interrupted): `lightgode evaluate {p} "
+            f"--checkpoint` scores its last saved epoch, `lightgode train --resume {p}` continues it"
+        )
     if not p.is_dir():
         raise RunDirError(f"run directory {p} does not exist")
     if not (p / MARKER).is_file():
@@ -323,8 +355,11 @@ def load_run(run_dir: str | os.PathLike) -> Run:
         A missing, unfinished, incomplete, damaged or inconsistent run directory, or an impossible stored setting.
     """
     p = check_complete(run_dir)
-    config, metrics, info = stored_config(p / "config.json"), stored_metrics(p / "metrics.json"), \
-        stored_info(p / "train.json")
+    config, metrics, info = (
+        stored_config(p / "config.json"),
+        stored_metrics(p / "metrics.json"),
+        stored_info(p / "train.json"),
+    )
     u, i = load_weights(p / "weights.safetensors")
     split = load_split(p / "split")
     if u.shape[0] != split.train.n_users or i.shape[0] != split.train.n_items:
@@ -341,7 +376,7 @@ def run_config(run: Run) -> RunConfig:
     return RunConfig.from_stored(run.config)
 
 
-def load_model(run: Run, ode: "ODEConfig | None" = None):
+def load_model(run: Run, ode: ODEConfig | None = None):
     """The run's fitted model, read back through the model registry (``Model.from_stored``), propagated with the
     run's ODE settings or with ``ode`` (which applies to the ODE models only). Training-free filters rebuild their
     operators from the stored split and have ``score_fn`` but no embeddings.

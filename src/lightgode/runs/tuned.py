@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
-
-from typing import Callable
 
 import torch
 
@@ -18,8 +17,18 @@ from lightgode.atomic import write_json
 from lightgode.core.ode import ODEConfig
 from lightgode.core.tune import TuneConfig, TuneResult, tune_split, write_tune_files
 from lightgode.errors import ConfigError
-from lightgode.runs.store import MARKER, check_complete, check_out_dir, holding, load_model, load_run, read_json, \
-    run_config, staged, write_metrics
+from lightgode.runs.store import (
+    MARKER,
+    check_complete,
+    check_out_dir,
+    holding,
+    load_model,
+    load_run,
+    read_json,
+    run_config,
+    staged,
+    write_metrics,
+)
 from lightgode.runs.workflow import evaluate_model
 
 
@@ -31,9 +40,16 @@ def _link_or_copy(src: str, dst: str) -> None:
         shutil.copy2(src, dst)
 
 
-def write_tuned_run(run_dir: str | Path, config: dict[str, Any] | None, metrics: dict[str, Any],
-                    result: TuneResult | None, *, title: str = "", out: str | Path | None = None,
-                    info: dict[str, Any] | None = None) -> None:
+def write_tuned_run(
+    run_dir: str | Path,
+    config: dict[str, Any] | None,
+    metrics: dict[str, Any],
+    result: TuneResult | None,
+    *,
+    title: str = "",
+    out: str | Path | None = None,
+    info: dict[str, Any] | None = None,
+) -> None:
     """Write a complete run directory whose config.json and metrics.json carry a new T: by default it replaces
     ``run_dir``; with ``out``, ``run_dir`` is left as it is and the new run goes to ``out`` (which it replaces).
     The result is complete or absent (staged in ``<out>.partial``, then renamed).
@@ -67,10 +83,16 @@ def write_tuned_run(run_dir: str | Path, config: dict[str, Any] | None, metrics:
             write_tune_files(staging, result, title=title)
 
 
-def tune_run(run_dir: str | Path, config: TuneConfig = TuneConfig(), *, metric: str | None = None,
-             solver: str | None = None, steps: int | None = None, write: bool = True,
-             on_point: Callable[[dict[str, Any], str], None] | None = None
-             ) -> tuple[TuneResult, dict[str, dict[str, float]], Any]:
+def tune_run(
+    run_dir: str | Path,
+    config: TuneConfig = TuneConfig(),
+    *,
+    metric: str | None = None,
+    solver: str | None = None,
+    steps: int | None = None,
+    write: bool = True,
+    on_point: Callable[[dict[str, Any], str], None] | None = None,
+) -> tuple[TuneResult, dict[str, dict[str, float]], Any]:
     """Choose the ODE horizon T of a trained LightGODE run on its validation split, and (``write``) record it in the
     run directory, replacing it atomically under the run's lock, so no concurrent update is lost.
 
@@ -105,8 +127,10 @@ def _tune_run(run_dir, config: TuneConfig, metric, solver, steps, write: bool, o
     r = load_run(run_dir)
     cfg = run_config(r)
     if cfg.model != "lightgode":
-        raise ConfigError(f"tune sets the ODE horizon of a lightgode run, but {r.path} is a {cfg.model!r} run; "
-                          f"propagate its embeddings with 'lightgode propagate --t auto' instead")
+        raise ConfigError(
+            f"tune sets the ODE horizon of a lightgode run, but {r.path} is a {cfg.model!r} run; "
+            f"propagate its embeddings with 'lightgode propagate --t auto' instead"
+        )
     ode: ODEConfig = replace(cfg.ode, **{k: v for k, v in (("solver", solver), ("steps", steps)) if v is not None})
     config = replace(config, metric=metric or cfg.eval.valid_metric, seed=cfg.seed)
     report = None if on_point is None else (lambda point: on_point(point, config.metric))

@@ -8,27 +8,35 @@ import platform
 import resource
 import shutil
 import time
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 
-from lightgode.runs import store as artifacts
+from lightgode.atomic import is_write_error, os_error_message
+from lightgode.core.checkpoint import Checkpoint
 from lightgode.core.config import DataConfig, RunConfig
+from lightgode.core.ode import ODEConfig
+from lightgode.core.train import resolve_device
 from lightgode.data.datasets import DATASETS, load_dataset, load_train_test
 from lightgode.data.filters import filter_kcore
 from lightgode.data.interactions import Interactions
-from lightgode.data.split import (Split, restrict_given, save_split, split_given, split_leave_one_out, split_random,
-                                  split_temporal)
-from lightgode.core.checkpoint import Checkpoint
-from lightgode.atomic import is_write_error, os_error_message
+from lightgode.data.split import (
+    Split,
+    restrict_given,
+    save_split,
+    split_given,
+    split_leave_one_out,
+    split_random,
+    split_temporal,
+)
 from lightgode.errors import ConfigError, DataError, OutputError, RunDirError
 from lightgode.models import build_model, model_from_weights
 from lightgode.models.lightgode import LightGODE
-from lightgode.core.ode import ODEConfig
-from lightgode.core.train import resolve_device
+from lightgode.runs import store as artifacts
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +77,15 @@ def prepare_split(cfg: DataConfig, seed: int, *, env_data_dir: str | None = None
         Reader options that do not apply to the format.
     """
     opts: dict[str, Any] = {}
-    for key in ("user_col", "item_col", "rating_col", "rating_threshold", "timestamp_col", "max_id_length",
-                "skip_bad_rows"):
+    for key in (
+        "user_col",
+        "item_col",
+        "rating_col",
+        "rating_threshold",
+        "timestamp_col",
+        "max_id_length",
+        "skip_bad_rows",
+    ):
         default = getattr(DataConfig(), key)
         if getattr(cfg, key) != default:
             opts[key] = getattr(cfg, key)
@@ -78,8 +93,9 @@ def prepare_split(cfg: DataConfig, seed: int, *, env_data_dir: str | None = None
         train, test = _given_pair(cfg, opts, env_data_dir)
         train, test = restrict_given(train, test, cfg.kcore)
         return split_given(train, test, valid_ratio=cfg.ratios[1], seed=seed)
-    inter: Interactions = load_dataset(cfg.data, data_dir=cfg.data_dir, env_data_dir=env_data_dir, fmt=cfg.format,
-                                       **opts)
+    inter: Interactions = load_dataset(
+        cfg.data, data_dir=cfg.data_dir, env_data_dir=env_data_dir, fmt=cfg.format, **opts
+    )
     if cfg.kcore > 0:
         inter = filter_kcore(inter, cfg.kcore, cfg.kcore)
     if cfg.split == "random":
@@ -94,14 +110,18 @@ def _given_pair(cfg: DataConfig, opts: dict[str, Any], env_data_dir: str | None)
     fixed = [n for n, files in DATASETS.items() if not isinstance(files, str)]
     if cfg.test is not None:
         if cfg.data in DATASETS:
-            raise ConfigError(f"a test file needs the training file as data (--data TRAIN --test TEST); "
-                              f"{cfg.data} is a named dataset")
+            raise ConfigError(
+                f"a test file needs the training file as data (--data TRAIN --test TEST); {cfg.data} is a named dataset"
+            )
         return load_train_test(cfg.data, cfg.test, fmt=cfg.format, **opts)
     if cfg.data not in fixed:
-        raise ConfigError(f"split 'given' needs a test file (--test TEST) beside the training file, or a dataset "
-                          f"with fixed train/test files ({', '.join(fixed)}); {cfg.data} is one file")
-    return load_dataset(cfg.data, given_split=True, data_dir=cfg.data_dir, env_data_dir=env_data_dir,
-                        fmt=cfg.format, **opts)
+        raise ConfigError(
+            f"split 'given' needs a test file (--test TEST) beside the training file, or a dataset "
+            f"with fixed train/test files ({', '.join(fixed)}); {cfg.data} is one file"
+        )
+    return load_dataset(
+        cfg.data, given_split=True, data_dir=cfg.data_dir, env_data_dir=env_data_dir, fmt=cfg.format, **opts
+    )
 
 
 def package_versions() -> dict[str, str]:
@@ -126,8 +146,9 @@ def training_device(cfg: RunConfig) -> torch.device:
 
     if cfg.model in TRAINING_FREE:
         if cfg.train.device != "cpu":
-            log.warning("%s has no training and computes on the CPU; device %s is not used", cfg.model,
-                        cfg.train.device)
+            log.warning(
+                "%s has no training and computes on the CPU; device %s is not used", cfg.model, cfg.train.device
+            )
         return torch.device("cpu")
     return resolve_device(cfg.train.device)
 
@@ -141,8 +162,13 @@ def device_name(device: torch.device) -> str:
 
 
 def split_stats(split: Split) -> dict[str, int]:
-    return {"users": split.train.n_users, "items": split.train.n_items, "train": len(split.train),
-            "valid": len(split.valid), "test": len(split.test)}
+    return {
+        "users": split.train.n_users,
+        "items": split.train.n_items,
+        "train": len(split.train),
+        "valid": len(split.valid),
+        "test": len(split.test),
+    }
 
 
 @dataclass
@@ -183,8 +209,10 @@ def _check_checkpoint(out: Path, overwrite: bool) -> None:
     """Refuse to start again over an interrupted run's checkpoint unless asked (before any work is done)."""
     ckpt = checkpoint_dir(out)
     if ckpt.exists() and not overwrite:
-        raise RunDirError(f"an interrupted run of {out} left a checkpoint in {ckpt}; continue it with "
-                          f"--resume {out}, or pass --overwrite to start again")
+        raise RunDirError(
+            f"an interrupted run of {out} left a checkpoint in {ckpt}; continue it with "
+            f"--resume {out}, or pass --overwrite to start again"
+        )
 
 
 def _start_checkpoint(cfg: RunConfig, out: Path, overwrite: bool, resume: bool, every: int) -> Checkpoint:
@@ -202,19 +230,33 @@ def run_info(cfg: RunConfig, split, res, *, seconds: dict[str, float], t_start: 
     per-epoch sums from the history and the total since ``t_start``) and peak memory."""
     history = res.history
     return {
-        "model": cfg.model, "dataset": split_stats(split), "best_epoch": res.best_epoch,
-        "epochs_run": res.epochs_run, "stopped_early": res.stopped_early,
-        "seconds": {**seconds, "train_epochs": float(sum(r["train_seconds"] for r in history)),
-                    "validation": float(sum(r.get("valid_seconds", 0.0) for r in history)),
-                    "total": time.perf_counter() - t_start},
+        "model": cfg.model,
+        "dataset": split_stats(split),
+        "best_epoch": res.best_epoch,
+        "epochs_run": res.epochs_run,
+        "stopped_early": res.stopped_early,
+        "seconds": {
+            **seconds,
+            "train_epochs": float(sum(r["train_seconds"] for r in history)),
+            "validation": float(sum(r.get("valid_seconds", 0.0) for r in history)),
+            "total": time.perf_counter() - t_start,
+        },
         "seconds_per_epoch": float(np.mean([r["train_seconds"] for r in history])) if history else 0.0,
         "peak_rss_mb": peak_mb,
     }
 
 
-def train_run(cfg: RunConfig, out: Path | None, *, env_data_dir: str | None = None, overwrite: bool = False,
-              show_progress: bool = False, on_epoch: Callable[[dict], None] | None = None,
-              resume: bool = False, checkpoint_every: int = 1) -> RunSummary:
+def train_run(
+    cfg: RunConfig,
+    out: Path | None,
+    *,
+    env_data_dir: str | None = None,
+    overwrite: bool = False,
+    show_progress: bool = False,
+    on_epoch: Callable[[dict], None] | None = None,
+    resume: bool = False,
+    checkpoint_every: int = 1,
+) -> RunSummary:
     """Train one model and evaluate it on validation and test; write the run directory when ``out`` is set.
 
     The whole of ``lightgode train``: read and split the data (:func:`prepare_split`), fit ``cfg.model``, choose T
@@ -266,8 +308,18 @@ def train_run(cfg: RunConfig, out: Path | None, *, env_data_dir: str | None = No
     if resume and out is None:
         raise RunDirError("resume needs the run directory of the interrupted run")
     if out is None:
-        return _train(cfg, None, device, t_start, env_data_dir=env_data_dir, overwrite=overwrite,
-                      show_progress=show_progress, on_epoch=on_epoch, resume=False, checkpoint_every=0)
+        return _train(
+            cfg,
+            None,
+            device,
+            t_start,
+            env_data_dir=env_data_dir,
+            overwrite=overwrite,
+            show_progress=show_progress,
+            on_epoch=on_epoch,
+            resume=False,
+            checkpoint_every=0,
+        )
     from lightgode.atomic import make_parents, remove_dirs
     from lightgode.locks import target_lock
 
@@ -281,9 +333,18 @@ def train_run(cfg: RunConfig, out: Path | None, *, env_data_dir: str | None = No
         with target_lock(out):
             if not resume:  # again, now that no other writer of ``out`` runs
                 artifacts.check_out_dir(out, overwrite)
-            summary = _train(cfg, out, device, t_start, env_data_dir=env_data_dir, overwrite=overwrite,
-                             show_progress=show_progress, on_epoch=on_epoch, resume=resume,
-                             checkpoint_every=checkpoint_every)
+            summary = _train(
+                cfg,
+                out,
+                device,
+                t_start,
+                env_data_dir=env_data_dir,
+                overwrite=overwrite,
+                show_progress=show_progress,
+                on_epoch=on_epoch,
+                resume=resume,
+                checkpoint_every=checkpoint_every,
+            )
         done = True
         return summary
     finally:
@@ -291,9 +352,19 @@ def train_run(cfg: RunConfig, out: Path | None, *, env_data_dir: str | None = No
             remove_dirs(created)
 
 
-def _train(cfg: RunConfig, out: Path | None, device: torch.device, t_start: float, *, env_data_dir: str | None,
-           overwrite: bool, show_progress: bool, on_epoch: Callable[[dict], None] | None, resume: bool,
-           checkpoint_every: int) -> RunSummary:
+def _train(
+    cfg: RunConfig,
+    out: Path | None,
+    device: torch.device,
+    t_start: float,
+    *,
+    env_data_dir: str | None,
+    overwrite: bool,
+    show_progress: bool,
+    on_epoch: Callable[[dict], None] | None,
+    resume: bool,
+    checkpoint_every: int,
+) -> RunSummary:
     """:func:`train_run` once ``out`` is checked and locked."""
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -309,18 +380,30 @@ def _train(cfg: RunConfig, out: Path | None, device: torch.device, t_start: floa
         model = build_model(cfg)
         t0 = time.perf_counter()
         fit_kwargs = {"checkpoint": checkpoint} if checkpoint is not None else {}
-        model.fit(split.train, split.valid if len(split.valid) else None, show_progress=show_progress,
-                  on_epoch=on_epoch, **fit_kwargs)
+        model.fit(
+            split.train,
+            split.valid if len(split.valid) else None,
+            show_progress=show_progress,
+            on_epoch=on_epoch,
+            **fit_kwargs,
+        )
         t_fit = time.perf_counter() - t0
         tuned = None
         if cfg.t_auto:  # choose T on validation with E0 fixed (tune.py); ode.t served early stopping only
             from lightgode.core.tune import tune_fitted
+
             model, cfg, tuned = tune_fitted(model, split, cfg)
         t1 = time.perf_counter()
         metrics = evaluate_model(model, split, show_progress=show_progress)
         t_eval = time.perf_counter() - t1
-        info = run_info(cfg, split, model.result_, seconds={"data": t_data, "fit": t_fit, "evaluate": t_eval},
-                        t_start=t_start, peak_mb=peak_rss_mb())
+        info = run_info(
+            cfg,
+            split,
+            model.result_,
+            seconds={"data": t_data, "fit": t_fit, "evaluate": t_eval},
+            t_start=t_start,
+            peak_mb=peak_rss_mb(),
+        )
         info.update(model_notes(model))
         info["device"] = device_name(device)
         if tuned is not None:
@@ -329,6 +412,7 @@ def _train(cfg: RunConfig, out: Path | None, device: torch.device, t_start: floa
             write_run(out, cfg, split, model, metrics, info)
             if tuned is not None:
                 from lightgode.runs.tuned import write_tuned_run
+
                 write_tuned_run(out, None, metrics, tuned, title=f"{cfg.data.data} seed {cfg.seed}")
             shutil.rmtree(checkpoint_dir(out), ignore_errors=True)
     except BaseException as exc:
@@ -361,8 +445,9 @@ def evaluate_model(model: LightGODE, split: Split, *, show_progress: bool = Fals
     if len(split.valid):
         metrics["valid"] = model.evaluate(split.valid, [split.train], show_progress=show_progress, desc="valid")
     if len(split.test):
-        metrics["test"] = model.evaluate(split.test, [split.train, split.valid], show_progress=show_progress,
-                                         desc="test")
+        metrics["test"] = model.evaluate(
+            split.test, [split.train, split.valid], show_progress=show_progress, desc="test"
+        )
     return metrics
 
 
@@ -376,8 +461,9 @@ def model_notes(model) -> dict[str, Any]:
     return notes
 
 
-def write_run(out: Path, cfg: RunConfig, split: Split, model: LightGODE, metrics: dict, info: dict, *,
-              overwrite: bool = True) -> None:
+def write_run(
+    out: Path, cfg: RunConfig, split: Split, model: LightGODE, metrics: dict, info: dict, *, overwrite: bool = True
+) -> None:
     """Write the run directory ``out`` (``artifacts.staged``: complete or absent; replaces an old run unless
     ``overwrite`` is off)."""
     with artifacts.staged(out, overwrite=overwrite) as staging:
@@ -386,7 +472,6 @@ def write_run(out: Path, cfg: RunConfig, split: Split, model: LightGODE, metrics
         config = cfg.to_dict() | {"versions": package_versions()}
         artifacts.write_json(staging / "config.json", config)
         save_split(split, staging / "split")
-        n_users = split.train.n_users
         user_w, item_w, meta = model.stored_weights()
         artifacts.save_weights(staging / "weights.safetensors", user_w, item_w, meta)
         artifacts.write_history(staging / "history.csv", model.result_.history)

@@ -34,9 +34,9 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from lightgode.errors import ConfigError
 from lightgode.core.graph import normalized_adjacency
 from lightgode.core.ode import ODEConfig, propagate
+from lightgode.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +81,11 @@ def trajectory_integral(A_hat: sp.csr_matrix, E0: torch.Tensor, ode: ODEConfig) 
         return ode.t * E0
     n = A_hat.shape[0]
     # X = [E; F]: dX/dt = A' X + X(0) with A' = [[Â, 0], [I, 0]] and X(0) = [E0; 0].
-    aug = sp.bmat([[A_hat, sp.csr_matrix((n, n), dtype=np.float32)],
-                   [sp.identity(n, dtype=np.float32, format="csr"), None]], format="csr", dtype=np.float32)
+    aug = sp.bmat(
+        [[A_hat, sp.csr_matrix((n, n), dtype=np.float32)], [sp.identity(n, dtype=np.float32, format="csr"), None]],
+        format="csr",
+        dtype=np.float32,
+    )
     X0 = torch.cat([E0, torch.zeros_like(E0)], dim=0)
     return propagate(aug, X0, ode)[n:]
 
@@ -114,8 +117,9 @@ def initial_values(neighbours: sp.csr_matrix, E0_other: torch.Tensor, init: str,
     return torch.where(norm > 0, mean / norm.clamp_min(1e-12) * ref_norm, mean)
 
 
-def fold_in(neighbours: sp.csr_matrix, F_other: torch.Tensor, deg_other: np.ndarray, e0: torch.Tensor,
-            T: float) -> torch.Tensor:
+def fold_in(
+    neighbours: sp.csr_matrix, F_other: torch.Tensor, deg_other: np.ndarray, e0: torch.Tensor, T: float
+) -> torch.Tensor:
     """E(T) of new nodes with the other side frozen: (1 + T) e0 + Â_new F_other.
 
     Parameters
@@ -137,14 +141,22 @@ def fold_in(neighbours: sp.csr_matrix, F_other: torch.Tensor, deg_other: np.ndar
     deg_other = np.asarray(deg_other, dtype=np.float64)
     inv_other = np.divide(1.0, np.sqrt(deg_other), out=np.zeros_like(deg_other), where=deg_other > 0)
     rows = np.repeat(np.arange(nb.shape[0]), np.diff(nb.indptr))
-    a = sp.csr_matrix(((inv_new[rows] * inv_other[nb.indices]).astype(np.float32), nb.indices, nb.indptr),
-                      shape=nb.shape)
+    a = sp.csr_matrix(
+        ((inv_new[rows] * inv_other[nb.indices]).astype(np.float32), nb.indices, nb.indptr), shape=nb.shape
+    )
     prop = torch.from_numpy(np.asarray(a @ F_other.numpy(), dtype=np.float32))
     return (1.0 + T) * e0.to(torch.float32) + prop
 
 
-def fold_in_one(items: np.ndarray, F_other: torch.Tensor, deg_other: np.ndarray, E0_other: torch.Tensor,
-                init: str, ref_norm: float, T: float) -> torch.Tensor:
+def fold_in_one(
+    items: np.ndarray,
+    F_other: torch.Tensor,
+    deg_other: np.ndarray,
+    E0_other: torch.Tensor,
+    init: str,
+    ref_norm: float,
+    T: float,
+) -> torch.Tensor:
     """``fold_in`` with ``initial_values`` for one new node with distinct neighbours ``items`` (the
     serving path: no sparse matrices). Returns a float32 tensor (d,)."""
     idx = torch.from_numpy(np.asarray(items, dtype=np.int64))
@@ -191,7 +203,9 @@ class PropagatedGraph:
         return self.R.shape[1]
 
     @classmethod
-    def build(cls, R: sp.csr_matrix, E0: torch.Tensor, ode: ODEConfig, E: torch.Tensor | None = None) -> "PropagatedGraph":
+    def build(
+        cls, R: sp.csr_matrix, E0: torch.Tensor, ode: ODEConfig, E: torch.Tensor | None = None
+    ) -> PropagatedGraph:
         R = _binary(R)
         if E0.shape[0] != R.shape[0] + R.shape[1]:
             raise ConfigError(f"E0 has {E0.shape[0]} rows but the graph has {R.shape[0] + R.shape[1]} nodes")
@@ -200,13 +214,15 @@ class PropagatedGraph:
         return cls(R, E0.detach().to(torch.float32), E, ode)
 
     def degrees(self) -> tuple[np.ndarray, np.ndarray]:
-        return (np.diff(self.R.indptr).astype(np.float64),
-                np.bincount(self.R.indices, minlength=self.n_items).astype(np.float64))
+        return (
+            np.diff(self.R.indptr).astype(np.float64),
+            np.bincount(self.R.indices, minlength=self.n_items).astype(np.float64),
+        )
 
     def median_norms(self) -> tuple[float, float]:
         """Median E0 norm of users and of items (the ``norm_mean`` scale)."""
         norms = self.E0.norm(dim=1)
-        u, i = norms[:self.n_users], norms[self.n_users:]
+        u, i = norms[: self.n_users], norms[self.n_users :]
         return (float(u.median()) if len(u) else 1.0, float(i.median()) if len(i) else 1.0)
 
 
@@ -232,8 +248,15 @@ class UpdateStats:
     mode: str  # "local" or "full"
 
 
-def add_edges(g: PropagatedGraph, users: np.ndarray, items: np.ndarray, n_users: int, n_items: int,
-              init: str = "norm_mean", local_fraction: float = 0.5) -> tuple[PropagatedGraph, UpdateStats]:
+def add_edges(
+    g: PropagatedGraph,
+    users: np.ndarray,
+    items: np.ndarray,
+    n_users: int,
+    n_items: int,
+    init: str = "norm_mean",
+    local_fraction: float = 0.5,
+) -> tuple[PropagatedGraph, UpdateStats]:
     """The graph with edges (users[j], items[j]) added and E(T) re-propagated (E0 of old nodes unchanged).
 
     Parameters
@@ -251,14 +274,16 @@ def add_edges(g: PropagatedGraph, users: np.ndarray, items: np.ndarray, n_users:
     U0, I0 = g.n_users, g.n_items
     if n_users < U0 or n_items < I0:
         raise ConfigError("a graph can only grow")
-    if len(users) != len(items) or (len(users) and (users.min() < 0 or users.max() >= n_users
-                                                     or items.min() < 0 or items.max() >= n_items)):
+    if len(users) != len(items) or (
+        len(users) and (users.min() < 0 or users.max() >= n_users or items.min() < 0 or items.max() >= n_items)
+    ):
         raise ConfigError("edge indices out of range")
     R_old = g.R
     if (n_users, n_items) != R_old.shape:
-        R_old = sp.csr_matrix((R_old.data, R_old.indices,
-                               np.concatenate([R_old.indptr, np.full(n_users - U0, R_old.indptr[-1])])),
-                              shape=(n_users, n_items))
+        R_old = sp.csr_matrix(
+            (R_old.data, R_old.indices, np.concatenate([R_old.indptr, np.full(n_users - U0, R_old.indptr[-1])])),
+            shape=(n_users, n_items),
+        )
     delta = _binary(sp.csr_matrix((np.ones(len(users), np.float32), (users, items)), shape=(n_users, n_items)))
     fresh = delta - delta.multiply(R_old)  # edges not already present
     fresh.eliminate_zeros()
@@ -283,8 +308,11 @@ def add_edges(g: PropagatedGraph, users: np.ndarray, items: np.ndarray, n_users:
         return PropagatedGraph(R, E0, E, g.ode, Rt), UpdateStats(**base, recomputed_rows=n, mode="full")
     T = g.ode.t
     E_old = g.E
-    E = torch.cat([E_old[:U0], torch.zeros(n_users - U0, d), E_old[U0:], torch.zeros(n_items - I0, d)], dim=0) \
-        if grown else E_old.clone()
+    E = (
+        torch.cat([E_old[:U0], torch.zeros(n_users - U0, d), E_old[U0:], torch.zeros(n_items - I0, d)], dim=0)
+        if grown
+        else E_old.clone()
+    )
     if n_aff:
         deg_u = np.diff(R.indptr).astype(np.float64)
         deg_i = np.bincount(R.indices, minlength=n_items).astype(np.float64)

@@ -26,7 +26,6 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path as FilePath
-from typing import Union
 
 from fastapi import FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -72,7 +71,7 @@ class UserRecommendations(BaseModel):
 
 class HistoryRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    items: list[Union[StrictStr, StrictInt]] = Field(min_length=1, description="raw ids of the user's items")
+    items: list[StrictStr | StrictInt] = Field(min_length=1, description="raw ids of the user's items")
     k: StrictInt = Field(20, ge=1, description="list length (capped at the server's max_k)")
     exclude_seen: bool = True
 
@@ -144,9 +143,17 @@ class _BodyLimit:
 async def _send_error(send, status: int, detail: str) -> None:
     """A JSON error response that closes the connection (the rest of the request is never read)."""
     payload = json.dumps({"detail": detail}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
-                            (b"connection", b"close")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": payload})
 
 
@@ -174,31 +181,41 @@ def _add_docs(app: FastAPI) -> None:
         @app.get("/docs", include_in_schema=False)
         async def docs(request: Request) -> HTMLResponse:
             root = request.scope.get("root_path", "")
-            return get_swagger_ui_html(openapi_url=f"{root}{app.openapi_url}", title=f"{app.title} - API",
-                                       swagger_js_url=f"{root}/docs-assets/swagger-ui-bundle.js",
-                                       swagger_css_url=f"{root}/docs-assets/swagger-ui.css",
-                                       swagger_favicon_url=f"{root}/docs-assets/favicon.png",
-                                       swagger_ui_parameters={"validatorUrl": None})  # no call to a validator
+            return get_swagger_ui_html(
+                openapi_url=f"{root}{app.openapi_url}",
+                title=f"{app.title} - API",
+                swagger_js_url=f"{root}/docs-assets/swagger-ui-bundle.js",
+                swagger_css_url=f"{root}/docs-assets/swagger-ui.css",
+                swagger_favicon_url=f"{root}/docs-assets/favicon.png",
+                swagger_ui_parameters={"validatorUrl": None},
+            )  # no call to a validator
+
         return
 
     @app.get("/docs", include_in_schema=False)
     async def plain_docs(request: Request) -> HTMLResponse:
         root = request.scope.get("root_path", "")
-        rows = "".join(f"<li><code>{html.escape(m)} {html.escape(r.path)}</code> {html.escape(r.summary or r.name)}"
-                       f"</li>" for r in app.routes if getattr(r, "include_in_schema", False)
-                       for m in sorted(getattr(r, "methods", ()) or ()))
-        return HTMLResponse(f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{html.escape(app.title)} - API"
-                            f"</title></head><body><h1>{html.escape(app.title)}</h1><p>{html.escape(app.description)}"
-                            f"</p><ul>{rows}</ul><p>The full schema: <a href=\"{root}{app.openapi_url}\">"
-                            f"{app.openapi_url}</a> (install fastapi-offline for the interactive page).</p>"
-                            f"</body></html>")
+        rows = "".join(
+            f"<li><code>{html.escape(m)} {html.escape(r.path)}</code> {html.escape(r.summary or r.name)}</li>"
+            for r in app.routes
+            if getattr(r, "include_in_schema", False)
+            for m in sorted(getattr(r, "methods", ()) or ())
+        )
+        return HTMLResponse(
+            f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{html.escape(app.title)} - API'
+            f"</title></head><body><h1>{html.escape(app.title)}</h1><p>{html.escape(app.description)}"
+            f'</p><ul>{rows}</ul><p>The full schema: <a href="{root}{app.openapi_url}">'
+            f"{app.openapi_url}</a> (install fastapi-offline for the interactive page).</p>"
+            f"</body></html>"
+        )
 
 
 def _json_safe_errors(errors) -> list[dict]:
     """Validation errors without the offending input values, which may not be representable in JSON
     (Python's parser accepts ``NaN`` and ``Infinity``; a response carrying them back would fail with a 500)."""
-    return [{"type": e.get("type"), "loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))}
-            for e in errors]
+    return [
+        {"type": e.get("type"), "loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))} for e in errors
+    ]
 
 
 def create_app(rec: Recommender, config: ServeConfig = ServeConfig()) -> FastAPI:
@@ -217,8 +234,13 @@ def create_app(rec: Recommender, config: ServeConfig = ServeConfig()) -> FastAPI
     fastapi.FastAPI
         Serve it with ``uvicorn.run(app, host=..., port=...)``, or try it with ``fastapi.testclient.TestClient``.
     """
-    app = FastAPI(title="lightgode", version="1", description="Top-K recommendations from a LightGODE run.",
-                  docs_url=None, redoc_url=None)  # FastAPI's pages load their scripts from a CDN
+    app = FastAPI(
+        title="lightgode",
+        version="1",
+        description="Top-K recommendations from a LightGODE run.",
+        docs_url=None,
+        redoc_url=None,
+    )  # FastAPI's pages load their scripts from a CDN
     app.add_middleware(_BodyLimit, limit=config.max_body_bytes, timeout=config.body_timeout)
     _add_docs(app)
 
@@ -241,25 +263,36 @@ def create_app(rec: Recommender, config: ServeConfig = ServeConfig()) -> FastAPI
     async def health():
         return JSONResponse({"status": "ok", "users": rec.n_users, "items": rec.n_items})
 
-    @app.get("/users/{user_id}/recommendations", response_model=UserRecommendations,
-             responses={404: {"description": "unknown user id"}})
-    async def user_recommendations(user_id: str = Path(..., max_length=512),
-                                   k: int = Query(config.default_k, ge=1, description="list length (capped)"),
-                                   exclude_seen: bool = Query(True)):
+    @app.get(
+        "/users/{user_id}/recommendations",
+        response_model=UserRecommendations,
+        responses={404: {"description": "unknown user id"}},
+    )
+    async def user_recommendations(
+        user_id: str = Path(..., max_length=512),
+        k: int = Query(config.default_k, ge=1, description="list length (capped)"),
+        exclude_seen: bool = Query(True),
+    ):
         return JSONResponse({"user": user_id, "items": _items(rec.recommend(user_id, cap(k), exclude_seen))})
 
-    @app.post("/recommendations", response_model=HistoryRecommendations,
-              responses={404: {"description": "unknown item id"}, 413: {"description": "body too large"}})
+    @app.post(
+        "/recommendations",
+        response_model=HistoryRecommendations,
+        responses={404: {"description": "unknown item id"}, 413: {"description": "body too large"}},
+    )
     async def history_recommendations(req: HistoryRequest):
         if len(req.items) > config.max_history:
             raise ConfigError(f"at most {config.max_history} items per request, got {len(req.items)}")
         recs = rec.recommend_for_history([str(i) for i in req.items], cap(req.k), req.exclude_seen)
         return JSONResponse({"items": _items(recs)})
 
-    @app.get("/items/{item_id}/similar", response_model=SimilarItems,
-             responses={404: {"description": "unknown item id"}})
-    async def similar(item_id: str = Path(..., max_length=512),
-                      k: int = Query(config.default_k, ge=1, description="list length (capped)")):
+    @app.get(
+        "/items/{item_id}/similar", response_model=SimilarItems, responses={404: {"description": "unknown item id"}}
+    )
+    async def similar(
+        item_id: str = Path(..., max_length=512),
+        k: int = Query(config.default_k, ge=1, description="list length (capped)"),
+    ):
         return JSONResponse({"item": item_id, "items": _items(rec.similar_items(item_id, cap(k)))})
 
     return app

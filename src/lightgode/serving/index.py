@@ -101,7 +101,9 @@ class ItemIndex:
         if nprobe is not None:
             self._index.nprobe = min(self.config.nprobe, self.nlist)
 
-    def search(self, queries: np.ndarray, k: int, exclude: sp.csr_matrix | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def search(
+        self, queries: np.ndarray, k: int, exclude: sp.csr_matrix | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Top-k items by inner product for each query row, skipping each row's excluded items.
 
         Parameters
@@ -124,10 +126,10 @@ class ItemIndex:
         out_i = np.full((len(q), k), -1, dtype=np.int64)
         out_s = np.full((len(q), k), -np.inf, dtype=np.float32)
         for r in range(len(q)):
-            seen = exclude.indices[exclude.indptr[r]:exclude.indptr[r + 1]]
+            seen = exclude.indices[exclude.indptr[r] : exclude.indptr[r + 1]]
             keep = (idx[r] >= 0) & ~np.isin(idx[r], seen)
             got_i, got_s = idx[r][keep][:k], scores[r][keep][:k]
-            out_i[r, :len(got_i)], out_s[r, :len(got_s)] = got_i, got_s
+            out_i[r, : len(got_i)], out_s[r, : len(got_s)] = got_i, got_s
         return out_i, out_s
 
 

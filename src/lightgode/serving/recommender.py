@@ -9,24 +9,31 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 
-from lightgode.runs import store as artifacts
+from lightgode.core.evaluate import embedding_scorer, topk_masked
+from lightgode.core.ode import ODEConfig
 from lightgode.data.interactions import Interactions, as_ids, show_id
 from lightgode.data.split import Split, save_split
 from lightgode.errors import ConfigError
-from lightgode.core.evaluate import embedding_scorer, topk_masked
-from lightgode.serving.foldin import FoldInConfig, PropagatedGraph, UpdateStats, add_edges, adjacency, fold_in_one, \
-    trajectory_integral
-from lightgode.serving.index import IndexConfig, ItemIndex
-from lightgode.core.ode import ODEConfig
+from lightgode.runs import store as artifacts
 from lightgode.runs.store import load_model
+from lightgode.serving.foldin import (
+    FoldInConfig,
+    PropagatedGraph,
+    UpdateStats,
+    add_edges,
+    adjacency,
+    fold_in_one,
+    trajectory_integral,
+)
+from lightgode.serving.index import IndexConfig, ItemIndex
 
 
 @dataclass(frozen=True)
@@ -74,9 +81,17 @@ class Recommender:
         Statistics of each :meth:`add_interactions` call since loading.
     """
 
-    def __init__(self, user_embeddings: torch.Tensor, item_embeddings: torch.Tensor, vocab: Interactions,
-                 seen: sp.csr_matrix, *, graph: PropagatedGraph | None = None,
-                 foldin: FoldInConfig = FoldInConfig(), index: IndexConfig | None = None) -> None:
+    def __init__(
+        self,
+        user_embeddings: torch.Tensor,
+        item_embeddings: torch.Tensor,
+        vocab: Interactions,
+        seen: sp.csr_matrix,
+        *,
+        graph: PropagatedGraph | None = None,
+        foldin: FoldInConfig = FoldInConfig(),
+        index: IndexConfig | None = None,
+    ) -> None:
         self.vocab = vocab  # id maps (user_ids, item_ids)
         self.seen = seen.tocsr()
         self.graph = graph
@@ -99,8 +114,14 @@ class Recommender:
         self._item_pos = _Positions(self.vocab.item_ids)
 
     @classmethod
-    def load(cls, run_dir: str | os.PathLike, ode: ODEConfig | None = None, *, foldin: FoldInConfig = FoldInConfig(),
-             index: IndexConfig | None = None) -> "Recommender":
+    def load(
+        cls,
+        run_dir: str | os.PathLike,
+        ode: ODEConfig | None = None,
+        *,
+        foldin: FoldInConfig = FoldInConfig(),
+        index: IndexConfig | None = None,
+    ) -> Recommender:
         """Load a complete run directory (weights through safetensors, no pickle) and propagate it.
 
         Parameters
@@ -128,16 +149,25 @@ class Recommender:
         run = artifacts.load_run(run_dir)
         model = load_model(run, ode)
         if not hasattr(model, "user_embeddings_"):
-            raise ConfigError(f"{run.path} is a {type(model).__name__} run, a training-free filter that scores "
-                              f"users without embeddings: recommendations and serving need an embedding model "
-                              f"(lightgode, directau, mf-bpr, lightgcn, mf-conv, pop)")
+            raise ConfigError(
+                f"{run.path} is a {type(model).__name__} run, a training-free filter that scores "
+                f"users without embeddings: recommendations and serving need an embedding model "
+                f"(lightgode, directau, mf-bpr, lightgcn, mf-conv, pop)"
+            )
         seen = run.split.train.to_csr() + run.split.valid.to_csr()
         graph = None
         if hasattr(model, "E0_") and hasattr(model, "ode"):
             E = torch.cat([model.user_embeddings_, model.item_embeddings_], dim=0)
             graph = PropagatedGraph.build(run.split.train.to_csr(), model.E0_, model.ode, E)
-        rec = cls(model.user_embeddings_, model.item_embeddings_, run.split.train, seen, graph=graph,
-                  foldin=foldin, index=index)
+        rec = cls(
+            model.user_embeddings_,
+            model.item_embeddings_,
+            run.split.train,
+            seen,
+            graph=graph,
+            foldin=foldin,
+            index=index,
+        )
         rec.split, rec.run = run.split, run
         return rec
 
@@ -222,11 +252,12 @@ class Recommender:
         if self.index_config is not None:
             idx, scores = self.recommend_indices(np.array([u]), k, exclude_seen)
             return self._as_recs(idx[0], scores[0])
-        seen = self.seen.indices[self.seen.indptr[u]:self.seen.indptr[u + 1]] if exclude_seen else None
+        seen = self.seen.indices[self.seen.indptr[u] : self.seen.indptr[u + 1]] if exclude_seen else None
         return self._as_recs(*self._top_exact(self.user_embeddings[u], k, seen))
 
-    def recommend_many(self, user_ids, k: int = 20, exclude_seen: bool = True,
-                       batch_size: int = 1024) -> Iterator[tuple[str, list[Recommendation]]]:
+    def recommend_many(
+        self, user_ids, k: int = 20, exclude_seen: bool = True, batch_size: int = 1024
+    ) -> Iterator[tuple[str, list[Recommendation]]]:
         """Top-k items for many known users, scored in batches.
 
         Parameters
@@ -250,7 +281,7 @@ class Recommender:
         """
         users = self.vocab.user_index(list(user_ids))
         for start in range(0, len(users), batch_size):
-            b = users[start:start + batch_size]
+            b = users[start : start + batch_size]
             idx, scores = self.recommend_indices(b, k, exclude_seen)
             for row, u in enumerate(b):
                 yield str(self.vocab.user_ids[u]), self._as_recs(idx[row], scores[row])
@@ -299,10 +330,10 @@ class Recommender:
         if self._F_items is None:  # per-graph constants of the fold-in, computed on first use
             A = None if g.ode.t == 0 or (g.ode.solver == "euler" and g.ode.steps == 1) else adjacency(g.R)
             deg_i = g.degrees()[1] + (1.0 if self.foldin.item_degree == "with_user" else 0.0)
-            self._F_items = trajectory_integral(A, g.E0, g.ode)[g.n_users:]
+            self._F_items = trajectory_integral(A, g.E0, g.ode)[g.n_users :]
             self._foldin_consts = (deg_i, g.median_norms()[0])
         deg_i, u_norm = self._foldin_consts
-        return fold_in_one(items, self._F_items, deg_i, g.E0[g.n_users:], self.foldin.init, u_norm, g.ode.t)
+        return fold_in_one(items, self._F_items, deg_i, g.E0[g.n_users :], self.foldin.init, u_norm, g.ode.t)
 
     def recommend_for_history(self, item_ids: Iterable, k: int = 20, exclude_seen: bool = True) -> list[Recommendation]:
         """Top-k items for a new user given the raw ids of the items they interacted with (fold-in, no retraining).
@@ -363,8 +394,9 @@ class Recommender:
         if self.index_config is not None:
             if self._sim_index is None:
                 self._sim_index = ItemIndex(unit.numpy(), self.index_config)
-            idx, scores = self._sim_index.search(unit[i].numpy()[None], k,
-                                                 sp.csr_matrix(([1.0], [i], [0, 1]), shape=(1, self.n_items)))
+            idx, scores = self._sim_index.search(
+                unit[i].numpy()[None], k, sp.csr_matrix(([1.0], [i], [0, 1]), shape=(1, self.n_items))
+            )
             return self._as_recs(idx[0], scores[0])
         return self._as_recs(*self._top_exact(unit[i], k, np.array([i]), unit))
 
@@ -385,8 +417,9 @@ class Recommender:
             self._unit_items = torch.nn.functional.normalize(self.item_embeddings, dim=1)
         return self._unit_items
 
-    def _top_exact(self, q: torch.Tensor, k: int, exclude: np.ndarray | None,
-                   items: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def _top_exact(
+        self, q: torch.Tensor, k: int, exclude: np.ndarray | None, items: torch.Tensor | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """One query against every item: a matrix-vector product and a partial sort (the serving path)."""
         with torch.no_grad():
             scores = torch.mv(self.item_embeddings if items is None else items, q)
@@ -442,12 +475,17 @@ class Recommender:
         v = self.vocab
         user_ids = np.concatenate([v.user_ids, new_uids]) if len(new_uids) else v.user_ids
         item_ids = np.concatenate([v.item_ids, new_iids]) if len(new_iids) else v.item_ids
-        self.vocab = Interactions(user_ids, item_ids, np.concatenate([v.users, fu.astype(np.int32)]),
-                                  np.concatenate([v.items, fi.astype(np.int32)]))
+        self.vocab = Interactions(
+            user_ids,
+            item_ids,
+            np.concatenate([v.users, fu.astype(np.int32)]),
+            np.concatenate([v.items, fi.astype(np.int32)]),
+        )
         if self.split is not None:
             s = self.split
-            self.split = Split(self.vocab, *(Interactions(user_ids, item_ids, p.users, p.items)
-                                             for p in (s.valid, s.test)))
+            self.split = Split(
+                self.vocab, *(Interactions(user_ids, item_ids, p.users, p.items) for p in (s.valid, s.test))
+            )
         self.seen = (_grow(self.seen, U, I) + fresh).tocsr()
         self.seen.data[:] = 1.0
         self.graph = g2
@@ -480,16 +518,35 @@ class Recommender:
         if self.run is None or self.split is None or self.graph is None:
             raise ConfigError("only a Recommender loaded from a LightGODE run directory can be saved")
         g = self.graph
-        note = {"source": str(self.run.path), "updates": self.updates,
-                "note": "metrics.json is the source run's; run `lightgode evaluate` for the updated graph"}
-        return write_embedding_run(out, self.split, g.E0[:g.n_users], g.E0[g.n_users:], self.run.config,
-                                   copy_from=self.run.path, extra={"update.json": note} if self.updates else None,
-                                   overwrite=overwrite)
+        note = {
+            "source": str(self.run.path),
+            "updates": self.updates,
+            "note": "metrics.json is the source run's; run `lightgode evaluate` for the updated graph",
+        }
+        return write_embedding_run(
+            out,
+            self.split,
+            g.E0[: g.n_users],
+            g.E0[g.n_users :],
+            self.run.config,
+            copy_from=self.run.path,
+            extra={"update.json": note} if self.updates else None,
+            overwrite=overwrite,
+        )
 
 
-def write_embedding_run(out: str | os.PathLike, split: Split, user_E0: torch.Tensor, item_E0: torch.Tensor,
-                        config: dict, *, metrics: dict | None = None, copy_from: Path | None = None,
-                        extra: dict[str, dict] | None = None, overwrite: bool = False) -> Path:
+def write_embedding_run(
+    out: str | os.PathLike,
+    split: Split,
+    user_E0: torch.Tensor,
+    item_E0: torch.Tensor,
+    config: dict,
+    *,
+    metrics: dict | None = None,
+    copy_from: Path | None = None,
+    extra: dict[str, dict] | None = None,
+    overwrite: bool = False,
+) -> Path:
     """A complete run directory from a split and E0 embeddings, without training (``artifacts.staged``: built
     beside ``out`` and renamed). ``config`` is a run's config.json dictionary; ``copy_from`` is a run whose
     metrics.json, train.json and history.csv are carried over (else ``metrics``, default {}); ``out`` may be
@@ -532,6 +589,7 @@ class _Positions:
             return self._dict[str(raw)]
         except KeyError:
             from lightgode.errors import UnknownIdError
+
             raise UnknownIdError(f"unknown {kind} id {show_id(raw)}") from None
 
     def indices(self, raws: list, kind: str) -> np.ndarray:
