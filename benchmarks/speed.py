@@ -1,4 +1,4 @@
-"""Speed: command-line start-up, Gowalla's propagation and evaluation, training cost, time to LightGCN's accuracy.
+"""Speed: command-line start-up, Gowalla's propagation and evaluation, training cost and profile, time to accuracy.
 
 Usage: .venv/bin/python benchmarks/speed.py [--only PART ...] [--dry-run]
 
@@ -23,6 +23,7 @@ PARTS = [
     Part("cli_start", ("benchmarks/cli_start.py", "--repeats", "5"), "docs/results/cli_start.md"),
     Part("gowalla_speed", ("benchmarks/gowalla_speed.py",), "docs/results/gowalla_speed.md"),
     Part("epoch_cost", ("benchmarks/epoch_cost.py", "--compare-dense"), "docs/results/epoch_cost.md"),
+    Part("epoch_profile", ("benchmarks/epoch_profile.py",), "docs/results/epoch_profile.md"),
     Part("time_to_accuracy", ("benchmarks/time_to_accuracy.py", "--seeds", "3"), "docs/results/time_to_accuracy.md"),
 ]
 
