@@ -6,7 +6,7 @@ Runs each part in turn as its own process; each writes its own page under docs/r
 ``--only``, or the script itself with its own options). A failing part does not stop the others; the exit status
 is 1 if any failed. Timings mean something only on an otherwise idle machine. Gowalla must be under
 ../shared/datasets (or $LIGHTGODE_DATA); epoch_cost and time_to_accuracy read the epoch counts and LightGCN's marks
-from docs/results/benchmark.csv (benchmarks/quality.py). About 15 minutes on this project's 2-core CPU machine,
+from docs/results/benchmark.csv (benchmarks/quality.py). About 18 minutes on this project's 2-core CPU machine,
 most of it training epochs.
 """
 
