@@ -122,8 +122,8 @@ def scoring_threads(n_threads: int | None = None) -> Iterator[ScoringPool]:
 
     Defaults to torch's intra-op thread count. Torch runs one thread while the block lasts (restored after) and
     the pool splits the top-k's rows too (:func:`topk_rows`): torch's own threads would otherwise spin after each
-    top-k and take cores from the next product (on Beauty's validation at 2 threads: about 0.69 s a pass instead
-    of 0.80 s, ``benchmarks/epoch_profile.py``).
+    top-k and take cores from the next product (on Beauty's validation at 2 threads: about 0.71 s a pass instead
+    of 0.84 s, ``benchmarks/epoch_profile.py``).
     """
     n = max(1, n_threads or torch.get_num_threads())
     torch_threads = torch.get_num_threads()
