@@ -5,7 +5,14 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from lightgode.core.evaluate import EvalConfig, embedding_scorer, full_ranking, ranking_metrics
+from lightgode.core.evaluate import (
+    EvalConfig,
+    embedding_scorer,
+    full_ranking,
+    ranking_metrics,
+    scoring_threads,
+    topk_masked,
+)
 from lightgode.errors import ConfigError
 
 
@@ -63,3 +70,44 @@ def test_batched_equals_single_batch():
 def test_bad_eval_config(bad):
     with pytest.raises(ConfigError):
         EvalConfig(**bad)
+
+
+@pytest.mark.parametrize("n_threads", [2, 3])
+def test_pooled_top_k_equals_one_top_k_of_the_masked_block(n_threads):
+    # small integer embeddings: many exact ties, where a different top-k order would show
+    g = torch.Generator().manual_seed(0)
+    user_emb = torch.randint(-2, 3, (40, 4), generator=g).float()
+    item_emb = torch.randint(-2, 3, (300, 4), generator=g).float()
+    rng = np.random.default_rng(0)
+    exclude = sp.random(40, 300, density=0.2, format="csr", random_state=rng, dtype=np.float32)
+    users = np.array([3, 0, 7, 39, 12, 5, 21, 30, 8])
+    scores = user_emb[users] @ item_emb.T
+    scores[torch.from_numpy(exclude[users].toarray()) != 0] = -torch.inf
+    want_scores, want_idx = torch.topk(scores, 50, dim=1, sorted=True)
+    torch_threads = torch.get_num_threads()
+    with scoring_threads(n_threads) as pool:
+        got_scores, got_idx = topk_masked(embedding_scorer(user_emb, item_emb), users, exclude, 50, pool=pool)
+    assert torch.get_num_threads() == torch_threads  # restored after the block
+    assert torch.equal(got_idx, want_idx)
+    assert torch.equal(got_scores, want_scores)
+
+
+def test_full_ranking_equals_a_dense_straightforward_evaluation():
+    g = torch.Generator().manual_seed(1)
+    user_emb, item_emb = torch.randn(200, 8, generator=g), torch.randn(150, 8, generator=g)
+    rng = np.random.default_rng(1)
+    exclude = sp.random(200, 150, density=0.1, format="csr", random_state=rng, dtype=np.float32)
+    relevant = sp.random(200, 150, density=0.03, format="csr", random_state=rng, dtype=np.float32)
+    relevant = (relevant - relevant.multiply(exclude != 0)).tocsr()
+    relevant.eliminate_zeros()
+    config = EvalConfig(ks=(5, 20), valid_metric="ndcg@20", batch_size=64)
+    got = full_ranking(embedding_scorer(user_emb, item_emb), relevant, exclude, config)
+    users = np.flatnonzero(np.diff(relevant.indptr) > 0)
+    scores = user_emb[users] @ item_emb.T
+    scores[torch.from_numpy(exclude[users].toarray()) != 0] = -torch.inf
+    idx = torch.topk(scores, 20, dim=1).indices
+    rel = torch.from_numpy(relevant[users].toarray() != 0)
+    hits = rel.gather(1, idx).double()
+    want = ranking_metrics(hits, rel.sum(1), config.ks)
+    for key, v in want.items():
+        assert got[key] == pytest.approx(float(v.mean()), rel=1e-12, abs=1e-15)

@@ -120,11 +120,20 @@ class ScoringPool:
 def scoring_threads(n_threads: int | None = None) -> Iterator[ScoringPool]:
     """Threads for :class:`EmbeddingScorer` products, each with single-threaded BLAS while the block lasts.
 
-    Defaults to torch's intra-op thread count, so that products and top-k use the same cores in turn.
+    Defaults to torch's intra-op thread count. Torch runs one thread while the block lasts (restored after) and
+    the pool splits the top-k's rows too (:func:`topk_rows`): torch's own threads would otherwise spin after each
+    top-k and take cores from the next product (on Beauty's validation at 2 threads: about 0.71 s a pass instead
+    of 0.84 s, ``benchmarks/epoch_profile.py``).
     """
     n = max(1, n_threads or torch.get_num_threads())
+    torch_threads = torch.get_num_threads()
     with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(n, thread_name_prefix="lightgode-score") as ex:
-        yield ScoringPool(ex, n)
+        # torch's own threads would spin-wait after each top-k while the pool's products run: one each instead
+        torch.set_num_threads(1)
+        try:
+            yield ScoringPool(ex, n)
+        finally:
+            torch.set_num_threads(torch_threads)
 
 
 def embedding_scorer(user_emb: torch.Tensor, item_emb: torch.Tensor) -> EmbeddingScorer:
@@ -147,7 +156,7 @@ def topk_masked(
     user has fewer than k admissible items. Items tied in score at the cut-off are ordered as ``torch.topk``
     returns them (the same on every call, but no principled order): it matters only for scores with many exact
     ties, such as popularity's integer counts. ``buffer`` (at least len(users) rows) is reused for the scores
-    when ``score_fn`` is an :class:`EmbeddingScorer`, and ``pool`` (from :func:`scoring_threads`) splits its product.
+    when ``score_fn`` is an :class:`EmbeddingScorer`, and ``pool`` (from :func:`scoring_threads`) splits its product and the top-k.
     """
     u = torch.from_numpy(np.asarray(users, dtype=np.int64))
     if isinstance(score_fn, EmbeddingScorer):
@@ -161,7 +170,23 @@ def topk_masked(
             torch.from_numpy(rows).to(scores.device), torch.from_numpy(sub.indices.astype(np.int64)).to(scores.device)
         ] = -torch.inf
     k = min(k, scores.shape[1])
-    return torch.topk(scores, k, dim=1, sorted=True)
+    return topk_rows(scores, k, pool)
+
+
+def topk_rows(scores: torch.Tensor, k: int, pool: ScoringPool | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``torch.topk(scores, k, dim=1, sorted=True)``, its rows split over ``pool``'s threads on a CPU.
+
+    Each row's top-k is computed by the same kernel either way, so the result is the same, ties included; inside
+    :func:`scoring_threads` torch runs one thread, and the pool's threads take the rows in parts instead.
+    """
+    n_parts = min(pool.n_threads, len(scores)) if pool is not None and scores.device.type == "cpu" else 1
+    if n_parts <= 1:
+        return torch.topk(scores, k, dim=1, sorted=True)
+    bounds = np.linspace(0, len(scores), n_parts + 1).astype(int)
+    parts = list(
+        pool.executor.map(lambda a, b: torch.topk(scores[a:b], k, dim=1, sorted=True), bounds[:-1], bounds[1:])
+    )
+    return torch.cat([v for v, _ in parts]), torch.cat([i for _, i in parts])
 
 
 def ranking_metrics(hits: torch.Tensor, n_relevant: torch.Tensor, ks: Sequence[int]) -> dict[str, torch.Tensor]:
