@@ -75,3 +75,16 @@ def run_parts(
         flush=True,
     )
     return 1 if failed or skipped else 0
+
+
+def suite_main(doc: str, parts: Sequence[Part], argv: list[str] | None = None) -> int:
+    """The command line of a suite whose parts do not depend on each other: ``--only``, ``--dry-run``, then every
+    part in turn (a failing one does not stop the others). ``doc`` is the suite's module docstring."""
+    ap = argparse.ArgumentParser(
+        description=doc.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n".join(doc.splitlines()[2:]),
+    )
+    add_arguments(ap, parts)
+    args = ap.parse_args(argv)
+    return run_parts(parts, only=args.only, dry_run=args.dry_run, keep_going=True, root=ROOT)

@@ -15,12 +15,11 @@ project's 2-core CPU machine.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _suite import ROOT, Part, add_arguments, run_parts  # noqa: E402
+from _suite import Part, suite_main  # noqa: E402
 
 SERVING = "docs/serving.md"
 BEAUTY = "runs/bench/amazon-beauty-2020"
@@ -57,14 +56,7 @@ PARTS = [
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="\n".join(__doc__.splitlines()[2:]),
-    )
-    add_arguments(ap, PARTS)
-    args = ap.parse_args(argv)
-    return run_parts(PARTS, only=args.only, dry_run=args.dry_run, keep_going=True, root=ROOT)
+    return suite_main(__doc__, PARTS, argv)
 
 
 if __name__ == "__main__":

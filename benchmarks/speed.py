@@ -12,12 +12,11 @@ most of it training epochs.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _suite import ROOT, Part, add_arguments, run_parts  # noqa: E402
+from _suite import Part, suite_main  # noqa: E402
 
 PARTS = [
     Part("cli_start", ("benchmarks/cli_start.py", "--repeats", "5"), "docs/results/cli_start.md"),
@@ -29,14 +28,7 @@ PARTS = [
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="\n".join(__doc__.splitlines()[2:]),
-    )
-    add_arguments(ap, PARTS)
-    args = ap.parse_args(argv)
-    return run_parts(PARTS, only=args.only, dry_run=args.dry_run, keep_going=True, root=ROOT)
+    return suite_main(__doc__, PARTS, argv)
 
 
 if __name__ == "__main__":

@@ -212,7 +212,7 @@ def test_resume_reads_the_test_file_again(tmp_path, lightgcn_files):
     ref = tmp_path / "ref"
     assert main(["train", *args, "--out", str(ref)]) == 0
     from lightgode.cli import build_parser
-    from lightgode.commands.train import config_from_args
+    from lightgode.commands.common import config_from_args
 
     cfg = config_from_args(build_parser().parse_args(["train", *args]))
 

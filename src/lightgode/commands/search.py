@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from lightgode.commands.common import format_metrics, positive_float
-from lightgode.names import FORMATS, SPLIT_KINDS
+from lightgode.commands.common import add_data_args, config_from_args, format_metrics, positive_float
 
 SEARCHED = ("lightgode", "directau", "mf-bpr", "lightgcn")
 
@@ -23,22 +22,7 @@ def register(sub) -> None:
         "OUT/best is the best trial as a run directory, the only run whose test "
         "metrics are computed. See docs/search.md.",
     )
-    g = p.add_argument_group("data (as in lightgode train)")
-    g.add_argument("--data", help="dataset name or file path (default: the bundled amazon-beauty)")
-    g.add_argument("--test", metavar="TEST", help="a test file of your own beside --data TRAIN (implies --split given)")
-    g.add_argument("--format", choices=("auto", *FORMATS), help="file format (default: from the file name)")
-    g.add_argument("--data-dir", help="folder with the named datasets")
-    g.add_argument("--user-col", help="user column of CSV/TSV/Parquet files (default user)")
-    g.add_argument("--item-col", help="item column of CSV/TSV/Parquet files (default item)")
-    g.add_argument("--kcore", type=int, help="k-core filter on users and items (default 5; 0 disables)")
-    g.add_argument("--split", choices=SPLIT_KINDS, help="split protocol (default random 0.8/0.1/0.1 per user)")
-    g.add_argument(
-        "--ratios",
-        type=positive_float,
-        nargs=3,
-        metavar=("TRAIN", "VALID", "TEST"),
-        help="split shares (default 0.8 0.1 0.1)",
-    )
+    add_data_args(p)
     s = p.add_argument_group("search")
     s.add_argument(
         "--model", choices=SEARCHED, default=None, help="model whose training is searched (default lightgode)"
@@ -110,12 +94,6 @@ def register(sub) -> None:
 
 def base_config(args: argparse.Namespace):
     """The base RunConfig from --config and the data/training flags, as ``lightgode train`` builds it."""
-    from lightgode.commands.train import FLAG_SECTIONS, config_from_args
-
-    for names in FLAG_SECTIONS.values():
-        for name in names:
-            if not hasattr(args, name):
-                setattr(args, name, None)
     return config_from_args(args)
 
 

@@ -6,50 +6,18 @@ import argparse
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from lightgode.commands.common import add_ode_args, add_progress_args, format_metrics, positive_float
+from lightgode.commands.common import (
+    add_data_args,
+    add_ode_args,
+    add_progress_args,
+    config_from_args,
+    format_metrics,
+    positive_float,
+)
 from lightgode.errors import ConfigError
-from lightgode.names import FORMATS, OPTIMIZERS, PAPER_SETTINGS, SAMPLINGS, SPLIT_KINDS
 from lightgode.names import MODEL_NAMES as MODELS
-
-FLAG_SECTIONS = {
-    "data": (
-        "data",
-        "test",
-        "format",
-        "data_dir",
-        "user_col",
-        "item_col",
-        "rating_col",
-        "rating_threshold",
-        "timestamp_col",
-        "max_id_length",
-        "skip_bad_rows",
-        "kcore",
-        "split",
-        "ratios",
-    ),
-    "train": (
-        "dim",
-        "lr",
-        "weight_decay",
-        "gamma",
-        "batch_size",
-        "epochs",
-        "patience",
-        "valid_every",
-        "optimizer",
-        "sampling",
-        "device",
-    ),
-    "ode": ("t", "solver", "steps"),
-    "eval": ("ks", "eval_batch_size"),
-    "baseline": ("layers", "reg", "conv_base", "alpha", "rank", "init_std"),
-}
-
-if TYPE_CHECKING:
-    from lightgode.core.config import RunConfig
+from lightgode.names import OPTIMIZERS, PAPER_SETTINGS, SAMPLINGS
 
 
 def register(sub) -> None:
@@ -61,52 +29,7 @@ def register(sub) -> None:
         "Amazon-Beauty. Named datasets get the paper's T, gamma and weight decay "
         f"({', '.join(PAPER_SETTINGS)}); a config file and flags override them.",
     )
-    g = p.add_argument_group("data")
-    g.add_argument(
-        "--data",
-        help="dataset name (amazon-beauty, amazon-toys-games, gowalla) or a file path (with --test: the training file)",
-    )
-    g.add_argument(
-        "--test",
-        metavar="TEST",
-        help="a test file of your own beside --data TRAIN (implies --split "
-        "given): read with the same format and column options, the same raw id in both files is the same "
-        "user or item; validation is carved per user from TRAIN (--ratios' valid share); --kcore filters "
-        "TRAIN only; test rows whose user or item is not in the (filtered) TRAIN are dropped, with a "
-        "warning giving their count",
-    )
-    g.add_argument("--format", choices=("auto", *FORMATS), help="file format (default: from the file name)")
-    g.add_argument(
-        "--data-dir", help="folder with the named datasets (else $LIGHTGODE_DATA, ../shared/datasets, the bundled copy)"
-    )
-    g.add_argument("--user-col", help="user column of CSV/TSV/Parquet files (default user)")
-    g.add_argument("--item-col", help="item column of CSV/TSV/Parquet files (default item)")
-    g.add_argument("--rating-col", help="rating column (optional)")
-    g.add_argument("--rating-threshold", type=positive_float, help="keep rows with rating >= this")
-    g.add_argument("--timestamp-col", help="timestamp column (optional)")
-    g.add_argument(
-        "--max-id-length", type=int, metavar="N", help="refuse a user or item id longer than N characters (default 256)"
-    )
-    g.add_argument(
-        "--skip-bad-rows",
-        action="store_true",
-        default=None,
-        help="skip (and count) table rows with a wrong number of fields or a missing or too long id, "
-        "instead of stopping at the first",
-    )
-    g.add_argument("--kcore", type=int, help="k-core filter on users and items (default 5; 0 disables)")
-    g.add_argument(
-        "--split",
-        choices=SPLIT_KINDS,
-        help="split protocol (default random 0.8/0.1/0.1 per user; given: fixed files, --test or gowalla's)",
-    )
-    g.add_argument(
-        "--ratios",
-        type=positive_float,
-        nargs=3,
-        metavar=("TRAIN", "VALID", "TEST"),
-        help="split shares (default 0.8 0.1 0.1)",
-    )
+    add_data_args(p)
     t = p.add_argument_group("training")
     t.add_argument("--model", choices=tuple(MODELS), default=None, help="model (default lightgode)")
     t.add_argument("--dim", type=int, help="embedding dimension (default 64)")
@@ -196,40 +119,6 @@ def register(sub) -> None:
     )
     add_progress_args(p)
     p.set_defaults(func=run)
-
-
-def config_from_args(args: argparse.Namespace) -> RunConfig:
-    """Defaults < the paper's settings for a named dataset < config file < flags."""
-    from lightgode.core.config import RunConfig, load_config_file, paper_overrides
-
-    file_over = load_config_file(args.config) if args.config else {}
-    file_data = file_over.get("data") if isinstance(file_over.get("data"), dict) else {}
-    if args.test is not None and args.split not in (None, "given"):
-        raise ConfigError(f"--test needs --split given (or no --split), not --split {args.split}")
-    if (
-        (args.test is not None or file_data.get("test") is not None) and args.split is None and "split" not in file_data
-    ):  # a test file, and no split named anywhere: the split is given
-        file_data = {**file_data, "split": "given"}
-        file_over = {**file_over, "data": file_data}
-    named = file_data.get("data")
-    # a wrong type in the file is reported by override() below, naming its key
-    data = args.data or (named if isinstance(named, str) else None) or RunConfig().data.data
-    cfg = RunConfig().override(paper_overrides(data)).override(file_over)
-    flags: dict = {}
-    for section, names in FLAG_SECTIONS.items():
-        for name in names:
-            value = getattr(args, name, None)
-            if value is None:
-                continue
-            if name == "t" and value == "auto":  # early stopping keeps the configured T; tune.py picks the final T
-                flags["t_auto"] = True
-                continue
-            key = "batch_size" if name == "eval_batch_size" else name
-            flags.setdefault(section, {})[key] = tuple(value) if isinstance(value, list) else value
-    for name in ("model", "seed", "threads"):
-        if getattr(args, name) is not None:
-            flags[name] = getattr(args, name)
-    return cfg.override(flags)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -73,6 +73,29 @@ class DataConfig:
     split: str = "random"  # random (per-user ratio), temporal, loo (leave-one-out), given (fixed files)
     ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)  # train/valid/test shares for ratio splits
 
+    READER_OPTIONS = (
+        "user_col",
+        "item_col",
+        "rating_col",
+        "rating_threshold",
+        "timestamp_col",
+        "max_id_length",
+        "skip_bad_rows",
+    )
+    """The fields that are options of a file reader (``lightgode.data.readers``)."""
+
+    def reader_options(self) -> dict[str, Any]:
+        """The reader options that differ from their defaults.
+
+        Returns
+        -------
+        dict of str to value
+            Keyword options for ``lightgode.data.readers.read_interactions``; a reader that has no such option
+            (LightGCN's lists have no ``user_col``) is never handed one it would refuse.
+        """
+        default = DataConfig()
+        return {k: getattr(self, k) for k in self.READER_OPTIONS if getattr(self, k) != getattr(default, k)}
+
     def __post_init__(self) -> None:
         check_fields(self, "data")
         if self.kcore < 0:

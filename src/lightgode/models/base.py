@@ -42,7 +42,28 @@ class ScoringModel:
         show_progress: bool = False,
         desc: str = "evaluate",
     ) -> dict[str, float]:
-        """Full-ranking metrics on ``relevant``, masking the items of every set in ``exclude``."""
+        """Full-ranking metrics on ``relevant``, masking the items of every set in ``exclude``.
+
+        Parameters
+        ----------
+        relevant : Interactions
+            The held-out pairs (a split's ``valid`` or ``test``); users without any are not counted.
+        exclude : list of Interactions
+            Pairs never ranked (for test: ``[split.train, split.valid]``).
+        show_progress : bool
+        desc : str
+            Label of the progress bar.
+
+        Returns
+        -------
+        dict of str to float
+            ``"<metric>@<K>"`` (recall, ndcg, precision, hit, mrr... at ``eval.ks``) averaged over users.
+
+        Raises
+        ------
+        NotFittedError
+            Before ``fit``.
+        """
         return full_ranking(
             self.score_fn(),
             relevant.to_csr(),

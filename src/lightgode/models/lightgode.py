@@ -14,10 +14,11 @@ from lightgode.core.ode import ODEConfig, propagate
 from lightgode.core.train import TrainResult, fit, resolve_device
 from lightgode.data.interactions import Interactions
 from lightgode.errors import NotFittedError
+from lightgode.models.base import ScoringModel
 from lightgode.models.mf import DirectAUMF
 
 
-class LightGODE:
+class LightGODE(ScoringModel):
     """Estimator: ``fit(train, valid)`` learns E0 with DirectAU; scores use E(T) of the graph ODE.
 
     Training is matrix factorisation with the DirectAU loss (alignment + ``gamma`` x uniformity), early-stopped on
@@ -266,43 +267,6 @@ class LightGODE:
         """
         self._check()
         return embedding_scorer(self.user_embeddings_, self.item_embeddings_)
-
-    def evaluate(
-        self,
-        relevant: Interactions,
-        exclude: list[Interactions],
-        *,
-        show_progress: bool = False,
-        desc: str = "evaluate",
-    ) -> dict[str, float]:
-        """Full-ranking metrics on ``relevant``, masking the items of every set in ``exclude``.
-
-        Parameters
-        ----------
-        relevant : Interactions
-            The held-out pairs (a split's ``valid`` or ``test``); users without any are not counted.
-        exclude : list of Interactions
-            Pairs never ranked (for test: ``[split.train, split.valid]``).
-        show_progress : bool
-        desc : str
-            Label of the progress bar.
-
-        Returns
-        -------
-        dict of str to float
-            ``"<metric>@<K>"`` (recall, ndcg, precision, hit, mrr... at ``eval.ks``) averaged over users.
-
-        Raises
-        ------
-        NotFittedError
-            Before ``fit``.
-        """
-        excl = None
-        for part in exclude:
-            excl = part.to_csr() if excl is None else excl + part.to_csr()
-        return full_ranking(
-            self.score_fn(), relevant.to_csr(), excl, self.eval_config, show_progress=show_progress, desc=desc
-        )
 
 
 class DirectAU(LightGODE):

@@ -76,19 +76,7 @@ def prepare_split(cfg: DataConfig, seed: int, *, env_data_dir: str | None = None
     ConfigError
         Reader options that do not apply to the format.
     """
-    opts: dict[str, Any] = {}
-    for key in (
-        "user_col",
-        "item_col",
-        "rating_col",
-        "rating_threshold",
-        "timestamp_col",
-        "max_id_length",
-        "skip_bad_rows",
-    ):
-        default = getattr(DataConfig(), key)
-        if getattr(cfg, key) != default:
-            opts[key] = getattr(cfg, key)
+    opts = cfg.reader_options()
     if cfg.split == "given":
         train, test = _given_pair(cfg, opts, env_data_dir)
         train, test = restrict_given(train, test, cfg.kcore)
